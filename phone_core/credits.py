@@ -1,0 +1,214 @@
+"""Credits: pure cost functions, and the account/hold/ledger operations on the state DB.
+
+Money model (integers only):
+- balance   = grants - charges (the append-only ledger)
+- held      = for each queued/running run of the user: max_credits - spent so far
+- available = balance - held, further capped by the monthly limit when one is set
+A run's hold is taken at submit (in the same transaction that creates the run) and is
+released simply by the run reaching a final state: nothing to forget on a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from phone_core import db
+from phone_core.errors import InputError, InsufficientCredits
+from phone_core.models import CreditSummary, RunState, UsageRow
+
+ACTIVE_STATES = (RunState.QUEUED.value, RunState.RUNNING.value)
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one source charges: per record sent, per phone found, per failed lookup."""
+
+    source: str
+    lookup_cost: int = 0
+    found_cost: int = 1
+    failed_cost: int = 0
+
+    @property
+    def not_found_cost(self) -> int:
+        return self.lookup_cost + self.failed_cost
+
+    def cost(self, *, found: bool, failed: bool = False) -> int:
+        if found:
+            return self.lookup_cost + self.found_cost
+        return self.lookup_cost + (self.failed_cost if failed else 0)
+
+
+def worst_case(prices: Sequence[Price]) -> int:
+    """Most one record can cost going down the whole waterfall (at most one source finds)."""
+    if not prices:
+        return 0
+    base = sum(p.not_found_cost for p in prices)
+    bonus = max(p.lookup_cost + p.found_cost - p.not_found_cost for p in prices)
+    return base + max(0, bonus)
+
+
+def admissible(budget_left: int, per_record_worst: int, wanted: int) -> int:
+    """How many records may start now so that every worst case still fits the budget."""
+    if wanted <= 0 or budget_left < 0:
+        return 0
+    if per_record_worst == 0:
+        return wanted
+    return min(wanted, budget_left // per_record_worst)
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _sum(conn: Connection, stmt: sa.Select[tuple[int | None]]) -> int:
+    return int(conn.execute(stmt).scalar() or 0)
+
+
+def ensure_account(conn: Connection, user: str) -> None:
+    exists = conn.execute(
+        sa.select(db.accounts.c.user).where(db.accounts.c.user == user)
+    ).first()
+    if not exists:
+        conn.execute(sa.insert(db.accounts).values(user=user, created_at=db.utcnow()))
+
+
+def lock_account(conn: Connection, user: str) -> None:
+    """Serialise credit decisions for one user (row lock on PostgreSQL, write lock on SQLite)."""
+    ensure_account(conn, user)
+    conn.execute(
+        sa.update(db.accounts).where(db.accounts.c.user == user).values(user=db.accounts.c.user)
+    )
+
+
+def grant(conn: Connection, user: str, amount: int, note: str = "", by: str = "") -> None:
+    if amount == 0:
+        raise InputError("a grant must not be zero")
+    lock_account(conn, user)
+    if amount < 0:
+        summary = summarize(conn, user)
+        if summary.balance + amount < summary.held:
+            raise InputError(
+                f"cannot remove {-amount} credits: {summary.held} are held by running batches"
+                f" and the balance is {summary.balance}"
+            )
+    conn.execute(
+        sa.insert(db.ledger).values(
+            user=user,
+            kind="grant",
+            amount=amount,
+            note=(note or (f"granted by {by}" if by else ""))[:500],
+            created_at=db.utcnow(),
+        )
+    )
+
+
+def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:
+    if limit is not None and limit < 0:
+        raise InputError("a monthly limit must be 0 or more (or none)")
+    ensure_account(conn, user)
+    conn.execute(
+        sa.update(db.accounts).where(db.accounts.c.user == user).values(monthly_limit=limit)
+    )
+
+
+def summarize(conn: Connection, user: str, now: datetime | None = None) -> CreditSummary:
+    now = now or db.utcnow()
+    led = db.ledger
+    granted = _sum(
+        conn, sa.select(sa.func.sum(led.c.amount)).where(led.c.user == user, led.c.kind == "grant")
+    )
+    charged = _sum(
+        conn,
+        sa.select(sa.func.sum(led.c.amount)).where(led.c.user == user, led.c.kind == "charge"),
+    )
+    month_spent = _sum(
+        conn,
+        sa.select(sa.func.sum(led.c.amount)).where(
+            led.c.user == user, led.c.kind == "charge", led.c.created_at >= month_start(now)
+        ),
+    )
+    held = _sum(
+        conn,
+        sa.select(sa.func.sum(db.runs.c.max_credits - db.runs.c.spent)).where(
+            db.runs.c.owner == user, db.runs.c.state.in_(ACTIVE_STATES)
+        ),
+    )
+    limit = conn.execute(
+        sa.select(db.accounts.c.monthly_limit).where(db.accounts.c.user == user)
+    ).scalar()
+    balance = granted - charged
+    available = balance - held
+    if limit is not None:
+        available = min(available, limit - month_spent - held)
+    return CreditSummary(
+        user=user,
+        balance=balance,
+        held=held,
+        available=max(0, available),
+        monthly_limit=limit,
+        spent_this_month=month_spent,
+        granted_total=granted,
+    )
+
+
+def check_hold(conn: Connection, user: str, amount: int) -> None:
+    """Raise InsufficientCredits unless ``amount`` can be held now (caller holds the lock)."""
+    summary = summarize(conn, user)
+    if amount > summary.available:
+        reason = ""
+        if summary.monthly_limit is not None and summary.available < summary.balance - summary.held:
+            reason = f"monthly limit {summary.monthly_limit}"
+        raise InsufficientCredits(required=amount, remaining=summary.available, reason=reason)
+
+
+def all_summaries(conn: Connection) -> list[CreditSummary]:
+    users = [r[0] for r in conn.execute(sa.select(db.accounts.c.user).order_by(db.accounts.c.user))]
+    return [summarize(conn, u) for u in users]
+
+
+def usage(
+    conn: Connection,
+    user: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    run_id: str | None = None,
+) -> list[UsageRow]:
+    """Charges grouped by user, day and run (newest day first)."""
+    led = db.ledger
+    day = sa.func.substr(sa.cast(led.c.created_at, sa.String), 1, 10)
+    stmt = (
+        sa.select(led.c.user, day.label("day"), led.c.run_id, sa.func.sum(led.c.amount))
+        .where(led.c.kind == "charge")
+        .group_by(led.c.user, day, led.c.run_id)
+        .order_by(day.desc(), led.c.user)
+    )
+    if user is not None:
+        stmt = stmt.where(led.c.user == user)
+    if start is not None:
+        stmt = stmt.where(led.c.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(led.c.created_at < end)
+    if run_id is not None:
+        stmt = stmt.where(led.c.run_id == run_id)
+    return [
+        UsageRow(user=u, day=str(d), run_id=r, credits=int(c or 0))
+        for u, d, r, c in conn.execute(stmt)
+    ]
+
+
+def grants(conn: Connection, user: str | None = None, limit: int = 200) -> list[dict[str, object]]:
+    led = db.ledger
+    stmt = (
+        sa.select(led.c.user, led.c.amount, led.c.note, led.c.created_at)
+        .where(led.c.kind == "grant")
+        .order_by(led.c.id.desc())
+        .limit(limit)
+    )
+    if user is not None:
+        stmt = stmt.where(led.c.user == user)
+    return [dict(r._mapping) for r in conn.execute(stmt)]

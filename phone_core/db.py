@@ -1,0 +1,215 @@
+"""State database: SQLAlchemy 2 tables, engine set-up, and the Alembic upgrade on open.
+
+SQLite (a file under the data dir) by default, PostgreSQL by URL: same tables, same code.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("user", sa.String(200), primary_key=True),
+    sa.Column("monthly_limit", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# Append-only. kind='grant' (amount may be negative for a correction) or 'charge'
+# (one row per (run, record) at most: the unique index makes charges idempotent).
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user", sa.String(200), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True, index=True),
+    sa.Column("record_idx", sa.Integer, nullable=True),
+    sa.Column("source", sa.String(50), nullable=False, default=""),
+    sa.Column("note", sa.String(500), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
+    sa.UniqueConstraint("run_id", "record_idx", name="uq_ledger_run_record"),
+)
+
+persons = sa.Table(
+    "persons",
+    metadata,
+    sa.Column("owner", sa.String(200), primary_key=True),
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("first_name", sa.String(500), nullable=False, default=""),
+    sa.Column("last_name", sa.String(500), nullable=False, default=""),
+    sa.Column("company_name", sa.String(500), nullable=False, default=""),
+    sa.Column("company_url", sa.String(500), nullable=False, default=""),
+    sa.Column("linkedin", sa.String(500), nullable=False, default=""),
+    sa.Column("email", sa.String(500), nullable=False, default=""),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False, index=True),
+    sa.Column("state", sa.String(30), nullable=False, index=True),
+    sa.Column("max_credits", sa.Integer, nullable=False),
+    sa.Column("spent", sa.Integer, nullable=False, default=0),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("worst_case", sa.Integer, nullable=False),
+    sa.Column("result_path", sa.String(1000), nullable=False),
+    sa.Column("credits_path", sa.String(1000), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
+    sa.Column("notice", sa.String(1000), nullable=False, default=""),
+    sa.Column("disabled_sources", sa.JSON, nullable=True),
+    sa.Column("label", sa.String(500), nullable=False, default=""),
+    sa.Column("parent_run_id", sa.String(64), nullable=True),
+    sa.Column("group_id", sa.String(64), nullable=True, index=True),
+    sa.Column("group_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+
+run_records = sa.Table(
+    "run_records",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("person_id", sa.String(200), nullable=False),
+    sa.Column("first_name", sa.String(500), nullable=False, default=""),
+    sa.Column("last_name", sa.String(500), nullable=False, default=""),
+    sa.Column("company_name", sa.String(500), nullable=False, default=""),
+    sa.Column("company_url", sa.String(500), nullable=False, default=""),
+    sa.Column("linkedin", sa.String(500), nullable=False, default=""),
+    sa.Column("email", sa.String(500), nullable=False, default=""),
+    sa.Column("identity", sa.String(1200), nullable=False, default=""),
+    sa.Column("dup_of", sa.Integer, nullable=True),
+    sa.Column("known", sa.Boolean, nullable=False, default=True),
+    sa.Column("status", sa.String(20), nullable=True),
+    sa.Column("source", sa.String(50), nullable=False, default=""),
+    sa.Column("phone", sa.String(40), nullable=False, default=""),
+    sa.Column("credits", sa.Integer, nullable=False, default=0),
+    sa.Column("detail", sa.String(200), nullable=False, default=""),
+    sa.Column("source_row", sa.JSON, nullable=True),
+    sa.Index("ix_run_records_status", "run_id", "status"),
+)
+
+cache = sa.Table(
+    "cache",
+    metadata,
+    sa.Column("identity", sa.String(1200), primary_key=True),
+    sa.Column("phone", sa.String(40), nullable=False),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+directory = sa.Table(
+    "directory",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("linkedin", sa.String(500), nullable=False, default="", index=True),
+    sa.Column("email", sa.String(500), nullable=False, default="", index=True),
+    sa.Column("name_key", sa.String(1000), nullable=False, default=""),
+    sa.Column("domain", sa.String(500), nullable=False, default=""),
+    sa.Column("company_key", sa.String(500), nullable=False, default=""),
+    sa.Column("phone", sa.String(40), nullable=False),
+    sa.Index("ix_directory_name_domain", "name_key", "domain"),
+    sa.Index("ix_directory_name_company", "name_key", "company_key"),
+)
+
+directory_loads = sa.Table(
+    "directory_loads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("file_name", sa.String(500), nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rows_loaded", sa.Integer, nullable=False),
+    sa.Column("loaded_by", sa.String(200), nullable=False),
+    sa.Column("replaced", sa.Boolean, nullable=False),
+    sa.Column("loaded_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("user", sa.String(200), nullable=False, index=True),
+    sa.Column("label", sa.String(200), nullable=False, default=""),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("last_used_at", sa.DateTime, nullable=True),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("user", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("body_hash", sa.String(64), nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+saved_mappings = sa.Table(
+    "saved_mappings",
+    metadata,
+    sa.Column("user", sa.String(200), primary_key=True),
+    sa.Column("header_sig", sa.String(64), primary_key=True),
+    sa.Column("mapping", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+_MIGRATE_LOCK = threading.Lock()
+_MIGRATED: set[str] = set()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent, once per process)."""
+    from alembic import command
+    from alembic.config import Config
+
+    key = str(engine.url)
+    with _MIGRATE_LOCK:
+        if key in _MIGRATED:
+            return
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        _MIGRATED.add(key)

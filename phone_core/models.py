@@ -1,0 +1,273 @@
+"""Pydantic contracts shared by the engine, the web app and the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_BATCH = 1000
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_url",
+    "linkedin",
+    "phone_number",
+    "phone_found",
+)
+CREDIT_COLUMNS: tuple[str, ...] = ("id", "status", "source", "credits_charged", "detail")
+PERSON_FIELDS: tuple[str, ...] = (
+    "id",
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_url",
+    "linkedin",
+    "email",
+)
+ENRICHED_EXTRA_COLUMNS: tuple[str, ...] = (
+    "phone_e164",
+    "phone_type",
+    "phone_country",
+    "status",
+    "source",
+    "credits_charged",
+)
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CREDIT_LIMIT_REACHED = "credit_limit_reached"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+class RecordStatus(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    CACHED = "cached"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    NOT_PROCESSED = "not_processed"
+    ERROR = "error"
+
+    @property
+    def has_phone_possible(self) -> bool:
+        return self in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE)
+
+
+class Detail(StrEnum):
+    """Why a record ended the way it did (the ``detail`` column of credits.csv)."""
+
+    MISSING_REQUIRED_FIELDS = "missing_required_fields"
+    UNKNOWN_ID = "unknown_id"
+    CREDIT_LIMIT = "credit_limit"
+    CANCELLED = "cancelled"
+    RUN_FAILED = "run_failed"
+    NO_MATCH = "no_match"
+    INVALID_PHONE = "invalid_phone"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_5XX = "upstream_5xx"
+    UPSTREAM_AUTH = "upstream_auth"
+    UPSTREAM_CREDITS = "upstream_credits"
+    UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
+    UPSTREAM_CONNECTION = "upstream_connection"
+    UPSTREAM_CIRCUIT_OPEN = "upstream_circuit_open"
+    UPSTREAM_REJECTED = "upstream_rejected"
+
+
+Text = Annotated[str, StringConstraints(max_length=500)]
+
+
+class PersonRecord(BaseModel):
+    """A person as given by a caller: every field optional except what makes it enrichable."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    company_name: Text | None = None
+    company_url: Text | None = None
+    linkedin: Text | None = None
+    email: Text | None = None
+
+
+class Person(BaseModel):
+    """A normalised record with an id, as kept in the person store and in a run."""
+
+    id: str
+    first_name: str = ""
+    last_name: str = ""
+    company_name: str = ""
+    company_url: str = ""
+    linkedin: str = ""
+    email: str = ""
+
+
+BatchId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class BatchCreate(BaseModel):
+    """The batch request body: exactly one of ``ids`` or ``records``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ids": [
+                        "550e8400-e29b-41d4-a716-446655440001",
+                        "550e8400-e29b-41d4-a716-446655440002",
+                        "550e8400-e29b-41d4-a716-446655440003",
+                    ],
+                    "entity_type": "person",
+                    "max_credits": 100,
+                }
+            ]
+        },
+    )
+
+    ids: Annotated[list[BatchId], Field(min_length=1, max_length=MAX_BATCH)] | None = Field(
+        default=None, description="List of IDs to process for phone enrichment"
+    )
+    records: Annotated[list[PersonRecord], Field(min_length=1, max_length=MAX_BATCH)] | None = (
+        Field(default=None, description="List of record objects to process for phone enrichment")
+    )
+    entity_type: Literal["person"] = Field(
+        description="Type of entity being processed (must be 'person' for phone enrichment)"
+    )
+    max_credits: int = Field(
+        ge=1, strict=True, description="Maximum credits this request is allowed to consume"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BatchCreate:
+        if (self.ids is None) == (self.records is None):
+            raise ValueError("give exactly one of 'ids' or 'records'")
+        return self
+
+
+class BatchAccepted(BaseModel):
+    run_id: str = Field(description="Unique identifier for the batch run")
+    result_path: str = Field(description="S3 bucket path where results will be stored")
+    credits_csv_path: str = Field(
+        description="S3 bucket path where credit usage report will be stored"
+    )
+
+
+class SourceResult(BaseModel):
+    """What one source said about one record."""
+
+    source: str
+    phone: str | None = None  # E.164 when found
+    status: RecordStatus = RecordStatus.NOT_FOUND
+    detail: str = ""
+    credits: int = 0
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunCounts(BaseModel):
+    total: int = 0
+    pending: int = 0
+    found: int = 0
+    not_found: int = 0
+    cached: int = 0
+    duplicate: int = 0
+    skipped: int = 0
+    not_processed: int = 0
+    error: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.total - self.pending
+
+    @property
+    def with_phone(self) -> int:
+        return self.found + self.cached
+
+    @property
+    def found_rate(self) -> float:
+        """Share of records that went looking (not skipped/not processed) and got a phone."""
+        tried = self.found + self.not_found + self.cached + self.duplicate + self.error
+        return 0.0 if tried == 0 else (self.found + self.cached) / tried
+
+
+class Run(BaseModel):
+    run_id: str
+    owner: str
+    state: RunState
+    max_credits: int
+    credits_spent: int
+    credits_held: int
+    counts: RunCounts
+    result_path: str
+    credits_csv_path: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested: bool = False
+    notice: str = ""  # e.g. an upstream auth failure shown on the run
+    label: str = ""  # e.g. the uploaded file name
+    parent_run_id: str | None = None
+
+
+class RecordOutcome(BaseModel):
+    """One row of a run, as shown in the results table and written to the CSVs."""
+
+    idx: int
+    person: Person
+    status: RecordStatus | None
+    source: str = ""
+    phone: str = ""
+    credits_charged: int = 0
+    detail: str = ""
+    source_row: dict[str, str] | None = None
+
+
+class CreditSummary(BaseModel):
+    user: str
+    balance: int
+    held: int
+    available: int
+    monthly_limit: int | None
+    spent_this_month: int
+    granted_total: int
+
+
+class UsageRow(BaseModel):
+    user: str
+    day: str
+    run_id: str | None
+    credits: int
+
+
+class Preflight(BaseModel):
+    """What a batch would do, computed before anything is spent."""
+
+    rows: int
+    enrichable: int
+    skipped: dict[str, int]
+    duplicates: int
+    cache_hits: int
+    to_look_up: int
+    worst_case_credits: int
+    per_record_worst_case: int
+    available_credits: int
+    runs_needed: int
+
+    @property
+    def suggested_max_credits(self) -> int:
+        return max(0, min(self.worst_case_credits, self.available_credits))

@@ -1,0 +1,128 @@
+"""The run's outputs: results.csv and credits.csv (the contract), and the enriched export.
+
+CSV cells that a spreadsheet would run as a formula (=, +, -, @ first) are written as is
+in the contract files (programs read them) but prefixed with a quote in the enriched
+export meant for spreadsheets; E.164 phones there start with '+', so the export cell is
+typed as text in XLSX instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING
+
+from phone_core import runs
+from phone_core.models import (
+    CREDIT_COLUMNS,
+    ENRICHED_EXTRA_COLUMNS,
+    PERSON_FIELDS,
+    RESULT_COLUMNS,
+    RecordOutcome,
+    RecordStatus,
+)
+from phone_core.phones import describe
+
+if TYPE_CHECKING:
+    from phone_core.runtime import Runtime
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+OUTPUT_FILES = ("results.csv", "credits.csv", "enriched.csv", "enriched.xlsx")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def phone_of(o: RecordOutcome) -> str:
+    return o.phone if o.status in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE) else ""
+
+
+def results_csv(items: list[RecordOutcome]) -> bytes:
+    rows = []
+    for o in items:
+        p = o.person
+        phone = phone_of(o)
+        rows.append(
+            [p.id, p.first_name, p.last_name, p.company_name, p.company_url, p.linkedin,
+             phone, "true" if phone else "false"]
+        )
+    return _csv(RESULT_COLUMNS, rows)
+
+
+def credits_csv(items: list[RecordOutcome]) -> bytes:
+    rows = [
+        [o.person.id, (o.status or RecordStatus.NOT_PROCESSED).value, o.source,
+         str(o.credits_charged), o.detail]
+        for o in items
+    ]
+    return _csv(CREDIT_COLUMNS, rows)
+
+
+def enriched_table(items: list[RecordOutcome]) -> tuple[list[str], list[list[str]]]:
+    """Original columns untouched (or the canonical fields), plus phone and credit columns."""
+    original: list[str] = []
+    for o in items:
+        if o.source_row:
+            for key in o.source_row:
+                if key not in original:
+                    original.append(key)
+    if not original:
+        original = list(PERSON_FIELDS)
+    extra = [c for c in ENRICHED_EXTRA_COLUMNS]
+    header = original + [c if c not in original else f"{c} (enriched)" for c in extra]
+    rows: list[list[str]] = []
+    for o in items:
+        base = o.source_row or o.person.model_dump()
+        phone = phone_of(o)
+        info = describe(phone) if phone else None
+        rows.append(
+            [str(base.get(c, "") or "") for c in original]
+            + [
+                phone,
+                info.type if info else "",
+                info.country if info else "",
+                (o.status or RecordStatus.NOT_PROCESSED).value,
+                o.source,
+                str(o.credits_charged),
+            ]
+        )
+    return header, rows
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) and not value[1:].isdigit() else value
+
+
+def enriched_csv(items: list[RecordOutcome]) -> bytes:
+    header, rows = enriched_table(items)
+    return _csv(header, [[_safe_cell(v) for v in r] for r in rows])
+
+
+def enriched_xlsx(items: list[RecordOutcome]) -> bytes:
+    from openpyxl import Workbook
+
+    header, rows = enriched_table(items)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("enriched")
+    ws.append(header)
+    for r in rows:
+        ws.append([_safe_cell(v) for v in r])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_run_outputs(rt: Runtime, run_id: str) -> None:
+    """Write results.csv and credits.csv of the run (whatever is processed) to S3."""
+    with rt.engine.connect() as conn:
+        items = runs.outcomes(conn, run_id)
+    rt.store.put(rt.store.key_for(run_id, "results.csv"), results_csv(items))
+    rt.store.put(rt.store.key_for(run_id, "credits.csv"), credits_csv(items))
+    rt.store.put(rt.store.key_for(run_id, "enriched.csv"), enriched_csv(items))
+    rt.store.put(rt.store.key_for(run_id, "enriched.xlsx"), enriched_xlsx(items), XLSX_TYPE)

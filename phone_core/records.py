@@ -1,0 +1,153 @@
+"""Records: normalisation on the way in, the enrichability rule and identity keys.
+
+The identity key names a person independently of formatting, so two rows that describe
+the same person share it (in-run dedup) and a later run finds the earlier outcome (cache).
+The strongest field wins: linkedin slug, then email, then name + domain, then name +
+normalised company name.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
+
+from phone_core.models import Person, PersonRecord
+
+_LINKEDIN_PATH = re.compile(r"/(?:in|pub)/([^/?#]+)", re.IGNORECASE)
+_SLUG_OK = re.compile(r"^[\w\-.%]{2,100}$", re.UNICODE)
+_COMPANY_SUFFIXES = re.compile(
+    r"\b(incorporated|inc|corp|corporation|co|company|llc|ltd|limited|gmbh|ag|sa|sas|srl|bv|"
+    r"nv|plc|pty|oy|ab|as|spa|kk|pte|the)\b"
+)
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def clean(value: object) -> str:
+    """Trim, drop control characters; None and NaN-ish become empty."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text.lower() in ("nan", "none", "null", "n/a", "#n/a"):
+        return ""
+    return " ".join(text.split())
+
+
+def normalize_domain(value: object) -> str:
+    """``https://www.Acme.com/about`` -> ``acme.com``; an email gives its domain."""
+    text = clean(value).lower()
+    if not text:
+        return ""
+    if "@" in text and "/" not in text:
+        text = text.rsplit("@", 1)[1]
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        host = urlsplit(text).hostname or ""
+    except ValueError:
+        return ""
+    host = host.strip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host if "." in host else ""
+
+
+def normalize_linkedin(value: object) -> str:
+    """A profile URL or a bare slug becomes the slug (lowercase, URL-decoded)."""
+    text = clean(value)
+    if not text:
+        return ""
+    match = _LINKEDIN_PATH.search(text)
+    if match:
+        slug = match.group(1)
+    elif "linkedin." in text.lower() or "/" in text.strip("/"):
+        return ""
+    else:
+        slug = text.strip("/")
+    slug = unquote(slug).strip().lower()
+    return slug if _SLUG_OK.match(slug) else ""
+
+
+def normalize_email(value: object) -> str:
+    text = clean(value).lower()
+    if text.startswith("mailto:"):
+        text = text[7:]
+    return text if _EMAIL.match(text) else ""
+
+
+def fold(text: str) -> str:
+    """Lowercase, strip accents and punctuation: for comparing names."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    ascii_ish = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", ascii_ish).strip()
+
+
+def normalize_company(value: object) -> str:
+    """Company name for matching: folded, legal suffixes removed."""
+    folded = fold(clean(value))
+    return " ".join(_COMPANY_SUFFIXES.sub(" ", folded).split())
+
+
+def name_key(first: str, last: str) -> str:
+    return f"{fold(first)}|{fold(last)}"
+
+
+def normalize(record: PersonRecord | Mapping[str, object], *, new_id: bool = True) -> Person:
+    """Turn caller input into a canonical Person; generate an id when none is given."""
+    data: Mapping[str, object] = (
+        record.model_dump() if isinstance(record, PersonRecord) else record
+    )
+    record_id = clean(data.get("id"))
+    if not record_id and new_id:
+        record_id = str(uuid.uuid4())
+    return Person(
+        id=record_id,
+        first_name=clean(data.get("first_name")),
+        last_name=clean(data.get("last_name")),
+        company_name=clean(data.get("company_name")),
+        company_url=normalize_domain(data.get("company_url")),
+        linkedin=normalize_linkedin(data.get("linkedin")),
+        email=normalize_email(data.get("email")),
+    )
+
+
+def is_enrichable(person: Person) -> bool:
+    """linkedin, or email, or first + last + (company name or domain)."""
+    if person.linkedin or person.email:
+        return True
+    return bool(
+        person.first_name
+        and person.last_name
+        and (person.company_name or person.company_url)
+    )
+
+
+def identity_key(person: Person) -> str:
+    """The person's identity for dedup and cache; empty when not enrichable."""
+    if person.linkedin:
+        return f"li:{person.linkedin}"
+    if person.email:
+        return f"em:{person.email}"
+    if not is_enrichable(person):
+        return ""
+    names = name_key(person.first_name, person.last_name)
+    if person.company_url:
+        return f"nd:{names}|{person.company_url}"
+    return f"nc:{names}|{normalize_company(person.company_name)}"
+
+
+def first_occurrences(keys: list[str]) -> list[int | None]:
+    """For each position, the index of the earlier record with the same key (or None)."""
+    seen: dict[str, int] = {}
+    out: list[int | None] = []
+    for i, key in enumerate(keys):
+        if key and key in seen:
+            out.append(seen[key])
+        else:
+            out.append(None)
+            if key:
+                seen[key] = i
+    return out

@@ -1,0 +1,302 @@
+"""What the CLI, the web app and the HTTP API call: submit, preflight, read, cancel, rerun.
+
+Every function takes the acting ``user`` and only ever touches that user's runs and
+people; ``admin=True`` lifts that for reading (the admin pages), never for spending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from phone_core import credits, db, persons, runs
+from phone_core.credits import worst_case
+from phone_core.errors import InputError, NotFound
+from phone_core.models import (
+    MAX_BATCH,
+    BatchAccepted,
+    BatchCreate,
+    Detail,
+    Person,
+    Preflight,
+    RecordOutcome,
+    RecordStatus,
+    Run,
+    RunState,
+)
+from phone_core.outputs import OUTPUT_FILES
+from phone_core.records import first_occurrences, identity_key, is_enrichable, normalize
+from phone_core.runtime import Runtime
+from phone_core.sources.cache import cached_phones
+
+RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    people: list[Person]
+    known: list[bool]
+    identities: list[str]
+    dup_of: list[int | None]
+
+
+def prepare_people(people: list[Person], known: list[bool] | None = None) -> Prepared:
+    known = known or [True] * len(people)
+    identities = [
+        identity_key(p) if k and is_enrichable(p) else "" for p, k in zip(people, known, strict=True)
+    ]
+    return Prepared(people, known, identities, first_occurrences(identities))
+
+
+def _resolve(rt: Runtime, user: str, req: BatchCreate) -> Prepared:
+    if req.records is not None:
+        people = [normalize(r) for r in req.records]
+        return prepare_people(people)
+    assert req.ids is not None
+    with rt.engine.connect() as conn:
+        found = persons.fetch(conn, user, req.ids)
+    people = [found.get(i) or Person(id=i) for i in req.ids]
+    return prepare_people(people, [i in found for i in req.ids])
+
+
+def _paths(rt: Runtime, run_id: str) -> tuple[str, str]:
+    return (
+        rt.store.uri(rt.store.key_for(run_id, "results.csv")),
+        rt.store.uri(rt.store.key_for(run_id, "credits.csv")),
+    )
+
+
+def _create_runs(
+    rt: Runtime,
+    user: str,
+    chunks: Sequence[tuple[Prepared, Sequence[dict[str, str]] | None]],
+    max_credits: int,
+    *,
+    store_people: bool,
+    label: str = "",
+    parent_run_id: str | None = None,
+) -> list[BatchAccepted]:
+    """Create one run per chunk under one budget (held in full by the first), then queue."""
+    group_id = uuid.uuid4().hex if len(chunks) > 1 else None
+    per_record = worst_case(rt.source_prices())
+    accepted: list[BatchAccepted] = []
+    with rt.engine.begin() as conn:
+        credits.lock_account(conn, user)
+        credits.check_hold(conn, user, max_credits)
+        for seq, (prep, source_rows) in enumerate(chunks):
+            if store_people:
+                persons.upsert(conn, user, prep.people)
+            run_id = str(uuid.uuid4())
+            result_path, credits_path = _paths(rt, run_id)
+            conn.execute(
+                sa.insert(db.runs).values(
+                    run_id=run_id, owner=user, state=RunState.QUEUED.value,
+                    max_credits=max_credits if seq == 0 else 0, spent=0,
+                    total=len(prep.people), worst_case=per_record,
+                    result_path=result_path, credits_path=credits_path,
+                    cancel_requested=False, notice="",
+                    label=(f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label)[:500],
+                    parent_run_id=parent_run_id, group_id=group_id, group_seq=seq,
+                    created_at=db.utcnow(),
+                )
+            )
+            runs.insert_records(
+                conn, run_id, prep.people, prep.identities, prep.dup_of, prep.known, source_rows
+            )
+            accepted.append(
+                BatchAccepted(run_id=run_id, result_path=result_path, credits_csv_path=credits_path)
+            )
+    from phone_core.engine import enqueue
+
+    enqueue(rt, accepted[0].run_id)  # later parts are started by the part before them
+    return accepted
+
+
+def submit(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> BatchAccepted:
+    """The batch API: hold ``max_credits`` and queue one run (402 error if not available)."""
+    prep = _resolve(rt, user, req)
+    return _create_runs(
+        rt, user, [(prep, None)], req.max_credits, store_people=req.records is not None,
+        label=label,
+    )[0]
+
+
+def submit_rows(
+    rt: Runtime,
+    user: str,
+    rows: Sequence[Mapping[str, str]],
+    max_credits: int,
+    *,
+    source_rows: Sequence[dict[str, str]] | None = None,
+    label: str = "",
+) -> list[BatchAccepted]:
+    """An uploaded table (already mapped): runs of at most 1000 rows under one budget."""
+    if not rows:
+        raise InputError("the file has no rows to enrich")
+    if max_credits < 1:
+        raise InputError("max credits must be at least 1")
+    people = [normalize(r) for r in rows]
+    chunks = []
+    for start in range(0, len(people), MAX_BATCH):
+        part = people[start : start + MAX_BATCH]
+        src = list(source_rows[start : start + MAX_BATCH]) if source_rows else None
+        chunks.append((prepare_people(part), src))
+    return _create_runs(rt, user, chunks, max_credits, store_people=True, label=label)
+
+
+def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
+    """Counts and worst-case cost of a mapped table, before anything is spent."""
+    people = [normalize(r, new_id=False) for r in rows]
+    identities = [identity_key(p) for p in people]
+    skipped = sum(1 for i in identities if not i)
+    dups = 0
+    seen: set[str] = set()
+    unique: list[str] = []
+    for ident in identities:
+        if not ident:
+            continue
+        if ident in seen:
+            dups += 1
+        else:
+            seen.add(ident)
+            unique.append(ident)
+    with rt.engine.connect() as conn:
+        hits = len(cached_phones(conn, unique, rt.settings.cache_ttl_days))
+        available = credits.summarize(conn, user).available
+    per_record = worst_case(rt.source_prices())
+    to_look_up = len(unique) - hits
+    return Preflight(
+        rows=len(people),
+        enrichable=len(people) - skipped,
+        skipped={Detail.MISSING_REQUIRED_FIELDS.value: skipped} if skipped else {},
+        duplicates=dups,
+        cache_hits=hits,
+        to_look_up=to_look_up,
+        worst_case_credits=to_look_up * per_record,
+        per_record_worst_case=per_record,
+        available_credits=available,
+        runs_needed=max(1, -(-len(people) // MAX_BATCH)),
+    )
+
+
+def get_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
+    with rt.engine.connect() as conn:
+        return runs.load_run(conn, run_id, None if admin else user)
+
+
+def list_runs(
+    rt: Runtime, user: str, *, admin: bool = False, owner: str | None = None, limit: int = 200
+) -> list[Run]:
+    with rt.engine.connect() as conn:
+        return runs.list_runs(conn, owner if admin else user, limit)
+
+
+def run_outcomes(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> list[RecordOutcome]:
+    with rt.engine.connect() as conn:
+        runs.get_row(conn, run_id, None if admin else user)
+        return runs.outcomes(conn, run_id)
+
+
+def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
+    """Ask a run (and the later parts of its upload) to stop; queued runs stop at once."""
+    with rt.engine.begin() as conn:
+        row = runs.get_row(conn, run_id, None if admin else user)
+        group = row._mapping["group_id"]
+        targets = [run_id]
+        if group:
+            targets += [
+                r[0]
+                for r in conn.execute(
+                    sa.select(db.runs.c.run_id).where(
+                        db.runs.c.group_id == group,
+                        db.runs.c.group_seq > row._mapping["group_seq"],
+                    )
+                )
+            ]
+        conn.execute(
+            sa.update(db.runs)
+            .where(db.runs.c.run_id.in_(targets), db.runs.c.state.in_(credits.ACTIVE_STATES))
+            .values(cancel_requested=True)
+        )
+    return get_run(rt, user, run_id, admin=admin)
+
+
+def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepted:
+    """A new run over the records of ``run_id`` that ended in error or not processed."""
+    with rt.engine.connect() as conn:
+        row = runs.get_row(conn, run_id, user)
+        if not RunState(row._mapping["state"]).finished:
+            raise InputError("wait for the run to finish before re-running its failed rows")
+        items = [
+            o for o in runs.outcomes(conn, run_id)
+            if o.status is not None and o.status.value in RERUN_STATUSES
+            and o.detail != Detail.UNKNOWN_ID.value
+        ]
+    if not items:
+        raise InputError("this run has no failed or unprocessed rows to re-run")
+    prep = prepare_people([o.person for o in items])
+    src = [o.source_row for o in items]
+    source_rows = [s for s in src if s is not None] if all(s is not None for s in src) else None
+    return _create_runs(
+        rt, user, [(prep, source_rows)], max_credits, store_people=False,
+        label=f"re-run of {run_id[:8]}", parent_run_id=run_id,
+    )[0]
+
+
+def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
+    return sum(
+        1
+        for o in run_outcomes(rt, user, run_id)
+        if o.status is not None and o.status.value in RERUN_STATUSES
+        and o.detail != Detail.UNKNOWN_ID.value
+    )
+
+
+def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:
+    """One output file of a finished run, read from S3."""
+    if name not in OUTPUT_FILES:
+        raise NotFound(f"no output called {name}")
+    run = get_run(rt, user, run_id, admin=admin)
+    if not run.state.finished:
+        raise NotFound("the outputs are written when the run ends")
+    return rt.store.get(rt.store.key_for(run_id, name))
+
+
+def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:
+    if not run.state.finished:
+        return {}
+    return {
+        name: rt.store.presign(rt.store.key_for(run.run_id, name))
+        for name in ("results.csv", "credits.csv")
+    }
+
+
+def requeue_orphans(rt: Runtime) -> int:
+    """Queue runs left queued without a workflow (a crash between commit and enqueue)."""
+    from phone_core.engine import enqueue
+
+    with rt.engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                sa.select(db.runs.c.run_id, db.runs.c.group_id, db.runs.c.group_seq).where(
+                    db.runs.c.state == RunState.QUEUED.value
+                )
+            )
+        )
+        ready = []
+        for run_id, group_id, seq in rows:
+            if group_id and seq > 0:
+                prev = conn.execute(
+                    sa.select(db.runs.c.state).where(
+                        db.runs.c.group_id == group_id, db.runs.c.group_seq == seq - 1
+                    )
+                ).scalar()
+                if prev is None or not RunState(prev).finished:
+                    continue
+            ready.append(run_id)
+    for run_id in ready:
+        enqueue(rt, run_id)
+    return len(ready)

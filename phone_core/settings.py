@@ -1,0 +1,99 @@
+"""All configuration, read once from the environment (prefix ``PHONE_``).
+
+Nothing else in the code base reads environment variables: settings objects are passed
+into constructors. Every field is listed in the README with its default.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One install of the product. ``data_dir`` holds every piece of local state."""
+
+    model_config = SettingsConfigDict(env_prefix="PHONE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None  # default: sqlite file under data_dir
+    dbos_database_url: str | None = None  # default: sqlite file under data_dir
+    executor_id: str = "local"
+    app_version: str = "phone-enrich-1"
+    queue_concurrency: int = Field(default=4, ge=1)  # runs per worker process at once
+    queue_polling_interval_sec: float = 0.1
+
+    # S3: empty endpoint + embedded=True starts `rclone serve s3` under data_dir/s3.
+    s3_embedded: bool = True
+    s3_endpoint_url: str | None = None
+    s3_port: int = 9345
+    s3_bucket: str = "phone-enrich"
+    s3_prefix: str = "phone"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    presign_ttl_sec: int = 900
+
+    # Engine
+    waterfall: list[str] = ["directory", "lantern"]
+    wave_size: int = Field(default=200, ge=1)
+    cache_ttl_days: int = Field(default=90, ge=0)
+    default_region: str = "US"
+    max_batch_records: int = 1000
+
+    # Prices per source: credits per record sent (lookup) and per phone found.
+    directory_lookup_cost: int = Field(default=0, ge=0)
+    directory_found_cost: int = Field(default=1, ge=0)
+    lantern_lookup_cost: int = Field(default=0, ge=0)
+    lantern_found_cost: int = Field(default=1, ge=0)
+    lantern_failed_cost: int = Field(default=0, ge=0)
+
+    # Lantern-compatible upstream (issue 3). Disabled until a base URL is set.
+    lantern_enabled: bool = True
+    lantern_base_url: str | None = None
+    lantern_api_key: SecretStr | None = None
+    lantern_connect_timeout_sec: float = 3.0
+    lantern_read_timeout_sec: float = 10.0
+    lantern_concurrency: int = Field(default=10, ge=1)
+    lantern_rate_per_sec: float = Field(default=50.0, gt=0)
+    lantern_max_attempts: int = Field(default=4, ge=1)
+    lantern_backoff_base_sec: float = 0.5
+    lantern_backoff_max_sec: float = 20.0
+    lantern_breaker_failures: int = Field(default=8, ge=1)
+    lantern_breaker_pause_sec: float = 10.0
+    lantern_max_body_bytes: int = 65536
+
+    # Web app / API
+    app_port: int = 8501
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_rate_per_minute: int = Field(default=120, ge=1)
+    upload_max_bytes: int = 50 * 1024 * 1024
+
+    @property
+    def state_db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'state.sqlite').resolve()}"
+
+    @property
+    def system_db_url(self) -> str:
+        if self.dbos_database_url:
+            return self.dbos_database_url
+        if self.database_url and self.database_url.startswith("postgresql"):
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dbos.sqlite').resolve()}"
+
+    @property
+    def s3_dir(self) -> Path:
+        return (self.data_dir / "s3").resolve()
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

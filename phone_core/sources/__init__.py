@@ -1,0 +1,1 @@
+"""Sources of phone numbers, all behind the one ``Source`` protocol (see base.py)."""

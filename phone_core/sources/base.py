@@ -1,0 +1,45 @@
+"""The Source protocol: what the engine needs from any place that can find a phone.
+
+A source answers for a batch of lookups at once (``lookup_many``) so that a local
+directory can use set queries and an HTTP vendor can run requests concurrently; it
+returns one ``SourceResult`` per lookup, in order, and never raises for a single record:
+per-record failures come back as ``status=error`` with a ``detail``. A result whose
+detail is in ``FATAL_DETAILS`` tells the engine to stop using the source for the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from phone_core.credits import Price
+from phone_core.models import Detail, Person, SourceResult
+
+FATAL_DETAILS = frozenset({Detail.UPSTREAM_AUTH.value, Detail.UPSTREAM_CREDITS.value})
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One record sent to a source. ``record_id`` is stable per person, not per attempt."""
+
+    idx: int
+    person: Person
+    identity: str
+
+    @property
+    def record_id(self) -> str:
+        return hashlib.sha256(self.identity.encode()).hexdigest()[:32]
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+    price: Price
+
+    async def lookup_many(self, lookups: Sequence[Lookup]) -> list[SourceResult]:
+        """One result per lookup, same order; per-record failures as status=error."""
+        ...
+
+    async def aclose(self) -> None: ...

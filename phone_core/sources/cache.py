@@ -1,0 +1,82 @@
+"""Earlier outcomes by identity, shared by all users, free, valid for ``ttl_days``.
+
+Only found phones are cached: a not-found identity is looked up again next time (with
+the default prices that costs nothing, and the directory or vendor may know it by then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from phone_core import db
+from phone_core.credits import Price
+from phone_core.models import RecordStatus, SourceResult
+from phone_core.sources.base import Lookup
+
+NAME = "cache"
+_CHUNK = 500
+
+
+def cached_phones(conn: Connection, identities: Sequence[str], ttl_days: int) -> dict[str, str]:
+    """identity -> E.164 phone, for identities with a fresh cached phone."""
+    wanted = sorted({i for i in identities if i})
+    if not wanted or ttl_days <= 0:
+        return {}
+    since = db.utcnow() - timedelta(days=ttl_days)
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        part = wanted[start : start + _CHUNK]
+        rows = conn.execute(
+            sa.select(db.cache.c.identity, db.cache.c.phone).where(
+                db.cache.c.identity.in_(part), db.cache.c.created_at >= since
+            )
+        )
+        out.update({ident: phone for ident, phone in rows})
+    return out
+
+
+def remember(conn: Connection, found: dict[str, tuple[str, str]]) -> None:
+    """Store identity -> (phone, source), replacing older entries."""
+    if not found:
+        return
+    now = db.utcnow()
+    conn.execute(sa.delete(db.cache).where(db.cache.c.identity.in_(list(found))))
+    conn.execute(
+        sa.insert(db.cache),
+        [
+            {"identity": ident, "phone": phone, "source": source, "created_at": now}
+            for ident, (phone, source) in found.items()
+        ],
+    )
+
+
+class CacheSource:
+    """The cache seen as a source: always first in the waterfall, never charges."""
+
+    name = NAME
+
+    def __init__(self, engine: Engine, ttl_days: int) -> None:
+        self._engine = engine
+        self._ttl_days = ttl_days
+        self.price = Price(NAME, lookup_cost=0, found_cost=0)
+
+    async def lookup_many(self, lookups: Sequence[Lookup]) -> list[SourceResult]:
+        return await asyncio.to_thread(self._lookup_sync, lookups)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _lookup_sync(self, lookups: Sequence[Lookup]) -> list[SourceResult]:
+        with self._engine.connect() as conn:
+            hits = cached_phones(conn, [lk.identity for lk in lookups], self._ttl_days)
+        return [
+            SourceResult(source=NAME, phone=hits[lk.identity], status=RecordStatus.CACHED)
+            if lk.identity in hits
+            else SourceResult(source=NAME, status=RecordStatus.NOT_FOUND)
+            for lk in lookups
+        ]

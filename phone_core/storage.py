@@ -1,0 +1,224 @@
+"""Object storage through boto3, one code path for AWS and any S3-compatible endpoint.
+
+The embedded default is a real S3 server, ``rclone serve s3``, on 127.0.0.1 with keys
+generated once into the data dir and data kept under ``data_dir/s3``. Whoever needs it
+first (app, API, CLI) starts it if nothing answers on the port, and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from phone_core.errors import NotFound, StorageError
+from phone_core.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    endpoint_url: str | None
+    access_key: str | None
+    secret_key: str | None
+
+
+def _keys_file(settings: Settings) -> Path:
+    return settings.data_dir / "s3-keys.json"
+
+
+def embedded_credentials(settings: Settings) -> S3Credentials:
+    """Read (or create once, mode 0600) the generated keys of the embedded S3 server."""
+    path = _keys_file(settings)
+    if not path.exists():
+        settings.ensure_data_dir()
+        keys = {
+            "access_key": "PE" + secrets.token_hex(9).upper(),
+            "secret_key": secrets.token_urlsafe(30),
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(keys))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    keys = json.loads(path.read_text())
+    return S3Credentials(
+        endpoint_url=f"http://127.0.0.1:{settings.s3_port}",
+        access_key=keys["access_key"],
+        secret_key=keys["secret_key"],
+    )
+
+
+def credentials(settings: Settings) -> S3Credentials:
+    if settings.s3_endpoint_url or not settings.s3_embedded:
+        return S3Credentials(
+            endpoint_url=settings.s3_endpoint_url,
+            access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
+            secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+        )
+    return embedded_credentials(settings)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def rclone_binary() -> str:
+    beside = Path(sys.executable).parent / "rclone"
+    found = str(beside) if beside.exists() else shutil.which("rclone")
+    if not found:
+        raise StorageError("the rclone binary is missing: reinstall with `make install`")
+    return found
+
+
+class LocalS3Server:
+    """The embedded ``rclone serve s3`` process for one data dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start unless something already serves the port; True when this call started it."""
+        if _port_open(self.settings.s3_port):
+            return False
+        creds = embedded_credentials(self.settings)
+        self.settings.s3_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.settings.data_dir / "s3.log"
+        with log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [
+                    rclone_binary(),
+                    "serve",
+                    "s3",
+                    str(self.settings.s3_dir),
+                    "--addr",
+                    f"127.0.0.1:{self.settings.s3_port}",
+                    "--auth-key",
+                    f"{creds.access_key},{creds.secret_key}",
+                    "--config",
+                    "/dev/null",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StorageError(f"the local S3 server exited; see {log_path}")
+            if _port_open(self.settings.s3_port):
+                atexit.register(self.stop)
+                log.info("local S3 server started on port %s", self.settings.s3_port)
+                return True
+            time.sleep(0.05)
+        self.stop()
+        raise StorageError("the local S3 server did not start in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+class ObjectStore:
+    """Runs' outputs in one bucket under ``prefix``; S3 URIs are ``s3://bucket/key``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+        self.prefix = settings.s3_prefix.strip("/")
+        creds = credentials(settings)
+        self.client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=creds.endpoint_url,
+            aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key,
+            region_name=settings.s3_region,
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+        self._bucket_ready = False
+
+    def key_for(self, run_id: str, name: str) -> str:
+        return f"{self.prefix}/runs/{run_id}/{name}" if self.prefix else f"runs/{run_id}/{name}"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        head = f"s3://{self.bucket}/"
+        if not uri.startswith(head):
+            raise NotFound("that object is not in this product's bucket")
+        return uri[len(head) :]
+
+    def ensure_bucket(self) -> None:
+        if self._bucket_ready:
+            return
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 is not reachable: {exc}") from exc
+        self._bucket_ready = True
+
+    def put(self, key: str, body: bytes, content_type: str = "text/csv") -> str:
+        self.ensure_bucket()
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+        return self.uri(key)
+
+    def get(self, key: str) -> bytes:
+        try:
+            obj: Any = self.client.get_object(Bucket=self.bucket, Key=key)
+            return bytes(obj["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NoSuchBucket"):
+                raise NotFound(f"{key} is not written yet") from exc
+            raise StorageError(f"could not read {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
+
+    def presign(self, key: str, ttl: int | None = None) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=ttl or self.settings.presign_ttl_sec,
+            )
+        )
