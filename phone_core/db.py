@@ -174,6 +174,15 @@ saved_mappings = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
 )
 
+# One row per rate-limited resource: the earliest time (epoch seconds) the next request
+# may go out. Shared by every run and worker process that uses this state DB.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("next_at", sa.Float, nullable=False),
+)
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()

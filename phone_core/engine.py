@@ -306,11 +306,8 @@ def dbos_config(rt: Runtime) -> dict[str, Any]:
     }
 
 
-def launch_dbos(rt: Runtime, *, worker: bool = True) -> None:
-    """Launch DBOS once in this process; a worker registers the run queue and runs runs."""
-    if not worker:
-        rt.dbos_launched = False
-        return
+def launch_dbos(rt: Runtime) -> None:
+    """Launch DBOS in this process as a worker: register the run queue, recover, run runs."""
     DBOS(config=dbos_config(rt))  # type: ignore[arg-type]
     DBOS.launch()
     rt.queue = DBOS.register_queue(
@@ -319,6 +316,9 @@ def launch_dbos(rt: Runtime, *, worker: bool = True) -> None:
         polling_interval_sec=rt.settings.queue_polling_interval_sec,
     )
     rt.dbos_launched = True
+    from phone_core.service import requeue_orphans
+
+    requeue_orphans(rt)
 
 
 def enqueue(rt: Runtime, run_id: str) -> None:

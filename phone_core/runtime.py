@@ -7,7 +7,9 @@ run queue registered after launch as DBOS 3.4 requires.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -40,6 +42,11 @@ class Runtime:
     cache: CacheSource | None = None
     dbos_launched: bool = False
     queue: Any = None
+    worker_lock: int | None = None  # fd holding data_dir/executor-<id>.lock
+
+    @property
+    def is_worker(self) -> bool:
+        return self.dbos_launched
 
     def source_prices(self) -> list[Price]:
         return [s.price for s in self.sources]
@@ -58,7 +65,7 @@ def build_sources(settings: Settings, engine: Engine) -> list[Source]:
             if settings.lantern_enabled and settings.lantern_base_url:
                 from phone_core.sources.lantern import LanternSource
 
-                out.append(LanternSource.from_settings(settings))
+                out.append(LanternSource.from_settings(settings, engine))
         else:
             raise ValueError(f"unknown source in PHONE_WATERFALL: {name}")
     return out
@@ -84,17 +91,37 @@ def current() -> Runtime | None:
     return rt if isinstance(rt, Runtime) else None
 
 
+def _take_worker_lock(settings: Settings) -> int | None:
+    """One live worker per executor id and data dir: a second process becomes a client."""
+    path = settings.data_dir / f"executor-{settings.executor_id}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 def get_runtime(settings: Settings | None = None, *, worker: bool = True) -> Runtime:
-    """The process's runtime; launches DBOS (as a worker unless ``worker=False``) once."""
+    """The process's runtime, built once. With ``worker=True`` this process also runs
+    batches (DBOS launched, run queue registered) unless another live process already is
+    the worker for this executor id and data dir; then it only submits (DBOS client)."""
     with _LOCK:
         rt = current()
         if rt is None:
             rt = create_runtime(settings or get_settings())
             setattr(sys, _GUARD_ATTR, rt)
-        if not rt.dbos_launched:
-            from phone_core.engine import launch_dbos
+        if worker and not rt.dbos_launched and rt.worker_lock is None:
+            rt.worker_lock = _take_worker_lock(rt.settings)
+            if rt.worker_lock is not None:
+                from phone_core.engine import launch_dbos
 
-            launch_dbos(rt, worker=worker)
+                launch_dbos(rt)
+            else:
+                log.info("another process is the worker here; this one only submits")
         return rt
 
 
@@ -109,6 +136,9 @@ def shutdown() -> None:
 
             DBOS.destroy(destroy_registry=False)
             rt.dbos_launched = False
+        if rt.worker_lock is not None:
+            os.close(rt.worker_lock)
+            rt.worker_lock = None
         if rt.s3_server:
             rt.s3_server.stop()
         rt.engine.dispose()

@@ -300,3 +300,15 @@ def requeue_orphans(rt: Runtime) -> int:
     for run_id in ready:
         enqueue(rt, run_id)
     return len(ready)
+
+
+def active_holds(rt: Runtime, user: str) -> list[tuple[str, int]]:
+    """(run_id, credits held) for each of the user's queued/running runs holding credits."""
+    held = db.runs.c.max_credits - db.runs.c.spent
+    stmt = (
+        sa.select(db.runs.c.run_id, held)
+        .where(db.runs.c.owner == user, db.runs.c.state.in_(credits.ACTIVE_STATES), held > 0)
+        .order_by(db.runs.c.created_at)
+    )
+    with rt.engine.connect() as conn:
+        return [(str(run_id), int(n)) for run_id, n in conn.execute(stmt)]

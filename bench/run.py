@@ -1,0 +1,84 @@
+"""`make bench`: run every bench/bench_*.py module and write BENCHMARKS.md.
+
+Each module exposes ``run() -> list[Row]`` (name, value, unit, target, note). Benchmarks
+only talk to 127.0.0.1 and are bounded in size and time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    note: str = ""
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    only = sys.argv[1:]
+    here = Path(__file__).parent
+    modules = sorted(p.stem for p in here.glob("bench_*.py"))
+    if only:
+        modules = [m for m in modules if any(o in m for o in only)]
+    rows: list[tuple[str, Row]] = []
+    for name in modules:
+        print(f"== {name}", flush=True)
+        mod = importlib.import_module(f"bench.{name}")
+        for row in mod.run():
+            print(f"  {row.name}: {row.value:.3f} {row.unit} {row.target} {row.note}", flush=True)
+            rows.append((name, row))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}.",
+        f"Machine: {machine()}.",
+        "",
+        "| suite | measure | value | unit | target | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m} | {r.name} | {r.value:.3f} | {r.unit} | {r.target} | {r.note} |" for m, r in rows
+    ]
+    out = Path("BENCHMARKS.md")
+    if only and out.exists():
+        print("partial run: BENCHMARKS.md left as it is", flush=True)
+        return 0
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,251 @@
+"""`phone-enrich`: submit and follow batches, manage credits and the directory, run workers.
+
+Every command works standalone on the embedded defaults: it starts the local S3 server
+when none is up for the data dir and, when it needs runs processed (``--wait``,
+``worker``), becomes the worker unless another live process already is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from phone_core import credits, service
+from phone_core.errors import InsufficientCredits, PhoneError
+from phone_core.models import Run
+from phone_core.runtime import Runtime, get_runtime, shutdown
+from phone_core.settings import get_settings
+
+log = logging.getLogger("phone_core.cli")
+
+
+def _out(obj: object) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def _run_summary(run: Run) -> dict[str, object]:
+    return {
+        "run_id": run.run_id,
+        "state": run.state.value,
+        "counts": run.counts.model_dump(),
+        "credits_spent": run.credits_spent,
+        "max_credits": run.max_credits,
+        "result_path": run.result_path,
+        "credits_csv_path": run.credits_csv_path,
+        "notice": run.notice,
+    }
+
+
+def _parse_map(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise PhoneError(f"--map takes field=Column, got {pair!r}")
+        out[field.strip()] = column.strip()
+    return out
+
+
+def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) -> list[Run]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [service.get_run(rt, user, r, admin=True) for r in run_ids]
+        if all(r.state.finished for r in found):
+            return found
+        if time.monotonic() > deadline:
+            raise PhoneError(f"timed out after {timeout:.0f}s; the runs go on in the background")
+        time.sleep(0.2)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from phone_core.ingest import load_upload
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise PhoneError(f"no such file: {path}")
+    upload = load_upload(path.read_bytes(), path.name, overrides=_parse_map(args.map or []))
+    print(f"mapping: {json.dumps(upload.mapping)}", file=sys.stderr)
+    for warning in upload.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    rt = get_runtime(worker=args.wait)
+    accepted = service.submit_rows(
+        rt, args.user, upload.rows, args.max_credits, source_rows=upload.source_rows,
+        label=path.name,
+    )
+    for acc in accepted:
+        _out(acc.model_dump())
+    if args.wait:
+        for run in wait_runs(rt, args.user, [a.run_id for a in accepted], args.timeout):
+            _out(_run_summary(run))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rt = get_runtime(worker=args.wait)
+    run = service.get_run(rt, "", args.run_id, admin=True)
+    if args.wait:
+        run = wait_runs(rt, run.owner, [run.run_id], args.timeout)[0]
+    _out(_run_summary(run))
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    rt = get_runtime(worker=False)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("results.csv", "credits.csv"):
+        data = service.download(rt, "", args.run_id, name, admin=True)
+        (out / name).write_bytes(data)
+        print(out / name)
+    return 0
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    rt = get_runtime(worker=False)
+    with rt.engine.begin() as conn:
+        if args.action == "grant":
+            credits.grant(conn, args.user, args.amount, note="cli")
+        elif args.action == "limit":
+            credits.set_monthly_limit(conn, args.user, None if args.amount < 0 else args.amount)
+        summary = credits.summarize(conn, args.user)
+    _out(summary.model_dump())
+    return 0
+
+
+def cmd_directory(args: argparse.Namespace) -> int:
+    from phone_core.ingest import load_directory_file
+
+    rt = get_runtime(worker=False)
+    read, loaded = load_directory_file(rt, Path(args.file), loaded_by="cli", replace=not args.append)
+    _out({"rows_read": read, "rows_loaded": loaded})
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if args.executor_id:
+        settings = settings.model_copy(update={"executor_id": args.executor_id})
+    rt = get_runtime(settings, worker=True)
+    if not rt.is_worker:
+        raise PhoneError(f"another process is already the worker {settings.executor_id!r} here")
+    if args.recover:
+        from phone_core.engine import recover
+
+        print(f"recovering {recover(args.recover)} runs of {args.recover}", file=sys.stderr)
+    print(f"worker {settings.executor_id} running; Ctrl-C to stop", file=sys.stderr)
+    idle_since: float | None = None
+    try:
+        while True:
+            time.sleep(0.5)
+            if args.exit_when_idle:
+                busy = any(not r.state.finished for r in service.list_runs(rt, "", admin=True))
+                idle_since = None if busy else (idle_since or time.monotonic())
+                if idle_since and time.monotonic() - idle_since > args.exit_when_idle:
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from phone_core.launcher import serve
+
+    return serve(get_settings())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from phone_core.api import serve as serve_api
+
+    serve_api(get_settings())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from phone_core.demo import write_examples
+
+    for p in write_examples(Path(args.out)):
+        print(p)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="phone-enrich", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("submit", help="submit a CSV/XLSX lead list")
+    s.add_argument("file")
+    s.add_argument("--user", required=True)
+    s.add_argument("--max-credits", type=int, required=True)
+    s.add_argument("--map", action="append", metavar="FIELD=COLUMN")
+    s.add_argument("--wait", action="store_true", help="process here if needed and wait")
+    s.add_argument("--timeout", type=float, default=3600)
+    s.set_defaults(func=cmd_submit)
+
+    s = sub.add_parser("status", help="a run's state and counts")
+    s.add_argument("run_id")
+    s.add_argument("--wait", action="store_true")
+    s.add_argument("--timeout", type=float, default=3600)
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("download", help="download results.csv and credits.csv")
+    s.add_argument("run_id")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_download)
+
+    c = sub.add_parser("credits", help="credit accounts").add_subparsers(dest="action", required=True)
+    g = c.add_parser("grant")
+    g.add_argument("user")
+    g.add_argument("amount", type=int)
+    g = c.add_parser("limit", help="monthly limit (negative: none)")
+    g.add_argument("user")
+    g.add_argument("amount", type=int)
+    g = c.add_parser("show")
+    g.add_argument("user")
+    for parser in c.choices.values():
+        parser.set_defaults(func=cmd_credits)
+
+    d = sub.add_parser("directory", help="reference directory").add_subparsers(
+        dest="action", required=True
+    )
+    g = d.add_parser("load")
+    g.add_argument("file")
+    g.add_argument("--append", action="store_true", help="add instead of replacing")
+    g.set_defaults(func=cmd_directory)
+
+    s = sub.add_parser("worker", help="a worker process (scale-out)")
+    s.add_argument("--executor-id")
+    s.add_argument("--recover", nargs="*", metavar="EXECUTOR", help="take over dead executors")
+    s.add_argument("--exit-when-idle", type=float, metavar="SECONDS")
+    s.set_defaults(func=cmd_worker)
+
+    sub.add_parser("serve", help="the whole product (make run)").set_defaults(func=cmd_serve)
+    sub.add_parser("api", help="the HTTP API only").set_defaults(func=cmd_api)
+    s = sub.add_parser("demo", help="write the example files")
+    s.add_argument("--out", default="examples")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InsufficientCredits as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except PhoneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

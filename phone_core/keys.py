@@ -1,0 +1,100 @@
+"""API keys: created in the web app, shown once, stored as a SHA-256 hash, revocable.
+
+A key reads ``pe_<key_id>_<secret>``; the id part finds the row, the secret is compared
+with ``hmac.compare_digest`` against its hash. Keys are random (32 bytes), so a plain
+SHA-256 is enough: there is nothing to brute-force as with passwords.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Connection
+
+from phone_core import db
+from phone_core.errors import InputError, NotFound
+
+PREFIX = "pe"
+
+
+class ApiKey(BaseModel):
+    key_id: str
+    user: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create(conn: Connection, user: str, label: str = "") -> tuple[ApiKey, str]:
+    """A new key for ``user``; returns the record and the full key (shown once only)."""
+    label = label.strip()[:200]
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    now = db.utcnow()
+    conn.execute(
+        sa.insert(db.api_keys).values(
+            key_id=key_id, user=user, label=label, secret_hash=_hash(secret), created_at=now
+        )
+    )
+    record = ApiKey(
+        key_id=key_id, user=user, label=label, created_at=now, last_used_at=None, revoked_at=None
+    )
+    return record, f"{PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(conn: Connection, user: str | None = None) -> list[ApiKey]:
+    stmt = sa.select(db.api_keys).order_by(db.api_keys.c.created_at.desc())
+    if user is not None:
+        stmt = stmt.where(db.api_keys.c.user == user)
+    return [
+        ApiKey(**{k: v for k, v in r._mapping.items() if k != "secret_hash"})
+        for r in conn.execute(stmt)
+    ]
+
+
+def revoke(conn: Connection, user: str, key_id: str) -> None:
+    result = conn.execute(
+        sa.update(db.api_keys)
+        .where(
+            db.api_keys.c.key_id == key_id,
+            db.api_keys.c.user == user,
+            db.api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=db.utcnow())
+    )
+    if result.rowcount != 1:
+        raise NotFound("no such active key")
+
+
+def verify(conn: Connection, presented: str) -> str:
+    """The user a presented key acts as; raises InputError for any bad/revoked key."""
+    parts = presented.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        raise InputError("malformed API key")
+    row = conn.execute(
+        sa.select(db.api_keys).where(db.api_keys.c.key_id == parts[1])
+    ).first()
+    if row is None or not hmac.compare_digest(row._mapping["secret_hash"], _hash(parts[2])):
+        raise InputError("unknown API key")
+    if row._mapping["revoked_at"] is not None:
+        raise InputError("this API key was revoked")
+    conn.execute(
+        sa.update(db.api_keys)
+        .where(db.api_keys.c.key_id == parts[1])
+        .values(last_used_at=db.utcnow())
+    )
+    return str(row._mapping["user"])

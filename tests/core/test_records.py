@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from phone_core.models import Person, PersonRecord
+from phone_core.records import (
+    first_occurrences,
+    identity_key,
+    is_enrichable,
+    normalize,
+    normalize_company,
+    normalize_domain,
+    normalize_email,
+    normalize_linkedin,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://www.Acme.com/about", "acme.com"),
+        ("acme.com", "acme.com"),
+        ("  WWW.ACME.CO.UK  ", "acme.co.uk"),
+        ("http://sub.acme.io:8080/x?y=1", "sub.acme.io"),
+        ("jane@acme.com", "acme.com"),
+        ("", ""),
+        ("not a domain", ""),
+        (None, ""),
+        ("n/a", ""),
+    ],
+)
+def test_normalize_domain(raw: str | None, expected: str) -> None:
+    assert normalize_domain(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://linkedin.com/in/john-smith-123/", "john-smith-123"),
+        ("https://www.linkedin.com/in/John-Smith-123?trk=abc", "john-smith-123"),
+        ("linkedin.com/in/j%C3%BCrgen-m", "jürgen-m"),
+        ("john-smith-123", "john-smith-123"),
+        ("/john-smith-123/", "john-smith-123"),
+        ("https://www.linkedin.com/company/acme", ""),
+        ("https://uk.linkedin.com/in/jane-d/details/", "jane-d"),
+        ("", ""),
+    ],
+)
+def test_normalize_linkedin(raw: str, expected: str) -> None:
+    assert normalize_linkedin(raw) == expected
+
+
+def test_normalize_email_and_company() -> None:
+    assert normalize_email(" Jane.Doe@Acme.COM ") == "jane.doe@acme.com"
+    assert normalize_email("mailto:a@b.io") == "a@b.io"
+    assert normalize_email("not-an-email") == ""
+    assert normalize_company("Acme, Inc.") == normalize_company("ACME Incorporated") == "acme"
+    assert normalize_company("Société Générale SA") == "societe generale"
+
+
+def test_normalize_trims_and_generates_id() -> None:
+    p = normalize(PersonRecord(first_name="  John ", last_name="Smith", company_url="https://www.Acme.com/about"))
+    assert p.first_name == "John"
+    assert p.company_url == "acme.com"
+    assert len(p.id) == 36
+    assert normalize({"id": " 42 "}).id == "42"
+    assert normalize({}, new_id=False).id == ""
+
+
+@pytest.mark.parametrize(
+    ("fields", "ok"),
+    [
+        ({"linkedin": "jane"}, True),
+        ({"email": "a@b.co"}, True),
+        ({"first_name": "A", "last_name": "B", "company_name": "C"}, True),
+        ({"first_name": "A", "last_name": "B", "company_url": "c.com"}, True),
+        ({"first_name": "A", "last_name": "B"}, False),
+        ({"first_name": "A", "company_name": "C"}, False),
+        ({"company_name": "C", "company_url": "c.com"}, False),
+        ({}, False),
+    ],
+)
+def test_enrichable(fields: dict[str, str], ok: bool) -> None:
+    person = Person(id="1", **fields)
+    assert is_enrichable(person) is ok
+    assert bool(identity_key(person)) is ok
+
+
+def test_identity_ignores_formatting() -> None:
+    a = normalize({"first_name": "José", "last_name": "Núñez", "company_url": "https://acme.com"})
+    b = normalize({"first_name": "JOSE", "last_name": "nunez", "company_url": "www.acme.com/x"})
+    assert identity_key(a) == identity_key(b)
+    c = normalize({"linkedin": "https://linkedin.com/in/x-1/"})
+    d = normalize({"linkedin": "X-1", "email": "other@b.com"})
+    assert identity_key(c) == identity_key(d) == "li:x-1"
+
+
+def test_first_occurrences() -> None:
+    assert first_occurrences(["a", "b", "a", "", "", "b", "a"]) == [None, None, 0, None, None, 1, 0]
