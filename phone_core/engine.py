@@ -327,6 +327,9 @@ def enqueue(rt: Runtime, run_id: str) -> None:
         with SetWorkflowID(run_id):
             rt.queue.enqueue(run_workflow, run_id)
         return
+    if not rt.system_db_ready:
+        DBOS.migrate(rt.settings.system_db_url)  # a client may come before any worker
+        rt.system_db_ready = True
     client = DBOSClient(system_database_url=rt.settings.system_db_url)
     try:
         client.enqueue(

@@ -43,6 +43,7 @@ class Runtime:
     dbos_launched: bool = False
     queue: Any = None
     worker_lock: int | None = None  # fd holding data_dir/executor-<id>.lock
+    system_db_ready: bool = False
 
     @property
     def is_worker(self) -> bool:

@@ -1,0 +1,57 @@
+"""The `phone-enrich` console script, standalone on the embedded defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.core.test_durability import _cli, _env, _stop_s3
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_submit_example_file_and_wait(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port(), PHONE_LANTERN_ENABLED="false")
+    try:
+        assert _cli(env, "credits", "grant", "ann", "300").returncode == 0
+        loaded = _cli(env, "directory", "load", str(ROOT / "examples" / "directory.csv"))
+        assert json.loads(loaded.stdout) == {"rows_read": 2000, "rows_loaded": 2000}
+        out = _cli(env, "submit", str(ROOT / "examples" / "leads.csv"), "--user", "ann",
+                   "--max-credits", "300", "--wait")
+        assert out.returncode == 0, out.stderr
+        accepted, final = (json.loads(line) for line in out.stdout.splitlines())
+        assert set(accepted) == {"run_id", "result_path", "credits_csv_path"}
+        assert '"first_name": "First Name"' in out.stderr  # the mapping used is shown
+        assert final["state"] == "completed"
+        counts = final["counts"]
+        assert counts["total"] == 300 and counts["pending"] == 0
+        assert counts["found"] > 100 and counts["not_found"] > 10
+        assert counts["skipped"] > 5 and counts["duplicate"] > 5
+        shown = json.loads(_cli(env, "credits", "show", "ann").stdout)
+        assert shown["balance"] == 300 - final["credits_spent"] and shown["held"] == 0
+    finally:
+        _stop_s3(data_dir)
+
+
+def test_bad_input_and_insufficient_credits(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port(), PHONE_LANTERN_ENABLED="false")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    leads = tmp_path / "l.csv"
+    leads.write_text("Email\na@b.com\n")
+    try:
+        r = _cli(env, "submit", str(empty), "--user", "ann", "--max-credits", "5")
+        assert r.returncode == 1 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+        r = _cli(env, "submit", str(tmp_path / "nope.csv"), "--user", "ann", "--max-credits", "5")
+        assert r.returncode == 1 and "no such file" in r.stderr
+        r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5",
+                 "--map", "email=Nope")
+        assert r.returncode == 1 and "no column 'Nope'" in r.stderr
+        r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5")
+        assert r.returncode == 2 and "5 required, 0 available" in r.stderr
+        assert r.stdout == ""
+    finally:
+        _stop_s3(data_dir)
