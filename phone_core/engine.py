@@ -149,7 +149,10 @@ class Wave:
         identities: dict[int, str],
     ) -> None:
         spent: dict[int, int] = {r.idx: 0 for r in records}
-        errors: dict[int, tuple[str, str]] = {}
+        # A source stopped earlier in the run (401/402) still explains a miss: such records
+        # end as error with that detail, not as an ordinary not_found, in every later wave.
+        stopped = next(iter(disabled.items()), None)
+        errors: dict[int, tuple[str, str]] = {r.idx: stopped for r in records} if stopped else {}
         remaining = records
         for pos, src in enumerate(sources):
             last = pos == len(sources) - 1
@@ -278,6 +281,11 @@ async def _finish_step(run_id: str, failed: bool) -> str | None:
     return await asyncio.to_thread(finish_run, _rt(), run_id, failed)
 
 
+@DBOS.step(name="phone_run_exports", retries_allowed=True, max_attempts=3)
+async def _exports_step(run_id: str) -> None:
+    await asyncio.to_thread(outputs.write_exports, _rt(), run_id)
+
+
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(run_id: str) -> None:
     failed = False
@@ -289,6 +297,10 @@ async def run_workflow(run_id: str) -> None:
             log.exception("run %s failed in a wave", run_id)
             failed = True
     nxt = await _finish_step(run_id, failed)
+    try:
+        await _exports_step(run_id)
+    except Exception:
+        log.exception("run %s: enriched exports not written; built on first download", run_id)
     if nxt:
         with SetWorkflowID(nxt):
             await _rt().queue.enqueue_async(run_workflow, nxt)

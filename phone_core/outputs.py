@@ -118,11 +118,27 @@ def enriched_xlsx(items: list[RecordOutcome]) -> bytes:
     return buf.getvalue()
 
 
+CONTRACT_FILES = OUTPUT_FILES[:2]
+EXPORT_FILES = OUTPUT_FILES[2:]
+
+
 def write_run_outputs(rt: Runtime, run_id: str) -> None:
     """Write results.csv and credits.csv of the run (whatever is processed) to S3."""
     with rt.engine.connect() as conn:
         items = runs.outcomes(conn, run_id)
     rt.store.put(rt.store.key_for(run_id, "results.csv"), results_csv(items))
     rt.store.put(rt.store.key_for(run_id, "credits.csv"), credits_csv(items))
-    rt.store.put(rt.store.key_for(run_id, "enriched.csv"), enriched_csv(items))
-    rt.store.put(rt.store.key_for(run_id, "enriched.xlsx"), enriched_xlsx(items), XLSX_TYPE)
+
+
+def write_exports(rt: Runtime, run_id: str) -> dict[str, bytes]:
+    """Write the enriched exports (CSV and XLSX) of a finished run to S3; returns them.
+
+    Written just after the run ends (the contract files come first), or on the first
+    download if that comes sooner.
+    """
+    with rt.engine.connect() as conn:
+        items = runs.outcomes(conn, run_id)
+    files = {"enriched.csv": enriched_csv(items), "enriched.xlsx": enriched_xlsx(items)}
+    rt.store.put(rt.store.key_for(run_id, "enriched.csv"), files["enriched.csv"])
+    rt.store.put(rt.store.key_for(run_id, "enriched.xlsx"), files["enriched.xlsx"], XLSX_TYPE)
+    return files

@@ -23,25 +23,16 @@ def upsert(conn: Connection, owner: str, people: Sequence[Person]) -> None:
         {"owner": owner, "id": p.id, "updated_at": now, **{c: getattr(p, c) for c in _COLS}}
         for p in latest.values()
     ]
-    dialect = conn.dialect.name
-    for start in range(0, len(rows), _CHUNK):
-        part = rows[start : start + _CHUNK]
-        if dialect == "postgresql":
-            pg = postgresql.insert(db.persons).values(part)
-            conn.execute(
-                pg.on_conflict_do_update(
-                    index_elements=["owner", "id"],
-                    set_={c: pg.excluded[c] for c in (*_COLS, "updated_at")},
-                )
-            )
-        else:
-            lite = sqlite.insert(db.persons).values(part)
-            conn.execute(
-                lite.on_conflict_do_update(
-                    index_elements=["owner", "id"],
-                    set_={c: lite.excluded[c] for c in (*_COLS, "updated_at")},
-                )
-            )
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(db.persons)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["owner", "id"],
+        set_={c: stmt.excluded[c] for c in (*_COLS, "updated_at")},
+    )
+    for start in range(0, len(rows), _CHUNK * 5):
+        conn.execute(stmt, rows[start : start + _CHUNK * 5])
 
 
 def fetch(conn: Connection, owner: str, ids: Sequence[str]) -> dict[str, Person]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
@@ -45,6 +46,7 @@ class PhoneInfo:
     country: str
 
 
+@lru_cache(maxsize=65536)
 def describe(e164: str) -> PhoneInfo | None:
     """Type (mobile, fixed_line, ...) and ISO country of an E.164 number."""
     if not e164:

@@ -201,33 +201,63 @@ def resolved(conn: Connection, run_id: str, idxs: Iterable[int]) -> dict[int, Ou
 
 
 def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -> int:
-    """Write outcomes of still-pending records and their charges; returns credits charged."""
-    charged = 0
-    now = db.utcnow()
-    for o in items:
-        result = conn.execute(
-            sa.update(rr)
-            .where(rr.c.run_id == run_id, rr.c.idx == o.idx, rr.c.status.is_(None))
-            .values(
-                status=o.status.value, source=o.source, phone=o.phone, credits=o.credits,
-                detail=o.detail,
-            )
-        )
-        if result.rowcount == 1 and o.credits > 0:
-            conn.execute(
-                sa.insert(db.ledger).values(
-                    user=owner, kind="charge", amount=o.credits, run_id=run_id,
-                    record_idx=o.idx, source=o.source, created_at=now,
+    """Write outcomes of still-pending records and their charges; returns credits charged.
+
+    The first statement locks the run row (a write lock on SQLite), so the check of which
+    records are still pending and the writes that follow cannot interleave with another
+    executor settling the same records.
+    """
+    if not items:
+        return 0
+    runs_t = db.runs
+    conn.execute(
+        sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent)
+    )
+    wanted = {o.idx: o for o in items}
+    still_pending: set[int] = set()
+    keys = sorted(wanted)
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        still_pending.update(
+            r[0]
+            for r in conn.execute(
+                sa.select(rr.c.idx).where(
+                    rr.c.run_id == run_id, rr.c.idx.in_(part), rr.c.status.is_(None)
                 )
             )
-            charged += o.credits
+        )
+    todo = [wanted[i] for i in sorted(still_pending)]
+    if not todo:
+        return 0
+    conn.execute(
+        sa.update(rr)
+        .where(rr.c.run_id == run_id, rr.c.idx == sa.bindparam("b_idx"))
+        .values(
+            status=sa.bindparam("b_status"), source=sa.bindparam("b_source"),
+            phone=sa.bindparam("b_phone"), credits=sa.bindparam("b_credits"),
+            detail=sa.bindparam("b_detail"),
+        ),
+        [
+            {"b_idx": o.idx, "b_status": o.status.value, "b_source": o.source,
+             "b_phone": o.phone, "b_credits": o.credits, "b_detail": o.detail}
+            for o in todo
+        ],
+    )
+    now = db.utcnow()
+    charges = [
+        {"user": owner, "kind": "charge", "amount": o.credits, "run_id": run_id,
+         "record_idx": o.idx, "source": o.source, "note": "", "created_at": now}
+        for o in todo
+        if o.credits > 0
+    ]
+    if charges:
+        conn.execute(sa.insert(db.ledger), charges)
+    charged = sum(c["amount"] for c in charges)  # type: ignore[misc]
     if charged:
         conn.execute(
-            sa.update(db.runs)
-            .where(db.runs.c.run_id == run_id)
-            .values(spent=db.runs.c.spent + charged)
+            sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent + charged)
         )
-    return charged
+    return int(charged)
 
 
 def close_pending(conn: Connection, run_id: str, owner: str, detail: Detail) -> None:

@@ -27,7 +27,7 @@ from phone_core.models import (
     Run,
     RunState,
 )
-from phone_core.outputs import OUTPUT_FILES
+from phone_core.outputs import EXPORT_FILES, OUTPUT_FILES, write_exports
 from phone_core.records import first_occurrences, identity_key, is_enrichable, normalize
 from phone_core.runtime import Runtime
 from phone_core.sources.cache import cached_phones
@@ -262,7 +262,12 @@ def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = Fa
     run = get_run(rt, user, run_id, admin=admin)
     if not run.state.finished:
         raise NotFound("the outputs are written when the run ends")
-    return rt.store.get(rt.store.key_for(run_id, name))
+    try:
+        return rt.store.get(rt.store.key_for(run_id, name))
+    except NotFound:
+        if name not in EXPORT_FILES:
+            raise
+        return write_exports(rt, run_id)[name]
 
 
 def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:
