@@ -31,9 +31,12 @@ def run() -> list[Row]:
         try:
             load_rows(
                 rt.engine,
-                [{"linkedin": f"person-{i}", "phone": f"(212) 555-{i % 10000:04d}"}
-                 for i in range(100_000)],
-                file_name="bench", loaded_by="bench",
+                [
+                    {"linkedin": f"person-{i}", "phone": f"(212) 555-{i % 10000:04d}"}
+                    for i in range(100_000)
+                ],
+                file_name="bench",
+                loaded_by="bench",
             )
             with rt.engine.begin() as conn:
                 credits.grant(conn, "bench", 10**7)
@@ -53,7 +56,12 @@ def run() -> list[Row]:
             runtime.shutdown()
     median = statistics.median(times)
     return [
-        Row("1000 directory-only records, submit to outputs in S3 (median of 5)", median, "s",
-            "< 3 s", f"min {min(times):.2f} s, max {max(times):.2f} s; 100k-row directory"),
+        Row(
+            "1000 directory-only records, submit to outputs in S3 (median of 5)",
+            median,
+            "s",
+            "< 3 s",
+            f"min {min(times):.2f} s, max {max(times):.2f} s; 100k-row directory",
+        ),
         Row("engine throughput", N / median, "records/s", "", "same runs"),
     ]

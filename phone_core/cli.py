@@ -74,7 +74,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     rt = get_runtime(worker=args.wait)
     accepted = service.submit_rows(
-        rt, args.user, upload.rows, args.max_credits, source_rows=upload.source_rows,
+        rt,
+        args.user,
+        upload.rows,
+        args.max_credits,
+        source_rows=upload.source_rows,
         label=path.name,
     )
     for acc in accepted:
@@ -121,7 +125,9 @@ def cmd_directory(args: argparse.Namespace) -> int:
     from phone_core.ingest import load_directory_file
 
     rt = get_runtime(worker=False)
-    read, loaded = load_directory_file(rt, Path(args.file), loaded_by="cli", replace=not args.append)
+    read, loaded = load_directory_file(
+        rt, Path(args.file), loaded_by="cli", replace=not args.append
+    )
     _out({"rows_read": read, "rows_loaded": loaded})
     return 0
 
@@ -196,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_download)
 
-    c = sub.add_parser("credits", help="credit accounts").add_subparsers(dest="action", required=True)
+    c = sub.add_parser("credits", help="credit accounts").add_subparsers(
+        dest="action", required=True
+    )
     g = c.add_parser("grant")
     g.add_argument("user")
     g.add_argument("amount", type=int)
@@ -245,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # never a traceback for a person at a terminal
         log.debug("unexpected error", exc_info=True)
-        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+            file=sys.stderr,
+        )
         return 3
     finally:
         shutdown()

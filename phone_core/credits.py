@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -65,14 +66,12 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _sum(conn: Connection, stmt: sa.Select[tuple[int | None]]) -> int:
+def _sum(conn: Connection, stmt: sa.Select[Any]) -> int:
     return int(conn.execute(stmt).scalar() or 0)
 
 
 def ensure_account(conn: Connection, user: str) -> None:
-    exists = conn.execute(
-        sa.select(db.accounts.c.user).where(db.accounts.c.user == user)
-    ).first()
+    exists = conn.execute(sa.select(db.accounts.c.user).where(db.accounts.c.user == user)).first()
     if not exists:
         conn.execute(sa.insert(db.accounts).values(user=user, created_at=db.utcnow()))
 

@@ -16,12 +16,47 @@ from pathlib import Path
 from faker import Faker
 
 SEED = 20261129
-US_AREAS = (212, 415, 312, 617, 646, 202, 305, 512, 206, 303, 213, 404, 503, 615, 702, 713,
-            720, 801, 919, 971)
-LEAD_HEADERS = ["Record ID", "First Name", "Last Name", "Company", "Website",
-                "Person Linkedin Url", "Email Address", "Title"]
-DIRECTORY_HEADERS = ["first_name", "last_name", "company_name", "company_url", "linkedin",
-                     "email", "phone"]
+US_AREAS = (
+    212,
+    415,
+    312,
+    617,
+    646,
+    202,
+    305,
+    512,
+    206,
+    303,
+    213,
+    404,
+    503,
+    615,
+    702,
+    713,
+    720,
+    801,
+    919,
+    971,
+)
+LEAD_HEADERS = [
+    "Record ID",
+    "First Name",
+    "Last Name",
+    "Company",
+    "Website",
+    "Person Linkedin Url",
+    "Email Address",
+    "Title",
+]
+DIRECTORY_HEADERS = [
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_url",
+    "linkedin",
+    "email",
+    "phone",
+]
 
 
 @dataclass(frozen=True)
@@ -54,16 +89,32 @@ def population(n: int, seed: int = SEED) -> list[Contact]:
         company = rng.choice(companies)
         domain = "".join(c for c in company.lower().split(",")[0] if c.isalnum())[:20] + ".example"
         slug = f"{first}-{last}-{rng.randrange(10**6, 10**7)}".lower()
-        out.append(Contact(first, last, company, domain, slug,
-                           f"{first}.{last}@{domain}".lower(), _phone(rng, i), fake.job()))
+        out.append(
+            Contact(
+                first,
+                last,
+                company,
+                domain,
+                slug,
+                f"{first}.{last}@{domain}".lower(),
+                _phone(rng, i),
+                fake.job(),
+            )
+        )
     return out
 
 
 def directory_rows(people: list[Contact]) -> list[dict[str, str]]:
     return [
-        {"first_name": p.first, "last_name": p.last, "company_name": p.company,
-         "company_url": p.domain, "linkedin": f"https://www.linkedin.com/in/{p.slug}",
-         "email": p.email, "phone": p.phone}
+        {
+            "first_name": p.first,
+            "last_name": p.last,
+            "company_name": p.company,
+            "company_url": p.domain,
+            "linkedin": f"https://www.linkedin.com/in/{p.slug}",
+            "email": p.email,
+            "phone": p.phone,
+        }
         for p in people
     ]
 
@@ -81,8 +132,18 @@ def lead_rows(people: list[Contact], n: int = 300, seed: int = SEED) -> list[lis
             rows.append([rid, fake.first_name(), "", "", "", "", "", fake.job()])
         elif roll < 0.15 and rows:  # the same person again, spelled another way
             src = rng.choice(rows)
-            rows.append([rid, src[1].upper(), src[2], src[3], ("https://www." + src[4]) if src[4]
-                         else "", src[5].rstrip("/") + "/" if src[5] else "", src[6], src[7]])
+            rows.append(
+                [
+                    rid,
+                    src[1].upper(),
+                    src[2],
+                    src[3],
+                    ("https://www." + src[4]) if src[4] else "",
+                    src[5].rstrip("/") + "/" if src[5] else "",
+                    src[6],
+                    src[7],
+                ]
+            )
         elif roll < 0.30:  # a stranger: nobody knows their phone
             first, last = fake.first_name(), fake.last_name()
             rows.append([rid, first, last, fake.company(), fake.domain_name(), "", "", fake.job()])
@@ -91,8 +152,18 @@ def lead_rows(people: list[Contact], n: int = 300, seed: int = SEED) -> list[lis
             style = rng.random()
             linkedin = f"https://www.linkedin.com/in/{p.slug}/" if style < 0.4 else ""
             email = p.email if 0.4 <= style < 0.6 else ""
-            rows.append([rid, p.first, p.last, p.company, p.domain if style >= 0.2 else "",
-                         linkedin, email, p.title])
+            rows.append(
+                [
+                    rid,
+                    p.first,
+                    p.last,
+                    p.company,
+                    p.domain if style >= 0.2 else "",
+                    linkedin,
+                    email,
+                    p.title,
+                ]
+            )
     return rows
 
 

@@ -59,7 +59,10 @@ def _free_outcomes(
             else:
                 free.append(
                     Outcome(
-                        rec.idx, RecordStatus.DUPLICATE, source=lead.source, phone=lead.phone,
+                        rec.idx,
+                        RecordStatus.DUPLICATE,
+                        source=lead.source,
+                        phone=lead.phone,
                         detail=f"same_as_row_{rec.dup_of + 1}",
                     )
                 )
@@ -184,8 +187,14 @@ class Wave:
                         spent[rec.idx] += res.credits
                         if res.status == RecordStatus.FOUND and res.phone:
                             finals.append(
-                                Outcome(rec.idx, RecordStatus.FOUND, src.name, res.phone,
-                                        spent[rec.idx], res.detail)
+                                Outcome(
+                                    rec.idx,
+                                    RecordStatus.FOUND,
+                                    src.name,
+                                    res.phone,
+                                    spent[rec.idx],
+                                    res.detail,
+                                )
                             )
                             continue
                         if res.status == RecordStatus.ERROR:
@@ -210,8 +219,9 @@ class Wave:
         if idx in errors:
             source, detail = errors[idx]
             return Outcome(idx, RecordStatus.ERROR, source, "", spent.get(idx, 0), detail)
-        return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent.get(idx, 0),
-                       Detail.NO_MATCH.value)
+        return Outcome(
+            idx, RecordStatus.NOT_FOUND, "", "", spent.get(idx, 0), Detail.NO_MATCH.value
+        )
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         merged = {**disabled, **self.newly_disabled}

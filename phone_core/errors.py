@@ -1,14 +1,14 @@
 """The one error hierarchy of phone_core. Callers catch these, never library errors.
 
-    PhoneError
-    ├── InputError            bad user input (file, mapping, request); message is shown as is
-    │   └── FileFormatError   an uploaded file that cannot be read as a table
-    ├── InsufficientCredits   not enough available credits (HTTP 402): required, remaining
-    ├── NotFound              no such run / key, or not the caller's (no existence leak)
-    ├── StorageError          S3 could not be reached or refused
-    └── SourceError           a source could not answer for a record
-        ├── RetryableSourceError   timeouts, 5xx, 429, resets: worth another try
-        └── FatalSourceError       auth / vendor credits: stop calling for this run
+PhoneError
+├── InputError            bad user input (file, mapping, request); message is shown as is
+│   └── FileFormatError   an uploaded file that cannot be read as a table
+├── InsufficientCredits   not enough available credits (HTTP 402): required, remaining
+├── NotFound              no such run / key, or not the caller's (no existence leak)
+├── StorageError          S3 could not be reached or refused
+└── SourceError           a source could not answer for a record
+    ├── RetryableSourceError   timeouts, 5xx, 429, resets: worth another try
+    └── FatalSourceError       auth / vendor credits: stop calling for this run
 """
 
 from __future__ import annotations

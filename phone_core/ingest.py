@@ -47,7 +47,9 @@ def merge_mapping(
             mapping[name] = None
             continue
         if column not in table.headers:
-            raise InputError(f"the file has no column {column!r} (columns: {', '.join(table.headers)})")
+            raise InputError(
+                f"the file has no column {column!r} (columns: {', '.join(table.headers)})"
+            )
         for other, col in list(mapping.items()):
             if col == column and other != name:
                 mapping[other] = None
@@ -89,20 +91,32 @@ def build_upload(table: Table, mapping: dict[str, str | None]) -> Upload:
 
 
 def load_directory_bytes(
-    rt: Runtime, data: bytes, filename: str, *, loaded_by: str, replace: bool = True,
+    rt: Runtime,
+    data: bytes,
+    filename: str,
+    *,
+    loaded_by: str,
+    replace: bool = True,
     overrides: Mapping[str, str] | None = None,
 ) -> tuple[int, int]:
     """Load a reference directory file (needs a phone column); (rows read, rows loaded)."""
     from phone_core.sources.directory import load_rows
 
     upload = load_upload(
-        data, filename, overrides=overrides, targets=DIRECTORY_TARGETS,
+        data,
+        filename,
+        overrides=overrides,
+        targets=DIRECTORY_TARGETS,
         max_bytes=max(rt.settings.upload_max_bytes, 1024 * 1024 * 1024),
     )
     if not upload.mapping.get("phone"):
         raise InputError("the directory file needs a phone column (e.g. 'Phone', 'Mobile')")
     return load_rows(
-        rt.engine, upload.rows, file_name=filename, loaded_by=loaded_by, replace=replace,
+        rt.engine,
+        upload.rows,
+        file_name=filename,
+        loaded_by=loaded_by,
+        replace=replace,
         default_region=rt.settings.default_region,
     )
 
@@ -112,5 +126,6 @@ def load_directory_file(
 ) -> tuple[int, int]:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
-    return load_directory_bytes(rt, path.read_bytes(), path.name, loaded_by=loaded_by,
-                                replace=replace)
+    return load_directory_bytes(
+        rt, path.read_bytes(), path.name, loaded_by=loaded_by, replace=replace
+    )

@@ -85,9 +85,7 @@ def verify(conn: Connection, presented: str) -> str:
     parts = presented.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
         raise InputError("malformed API key")
-    row = conn.execute(
-        sa.select(db.api_keys).where(db.api_keys.c.key_id == parts[1])
-    ).first()
+    row = conn.execute(sa.select(db.api_keys).where(db.api_keys.c.key_id == parts[1])).first()
     if row is None or not hmac.compare_digest(row._mapping["secret_hash"], _hash(parts[2])):
         raise InputError("unknown API key")
     if row._mapping["revoked_at"] is not None:

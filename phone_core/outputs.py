@@ -40,7 +40,11 @@ def _csv(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> bytes:
 
 
 def phone_of(o: RecordOutcome) -> str:
-    return o.phone if o.status in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE) else ""
+    return (
+        o.phone
+        if o.status in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE)
+        else ""
+    )
 
 
 def results_csv(items: list[RecordOutcome]) -> bytes:
@@ -49,16 +53,29 @@ def results_csv(items: list[RecordOutcome]) -> bytes:
         p = o.person
         phone = phone_of(o)
         rows.append(
-            [p.id, p.first_name, p.last_name, p.company_name, p.company_url, p.linkedin,
-             phone, "true" if phone else "false"]
+            [
+                p.id,
+                p.first_name,
+                p.last_name,
+                p.company_name,
+                p.company_url,
+                p.linkedin,
+                phone,
+                "true" if phone else "false",
+            ]
         )
     return _csv(RESULT_COLUMNS, rows)
 
 
 def credits_csv(items: list[RecordOutcome]) -> bytes:
     rows = [
-        [o.person.id, (o.status or RecordStatus.NOT_PROCESSED).value, o.source,
-         str(o.credits_charged), o.detail]
+        [
+            o.person.id,
+            (o.status or RecordStatus.NOT_PROCESSED).value,
+            o.source,
+            str(o.credits_charged),
+            o.detail,
+        ]
         for o in items
     ]
     return _csv(CREDIT_COLUMNS, rows)

@@ -97,9 +97,7 @@ def name_key(first: str, last: str) -> str:
 
 def normalize(record: PersonRecord | Mapping[str, object], *, new_id: bool = True) -> Person:
     """Turn caller input into a canonical Person; generate an id when none is given."""
-    data: Mapping[str, object] = (
-        record.model_dump() if isinstance(record, PersonRecord) else record
-    )
+    data: Mapping[str, object] = record.model_dump() if isinstance(record, PersonRecord) else record
     record_id = clean(data.get("id"))
     if not record_id and new_id:
         record_id = str(uuid.uuid4())
@@ -119,9 +117,7 @@ def is_enrichable(person: Person) -> bool:
     if person.linkedin or person.email:
         return True
     return bool(
-        person.first_name
-        and person.last_name
-        and (person.company_name or person.company_url)
+        person.first_name and person.last_name and (person.company_name or person.company_url)
     )
 
 

@@ -169,16 +169,15 @@ def outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
 
 
 def pending(conn: Connection, run_id: str, limit: int | None = None) -> list[PendingRecord]:
-    stmt = (
-        sa.select(rr)
-        .where(rr.c.run_id == run_id, rr.c.status.is_(None))
-        .order_by(rr.c.idx)
-    )
+    stmt = sa.select(rr).where(rr.c.run_id == run_id, rr.c.status.is_(None)).order_by(rr.c.idx)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [
         PendingRecord(
-            idx=m["idx"], person=_person(m), identity=m["identity"], dup_of=m["dup_of"],
+            idx=m["idx"],
+            person=_person(m),
+            identity=m["identity"],
+            dup_of=m["dup_of"],
             known=bool(m["known"]),
         )
         for m in (r._mapping for r in conn.execute(stmt))
@@ -210,9 +209,7 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
     if not items:
         return 0
     runs_t = db.runs
-    conn.execute(
-        sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent)
-    )
+    conn.execute(sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent))
     wanted = {o.idx: o for o in items}
     still_pending: set[int] = set()
     keys = sorted(wanted)
@@ -233,20 +230,36 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
         sa.update(rr)
         .where(rr.c.run_id == run_id, rr.c.idx == sa.bindparam("b_idx"))
         .values(
-            status=sa.bindparam("b_status"), source=sa.bindparam("b_source"),
-            phone=sa.bindparam("b_phone"), credits=sa.bindparam("b_credits"),
+            status=sa.bindparam("b_status"),
+            source=sa.bindparam("b_source"),
+            phone=sa.bindparam("b_phone"),
+            credits=sa.bindparam("b_credits"),
             detail=sa.bindparam("b_detail"),
         ),
         [
-            {"b_idx": o.idx, "b_status": o.status.value, "b_source": o.source,
-             "b_phone": o.phone, "b_credits": o.credits, "b_detail": o.detail}
+            {
+                "b_idx": o.idx,
+                "b_status": o.status.value,
+                "b_source": o.source,
+                "b_phone": o.phone,
+                "b_credits": o.credits,
+                "b_detail": o.detail,
+            }
             for o in todo
         ],
     )
     now = db.utcnow()
     charges = [
-        {"user": owner, "kind": "charge", "amount": o.credits, "run_id": run_id,
-         "record_idx": o.idx, "source": o.source, "note": "", "created_at": now}
+        {
+            "user": owner,
+            "kind": "charge",
+            "amount": o.credits,
+            "run_id": run_id,
+            "record_idx": o.idx,
+            "source": o.source,
+            "note": "",
+            "created_at": now,
+        }
         for o in todo
         if o.credits > 0
     ]
@@ -255,7 +268,9 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
     charged = sum(c["amount"] for c in charges)  # type: ignore[misc]
     if charged:
         conn.execute(
-            sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent + charged)
+            sa.update(runs_t)
+            .where(runs_t.c.run_id == run_id)
+            .values(spent=runs_t.c.spent + charged)
         )
     return int(charged)
 
@@ -271,9 +286,9 @@ def close_pending(conn: Connection, run_id: str, owner: str, detail: Detail) -> 
 
 def credit_limit_hit(conn: Connection, run_id: str) -> bool:
     hit = conn.execute(
-        sa.select(rr.c.idx).where(
-            rr.c.run_id == run_id, rr.c.detail == Detail.CREDIT_LIMIT.value
-        ).limit(1)
+        sa.select(rr.c.idx)
+        .where(rr.c.run_id == run_id, rr.c.detail == Detail.CREDIT_LIMIT.value)
+        .limit(1)
     ).first()
     return hit is not None
 
@@ -283,8 +298,9 @@ def next_in_group(conn: Connection, row: sa.Row[Any]) -> str | None:
     if not m["group_id"]:
         return None
     nxt = conn.execute(
-        sa.select(db.runs.c.run_id)
-        .where(db.runs.c.group_id == m["group_id"], db.runs.c.group_seq == m["group_seq"] + 1)
+        sa.select(db.runs.c.run_id).where(
+            db.runs.c.group_id == m["group_id"], db.runs.c.group_seq == m["group_seq"] + 1
+        )
     ).first()
     return str(nxt[0]) if nxt else None
 

@@ -46,7 +46,8 @@ class Prepared:
 def prepare_people(people: list[Person], known: list[bool] | None = None) -> Prepared:
     known = known or [True] * len(people)
     identities = [
-        identity_key(p) if k and is_enrichable(p) else "" for p, k in zip(people, known, strict=True)
+        identity_key(p) if k and is_enrichable(p) else ""
+        for p, k in zip(people, known, strict=True)
     ]
     return Prepared(people, known, identities, first_occurrences(identities))
 
@@ -93,13 +94,21 @@ def _create_runs(
             result_path, credits_path = _paths(rt, run_id)
             conn.execute(
                 sa.insert(db.runs).values(
-                    run_id=run_id, owner=user, state=RunState.QUEUED.value,
-                    max_credits=max_credits if seq == 0 else 0, spent=0,
-                    total=len(prep.people), worst_case=per_record,
-                    result_path=result_path, credits_path=credits_path,
-                    cancel_requested=False, notice="",
+                    run_id=run_id,
+                    owner=user,
+                    state=RunState.QUEUED.value,
+                    max_credits=max_credits if seq == 0 else 0,
+                    spent=0,
+                    total=len(prep.people),
+                    worst_case=per_record,
+                    result_path=result_path,
+                    credits_path=credits_path,
+                    cancel_requested=False,
+                    notice="",
                     label=(f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label)[:500],
-                    parent_run_id=parent_run_id, group_id=group_id, group_seq=seq,
+                    parent_run_id=parent_run_id,
+                    group_id=group_id,
+                    group_seq=seq,
                     created_at=db.utcnow(),
                 )
             )
@@ -119,7 +128,11 @@ def submit(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> Batc
     """The batch API: hold ``max_credits`` and queue one run (402 error if not available)."""
     prep = _resolve(rt, user, req)
     return _create_runs(
-        rt, user, [(prep, None)], req.max_credits, store_people=req.records is not None,
+        rt,
+        user,
+        [(prep, None)],
+        req.max_credits,
+        store_people=req.records is not None,
         label=label,
     )[0]
 
@@ -194,7 +207,9 @@ def list_runs(
         return runs.list_runs(conn, owner if admin else user, limit)
 
 
-def run_outcomes(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> list[RecordOutcome]:
+def run_outcomes(
+    rt: Runtime, user: str, run_id: str, *, admin: bool = False
+) -> list[RecordOutcome]:
     with rt.engine.connect() as conn:
         runs.get_row(conn, run_id, None if admin else user)
         return runs.outcomes(conn, run_id)
@@ -231,8 +246,10 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         if not RunState(row._mapping["state"]).finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
         items = [
-            o for o in runs.outcomes(conn, run_id)
-            if o.status is not None and o.status.value in RERUN_STATUSES
+            o
+            for o in runs.outcomes(conn, run_id)
+            if o.status is not None
+            and o.status.value in RERUN_STATUSES
             and o.detail != Detail.UNKNOWN_ID.value
         ]
     if not items:
@@ -241,8 +258,13 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
     src = [o.source_row for o in items]
     source_rows = [s for s in src if s is not None] if all(s is not None for s in src) else None
     return _create_runs(
-        rt, user, [(prep, source_rows)], max_credits, store_people=False,
-        label=f"re-run of {run_id[:8]}", parent_run_id=run_id,
+        rt,
+        user,
+        [(prep, source_rows)],
+        max_credits,
+        store_people=False,
+        label=f"re-run of {run_id[:8]}",
+        parent_run_id=run_id,
     )[0]
 
 
@@ -250,7 +272,8 @@ def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
     return sum(
         1
         for o in run_outcomes(rt, user, run_id)
-        if o.status is not None and o.status.value in RERUN_STATUSES
+        if o.status is not None
+        and o.status.value in RERUN_STATUSES
         and o.detail != Detail.UNKNOWN_ID.value
     )
 

@@ -69,8 +69,12 @@ def credentials(settings: Settings) -> S3Credentials:
     if settings.s3_endpoint_url or not settings.s3_embedded:
         return S3Credentials(
             endpoint_url=settings.s3_endpoint_url,
-            access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
-            secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+            access_key=settings.s3_access_key.get_secret_value()
+            if settings.s3_access_key
+            else None,
+            secret_key=settings.s3_secret_key.get_secret_value()
+            if settings.s3_secret_key
+            else None,
         )
     return embedded_credentials(settings)
 

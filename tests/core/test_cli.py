@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.core.test_durability import _cli, _env, _stop_s3
 from tests.conftest import free_port
+from tests.core.test_durability import _cli, _env, _stop_s3
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,8 +18,16 @@ def test_submit_example_file_and_wait(tmp_path: Path) -> None:
         assert _cli(env, "credits", "grant", "ann", "300").returncode == 0
         loaded = _cli(env, "directory", "load", str(ROOT / "examples" / "directory.csv"))
         assert json.loads(loaded.stdout) == {"rows_read": 2000, "rows_loaded": 2000}
-        out = _cli(env, "submit", str(ROOT / "examples" / "leads.csv"), "--user", "ann",
-                   "--max-credits", "300", "--wait")
+        out = _cli(
+            env,
+            "submit",
+            str(ROOT / "examples" / "leads.csv"),
+            "--user",
+            "ann",
+            "--max-credits",
+            "300",
+            "--wait",
+        )
         assert out.returncode == 0, out.stderr
         accepted, final = (json.loads(line) for line in out.stdout.splitlines())
         assert set(accepted) == {"run_id", "result_path", "credits_csv_path"}
@@ -47,8 +55,9 @@ def test_bad_input_and_insufficient_credits(tmp_path: Path) -> None:
         assert r.returncode == 1 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
         r = _cli(env, "submit", str(tmp_path / "nope.csv"), "--user", "ann", "--max-credits", "5")
         assert r.returncode == 1 and "no such file" in r.stderr
-        r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5",
-                 "--map", "email=Nope")
+        r = _cli(
+            env, "submit", str(leads), "--user", "ann", "--max-credits", "5", "--map", "email=Nope"
+        )
         assert r.returncode == 1 and "no column 'Nope'" in r.stderr
         r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5")
         assert r.returncode == 2 and "5 required, 0 available" in r.stderr

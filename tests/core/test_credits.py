@@ -83,15 +83,20 @@ price_st = st.builds(
     seed=st.integers(0, 10**6),
 )
 def test_spend_never_exceeds_cap_or_balance(
-    prices: list[Price], data: st.DataObject, n: int, max_credits: int, balance: int,
-    wave: int, seed: int,
+    prices: list[Price],
+    data: st.DataObject,
+    n: int,
+    max_credits: int,
+    balance: int,
+    wave: int,
+    seed: int,
 ) -> None:
     hit_rates = data.draw(st.lists(st.floats(0, 1), min_size=len(prices), max_size=len(prices)))
     # the hold: a run only starts with max_credits <= available balance
     cap = min(max_credits, balance)
     if cap < 1:
         return
-    spent, started, not_started = _simulate(prices, hit_rates, n, cap, wave, seed)
+    spent, _started, not_started = _simulate(prices, hit_rates, n, cap, wave, seed)
     assert spent <= cap <= balance
     per_record = worst_case(prices)
     if not_started:  # stopped for credit: the next record's worst case no longer fits

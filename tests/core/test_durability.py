@@ -48,7 +48,10 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
         assert _cli(env, "directory", "load", str(directory)).returncode == 0
         proc = subprocess.Popen(
             [str(BIN), "submit", str(leads), "--user", "ann", "--max-credits", "500", "--wait"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         engine = db.make_engine(f"sqlite:///{data_dir.resolve() / 'state.sqlite'}")
         rr = db.run_records
@@ -57,9 +60,12 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
         while time.monotonic() < deadline and done < 40:
             time.sleep(0.05)
             with engine.connect() as conn:
-                done = int(conn.execute(
-                    sa.select(sa.func.count()).select_from(rr).where(rr.c.status.is_not(None))
-                ).scalar() or 0)
+                done = int(
+                    conn.execute(
+                        sa.select(sa.func.count()).select_from(rr).where(rr.c.status.is_not(None))
+                    ).scalar()
+                    or 0
+                )
         assert 40 <= done < n, f"could not catch the run mid-way ({done} settled)"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -73,11 +79,13 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
         assert status["state"] == "completed"
         assert status["counts"]["found"] == n // 2 and status["counts"]["not_found"] == n // 2
         with engine.connect() as conn:
-            charges = list(conn.execute(
-                sa.select(db.ledger.c.record_idx, db.ledger.c.amount).where(
-                    db.ledger.c.kind == "charge", db.ledger.c.run_id == run_id
+            charges = list(
+                conn.execute(
+                    sa.select(db.ledger.c.record_idx, db.ledger.c.amount).where(
+                        db.ledger.c.kind == "charge", db.ledger.c.run_id == run_id
+                    )
                 )
-            ))
+            )
             spent = conn.execute(sa.select(db.runs.c.spent)).scalar()
         idxs = [i for i, _ in charges]
         assert len(idxs) == len(set(idxs)) == n // 2  # each found record charged exactly once

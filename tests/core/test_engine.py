@@ -25,8 +25,13 @@ def _phone(i: int) -> str:
 
 def _directory(rt: Runtime, n: int) -> None:
     rows = [
-        {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"co{i}.com",
-         "linkedin": f"person-{i}", "phone": f"(212) 555-{i % 10000:04d}"}
+        {
+            "first_name": f"First{i}",
+            "last_name": f"Last{i}",
+            "company_url": f"co{i}.com",
+            "linkedin": f"person-{i}",
+            "phone": f"(212) 555-{i % 10000:04d}",
+        }
         for i in range(n)
     ]
     load_rows(rt.engine, rows, file_name="dir.csv", loaded_by="test")
@@ -43,17 +48,26 @@ def test_thousand_records_end_to_end(rt: Runtime) -> None:
     records = []
     for i in range(1000):
         if i < 500:  # in the directory, by name + domain (URL form) or by linkedin URL
-            rec = ({"first_name": f" First{i} ", "last_name": f"Last{i}",
-                    "company_url": f"https://www.CO{i}.com/about"} if i % 2 else
-                   {"linkedin": f"https://linkedin.com/in/person-{i}/"})
+            rec = (
+                {
+                    "first_name": f" First{i} ",
+                    "last_name": f"Last{i}",
+                    "company_url": f"https://www.CO{i}.com/about",
+                }
+                if i % 2
+                else {"linkedin": f"https://linkedin.com/in/person-{i}/"}
+            )
         elif i < 800:  # nobody knows them
             rec = {"first_name": f"Nobody{i}", "last_name": "X", "company_name": "Ghost Inc"}
         elif i < 900:  # missing fields
             rec = {"first_name": f"Only{i}"}
         else:  # duplicates of the first 100 found people, spelled differently
             j = i - 900
-            rec = ({"first_name": f"FIRST{j}", "last_name": f"last{j}", "company_url": f"co{j}.com"}
-                   if j % 2 else {"linkedin": f"PERSON-{j}"})
+            rec = (
+                {"first_name": f"FIRST{j}", "last_name": f"last{j}", "company_url": f"co{j}.com"}
+                if j % 2
+                else {"linkedin": f"PERSON-{j}"}
+            )
         records.append({"id": f"r{i}", **rec})
     acc = service.submit(
         rt, "ann", BatchCreate(records=records, entity_type="person", max_credits=1000)
@@ -96,11 +110,15 @@ def test_duplicates_and_cache_hits_cost_nothing(rt: Runtime) -> None:
     grant(rt, "ann", 100)
     grant(rt, "bob", 100)
     recs = [{"linkedin": f"person-{i}"} for i in range(5)] * 2
-    first = service.submit(rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=50))
+    first = service.submit(
+        rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=50)
+    )
     run = wait_finished(rt, "ann", first.run_id)
     assert (run.counts.found, run.counts.duplicate, run.credits_spent) == (5, 5, 5)
     # anyone's later run with the same people hits the cache, free
-    again = service.submit(rt, "bob", BatchCreate(records=recs, entity_type="person", max_credits=1))
+    again = service.submit(
+        rt, "bob", BatchCreate(records=recs, entity_type="person", max_credits=1)
+    )
     run = wait_finished(rt, "bob", again.run_id)
     assert (run.counts.cached, run.counts.duplicate, run.credits_spent) == (5, 5, 0)
     results = _csv(service.download(rt, "bob", again.run_id, "results.csv"))
@@ -144,7 +162,9 @@ def test_ids_mode_with_unknown_ids(rt: Runtime) -> None:
     grant(rt, "ann", 100)
     grant(rt, "bob", 100)
     known = [{"id": f"k{i}", "linkedin": f"person-{i}"} for i in range(3)]
-    seed = service.submit(rt, "ann", BatchCreate(records=known, entity_type="person", max_credits=5))
+    seed = service.submit(
+        rt, "ann", BatchCreate(records=known, entity_type="person", max_credits=5)
+    )
     wait_finished(rt, "ann", seed.run_id)
     ids = ["k0", "k1", "missing-1", "k2"]
     acc = service.submit(rt, "ann", BatchCreate(ids=ids, entity_type="person", max_credits=5))
@@ -152,7 +172,9 @@ def test_ids_mode_with_unknown_ids(rt: Runtime) -> None:
     assert (run.counts.cached, run.counts.skipped) == (3, 1)
     report = _csv(service.download(rt, "ann", acc.run_id, "credits.csv"))
     assert [(r["id"], r["status"], r["detail"]) for r in report][2] == (
-        "missing-1", "skipped", "unknown_id",
+        "missing-1",
+        "skipped",
+        "unknown_id",
     )
     # bob's person store does not hold ann's people
     other = service.submit(rt, "bob", BatchCreate(ids=["k0"], entity_type="person", max_credits=1))
@@ -167,8 +189,12 @@ def test_cancel_queued_and_running(make_runtime: object) -> None:
     _directory(rt, 400)
     grant(rt, "ann", 1000)
     recs = [{"linkedin": f"person-{i}"} for i in range(400)]
-    first = service.submit(rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=400))
-    second = service.submit(rt, "ann", BatchCreate(records=recs[:5], entity_type="person", max_credits=5))
+    first = service.submit(
+        rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=400)
+    )
+    second = service.submit(
+        rt, "ann", BatchCreate(records=recs[:5], entity_type="person", max_credits=5)
+    )
     service.cancel(rt, "ann", second.run_id)  # waits behind the first: stops before starting
     while service.get_run(rt, "ann", first.run_id).counts.processed < 20:
         pass
@@ -187,15 +213,19 @@ def test_cancel_queued_and_running(make_runtime: object) -> None:
 def test_large_upload_splits_into_runs_under_one_budget(rt: Runtime) -> None:
     _directory(rt, 2500)
     grant(rt, "ann", 5000)
-    rows = [{"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"co{i}.com"}
-            for i in range(2500)]
+    rows = [
+        {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"co{i}.com"}
+        for i in range(2500)
+    ]
     accepted = service.submit_rows(rt, "ann", rows, 1800, label="big.csv")
     assert len(accepted) == 3
     runs = [wait_finished(rt, "ann", a.run_id, timeout=120) for a in accepted]
     assert [r.counts.total for r in runs] == [1000, 1000, 500]
     assert sum(r.credits_spent for r in runs) == 1800
     assert [r.state for r in runs] == [
-        RunState.COMPLETED, RunState.CREDIT_LIMIT_REACHED, RunState.CREDIT_LIMIT_REACHED,
+        RunState.COMPLETED,
+        RunState.CREDIT_LIMIT_REACHED,
+        RunState.CREDIT_LIMIT_REACHED,
     ]
     assert runs[2].counts.not_processed == 500
     with rt.engine.connect() as conn:

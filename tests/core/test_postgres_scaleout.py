@@ -64,30 +64,40 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
     }
     workers: list[subprocess.Popen[str]] = []
     try:
+
         def env(name: str) -> dict[str, str]:
             return _env(tmp_path / name, 0, **shared)
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([str(BIN), *args], env=env("client"), capture_output=True,
-                                  text=True, timeout=120)
+            return subprocess.run(
+                [str(BIN), *args], env=env("client"), capture_output=True, text=True, timeout=120
+            )
 
         directory = tmp_path / "dir.csv"
-        directory.write_text(to_csv(["linkedin", "phone"],
-                                    [[f"p-{i}", f"(415) 555-{i:04d}"] for i in range(400)]))
+        directory.write_text(
+            to_csv(["linkedin", "phone"], [[f"p-{i}", f"(415) 555-{i:04d}"] for i in range(400)])
+        )
         assert cli("credits", "grant", "ann", "2000").returncode == 0
         assert cli("directory", "load", str(directory)).returncode == 0
         run_ids = []
         for part in range(4):
             leads = tmp_path / f"leads{part}.csv"
-            leads.write_text(to_csv(["linkedin"], [[f"p-{i}"] for i in range(part * 100, part * 100 + 150)]))
+            leads.write_text(
+                to_csv(["linkedin"], [[f"p-{i}"] for i in range(part * 100, part * 100 + 150)])
+            )
             out = cli("submit", str(leads), "--user", "ann", "--max-credits", "150")
             assert out.returncode == 0, out.stderr
             run_ids.append(json.loads(out.stdout)["run_id"])
         for name in ("w1", "w2"):
-            workers.append(subprocess.Popen(
-                [str(BIN), "worker", "--executor-id", name, "--exit-when-idle", "2"],
-                env=env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            ))
+            workers.append(
+                subprocess.Popen(
+                    [str(BIN), "worker", "--executor-id", name, "--exit-when-idle", "2"],
+                    env=env(name),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
         for w in workers:
             assert w.wait(timeout=180) == 0, w.stderr.read() if w.stderr else ""
         total_found = 0
@@ -97,15 +107,18 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
             assert status["counts"]["pending"] == 0
             total_found += status["counts"]["found"]
         # 4 runs x 150 people, ids 0..449 with overlaps: the cache serves repeats for free
-        assert total_found + sum(
-            json.loads(cli("status", r).stdout)["counts"]["cached"] for r in run_ids
-        ) == 4 * 150 - 50  # p-400..p-449 are not in the directory
+        assert (
+            total_found
+            + sum(json.loads(cli("status", r).stdout)["counts"]["cached"] for r in run_ids)
+            == 4 * 150 - 50
+        )  # p-400..p-449 are not in the directory
         engine = sa.create_engine(dbos_url.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.connect() as conn:
             executors = {
-                r[0] for r in conn.execute(sa.text(
-                    "SELECT executor_id FROM dbos.workflow_status WHERE name = 'phone_run'"
-                ))
+                r[0]
+                for r in conn.execute(
+                    sa.text("SELECT executor_id FROM dbos.workflow_status WHERE name = 'phone_run'")
+                )
             }
         engine.dispose()
         assert executors == {"w1", "w2"}, executors

@@ -59,7 +59,11 @@ def test_normalize_email_and_company() -> None:
 
 
 def test_normalize_trims_and_generates_id() -> None:
-    p = normalize(PersonRecord(first_name="  John ", last_name="Smith", company_url="https://www.Acme.com/about"))
+    p = normalize(
+        PersonRecord(
+            first_name="  John ", last_name="Smith", company_url="https://www.Acme.com/about"
+        )
+    )
     assert p.first_name == "John"
     assert p.company_url == "acme.com"
     assert len(p.id) == 36

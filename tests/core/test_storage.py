@@ -20,7 +20,7 @@ def test_rclone_roundtrip_presign_and_signature_check(rt: Runtime) -> None:
     uri = store.put(key, b"id,phone_number\n1,+12125550100\n")
     assert uri == "s3://phone-enrich/phone/runs/run-1/results.csv"
     assert store.get(store.key_of(uri)) == b"id,phone_number\n1,+12125550100\n"
-    with urllib.request.urlopen(store.presign(key, ttl=60), timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(store.presign(key, ttl=60), timeout=5) as resp:
         assert resp.read().startswith(b"id,phone_number")
     with pytest.raises(NotFound):
         store.get(store.key_for("run-1", "missing.csv"))
@@ -29,8 +29,11 @@ def test_rclone_roundtrip_presign_and_signature_check(rt: Runtime) -> None:
 
     creds = embedded_credentials(rt.settings)
     forged = boto3.client(
-        "s3", endpoint_url=creds.endpoint_url, aws_access_key_id=creds.access_key,
-        aws_secret_access_key="not-the-secret", region_name="us-east-1",
+        "s3",
+        endpoint_url=creds.endpoint_url,
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name="us-east-1",
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     with pytest.raises(ClientError) as err:
