@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     wave_size: int = Field(default=200, ge=1)
     cache_ttl_days: int = Field(default=90, ge=0)
     default_region: str = "US"
-    max_batch_records: int = 1000
 
     # Prices per source: credits per record sent (lookup) and per phone found.
     directory_lookup_cost: int = Field(default=0, ge=0)
