@@ -125,6 +125,9 @@ class Wave:
                     )
                 else:
                     misses.append(rec)
+        if not (free or leaders):  # cannot happen: a duplicate's first occurrence is pending
+            log.error("run %s: no record can be settled; closing the run", self.run_id)
+            return False
         await asyncio.to_thread(self._commit, owner, free + cache_hits, identities)
 
         active = [s for s in rt.sources if s.name not in disabled]
@@ -156,6 +159,7 @@ class Wave:
         # end as error with that detail, not as an ordinary not_found, in every later wave.
         stopped = next(iter(disabled.items()), None)
         errors: dict[int, tuple[str, str]] = {r.idx: stopped for r in records} if stopped else {}
+        notes: dict[int, str] = {}  # why a source did not find a phone, when not no_match
         remaining = records
         for pos, src in enumerate(sources):
             last = pos == len(sources) - 1
@@ -201,8 +205,10 @@ class Wave:
                             errors[rec.idx] = (src.name, res.detail)
                             if res.detail in FATAL_DETAILS:
                                 self.newly_disabled.setdefault(src.name, res.detail)
+                        elif res.detail and res.detail != Detail.NO_MATCH.value:
+                            notes.setdefault(rec.idx, res.detail)  # e.g. invalid_phone
                     if last:
-                        finals.append(self._final_miss(rec.idx, spent, errors))
+                        finals.append(self._final_miss(rec.idx, spent, errors, notes))
                     else:
                         carry.append(rec)
                 await asyncio.to_thread(self._commit, owner, finals, identities)
@@ -211,17 +217,21 @@ class Wave:
             await asyncio.gather(*(one_chunk(c) for c in chunks))
             remaining = sorted(carry, key=lambda r: r.idx)
         if remaining:  # no source at all
-            finals = [self._final_miss(r.idx, spent, errors) for r in remaining]
+            finals = [self._final_miss(r.idx, spent, errors, notes) for r in remaining]
             await asyncio.to_thread(self._commit, owner, finals, identities)
 
     @staticmethod
-    def _final_miss(idx: int, spent: dict[int, int], errors: dict[int, tuple[str, str]]) -> Outcome:
+    def _final_miss(
+        idx: int,
+        spent: dict[int, int],
+        errors: dict[int, tuple[str, str]],
+        notes: dict[int, str] | None = None,
+    ) -> Outcome:
         if idx in errors:
             source, detail = errors[idx]
             return Outcome(idx, RecordStatus.ERROR, source, "", spent.get(idx, 0), detail)
-        return Outcome(
-            idx, RecordStatus.NOT_FOUND, "", "", spent.get(idx, 0), Detail.NO_MATCH.value
-        )
+        detail = (notes or {}).get(idx, Detail.NO_MATCH.value)
+        return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent.get(idx, 0), detail)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         merged = {**disabled, **self.newly_disabled}

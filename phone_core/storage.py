@@ -8,13 +8,16 @@ first (app, API, CLI) starts it if nothing answers on the port, and stops it on 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
 import logging
 import secrets
 import shutil
 import socket
 import subprocess
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +96,14 @@ def rclone_binary() -> str:
     return found
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the server gets SIGTERM when the thread that started it goes away."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class LocalS3Server:
     """The embedded ``rclone serve s3`` process for one data dir."""
 
@@ -125,6 +136,13 @@ class LocalS3Server:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # Tie the server's life to this process even on kill -9, but only from the
+                # main thread: the signal follows the starting thread, not the process.
+                preexec_fn=(
+                    _die_with_parent
+                    if threading.current_thread() is threading.main_thread()
+                    else None
+                ),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
