@@ -359,22 +359,18 @@ def enqueue(rt: Runtime, run_id: str) -> None:
         with SetWorkflowID(run_id):
             rt.queue.enqueue(run_workflow, run_id)
         return
-    if not rt.system_db_ready:
+    if rt.dbos_client is None:
         DBOS.migrate(rt.settings.system_db_url)  # a client may come before any worker
-        rt.system_db_ready = True
-    client = DBOSClient(system_database_url=rt.settings.system_db_url)
-    try:
-        client.enqueue(
-            {
-                "queue_name": QUEUE_NAME,
-                "workflow_name": WORKFLOW_NAME,
-                "workflow_id": run_id,
-                "app_version": rt.settings.app_version,
-            },
-            run_id,
-        )
-    finally:
-        client.destroy()
+        rt.dbos_client = DBOSClient(system_database_url=rt.settings.system_db_url)
+    rt.dbos_client.enqueue(
+        {
+            "queue_name": QUEUE_NAME,
+            "workflow_name": WORKFLOW_NAME,
+            "workflow_id": run_id,
+            "app_version": rt.settings.app_version,
+        },
+        run_id,
+    )
 
 
 def recover(executor_ids: list[str]) -> int:

@@ -23,6 +23,7 @@ _COMPANY_SUFFIXES = re.compile(
     r"nv|plc|pty|oy|ab|as|spa|kk|pte|the)\b"
 )
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -33,7 +34,7 @@ def clean(value: object) -> str:
     text = str(value)
     if text.lower() in ("nan", "none", "null", "n/a", "#n/a"):
         return ""
-    return " ".join(text.split())
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def normalize_domain(value: object) -> str:

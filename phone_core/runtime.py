@@ -43,7 +43,7 @@ class Runtime:
     dbos_launched: bool = False
     queue: Any = None
     worker_lock: int | None = None  # fd holding data_dir/executor-<id>.lock
-    system_db_ready: bool = False
+    dbos_client: Any = None  # for processes that submit but do not run batches
 
     @property
     def is_worker(self) -> bool:
@@ -137,6 +137,9 @@ def shutdown() -> None:
 
             DBOS.destroy(destroy_registry=False)
             rt.dbos_launched = False
+        if rt.dbos_client is not None:
+            rt.dbos_client.destroy()
+            rt.dbos_client = None
         if rt.worker_lock is not None:
             os.close(rt.worker_lock)
             rt.worker_lock = None

@@ -210,7 +210,11 @@ class ObjectStore:
         except ClientError:
             try:
                 self.client.create_bucket(Bucket=self.bucket)
-            except (ClientError, BotoCoreError) as exc:
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
+            except BotoCoreError as exc:
                 raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"S3 is not reachable: {exc}") from exc

@@ -101,3 +101,8 @@ def test_identity_ignores_formatting() -> None:
 
 def test_first_occurrences() -> None:
     assert first_occurrences(["a", "b", "a", "", "", "b", "a"]) == [None, None, 0, None, None, 1, 0]
+
+
+def test_control_characters_are_dropped() -> None:
+    p = normalize({"first_name": "Jo\x00hn", "last_name": "Sm\tith\r\n", "company_name": "A\x7fB"})
+    assert (p.first_name, p.last_name, p.company_name) == ("Jo hn", "Sm ith", "A B")

@@ -1,0 +1,9 @@
+"""``python -m phone_core.api``: serve the API with settings from the environment."""
+
+from __future__ import annotations
+
+from phone_core.api import serve
+from phone_core.settings import get_settings
+
+if __name__ == "__main__":
+    serve(get_settings())

@@ -1,0 +1,70 @@
+"""The FastAPI application and the process entry point that serves it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from phone_core import runtime
+from phone_core.api import errors, routes
+from phone_core.api.context import RequestIdMiddleware
+from phone_core.api.schemas import API_VERSION
+from phone_core.api.security import RateLimiter
+from phone_core.runtime import Runtime
+from phone_core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Process multiple records for phone enrichment in batch mode.
+
+Submit 1-1000 records (or ids from your person store), get a run id at once, and find
+`results.csv` and `credits.csv` in S3 when the run ends. Authenticate with
+`Authorization: Bearer <API key>`; every response carries `X-Request-ID`.
+"""
+
+
+def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """The API over ``rt``; without one, the process runtime is started at app startup
+    (from ``settings``, else the environment) and shut down when the app stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bound = app.state.rt is None  # no runtime given: use (or start) the process's one
+        started = bound and runtime.current() is None
+        if bound:
+            rt_now = await run_in_threadpool(runtime.get_runtime, settings)
+            app.state.rt = rt_now
+            app.state.limiter = RateLimiter(rt_now.settings.api_rate_per_minute)
+        try:
+            yield
+        finally:
+            if started:  # only stop what this app started
+                await run_in_threadpool(runtime.shutdown)
+            if bound:
+                app.state.rt = None
+
+    app = FastAPI(
+        title="Phone Enrichment Batch API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.rt = rt
+    app.state.limiter = RateLimiter(rt.settings.api_rate_per_minute) if rt is not None else None
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(routes.router)
+    return app
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the API with uvicorn on ``settings.api_host:api_port`` until interrupted."""
+    settings = settings or get_settings()
+    log.info("phone API on %s:%s", settings.api_host, settings.api_port)
+    uvicorn.run(create_app(settings=settings), host=settings.api_host, port=settings.api_port)

@@ -1,0 +1,219 @@
+"""The endpoints. Each one acts as the key's user and only ever sees that user's data.
+
+Handlers are plain ``def``: the engine calls are blocking (SQLAlchemy, boto3) and FastAPI
+runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
+
+from phone_core import credits, service
+from phone_core.api import idempotency
+from phone_core.api.schemas import (
+    AUTH_ERRORS,
+    BAD_REQUEST,
+    NOT_FOUND,
+    SUBMIT_RESPONSES,
+    VALIDATION_ERROR,
+    CreditHold,
+    CreditsRemaining,
+    CreditsUsage,
+    RunStatus,
+    UsageItem,
+)
+from phone_core.api.security import AuthenticatedRoute, Caller, current_caller, runtime_of
+from phone_core.errors import InputError
+from phone_core.models import BatchAccepted, BatchCreate
+
+router = APIRouter(route_class=AuthenticatedRoute)
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+REFERENCE_EXAMPLE: dict[str, Any] = {
+    "ids": [
+        "550e8400-e29b-41d4-a716-446655440001",
+        "550e8400-e29b-41d4-a716-446655440002",
+        "550e8400-e29b-41d4-a716-446655440003",
+    ],
+    "entity_type": "person",
+    "max_credits": 100,
+}
+RECORDS_EXAMPLE: dict[str, Any] = {
+    "records": [
+        {
+            "id": "550e8400-e29b-41d4-a716-446655440001",
+            "first_name": "John",
+            "last_name": "Smith",
+            "company_name": "Acme Corp",
+            "company_url": "https://www.acme.com",
+            "linkedin": "https://linkedin.com/in/john-smith-123456789/",
+        }
+    ],
+    "entity_type": "person",
+    "max_credits": 10,
+}
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_only(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+
+
+def _utc(value: datetime) -> datetime:
+    """The state DB keeps naive UTC; the API says so (``...Z``/``+00:00``)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _no_nul(req: BatchCreate) -> None:
+    """NUL characters pass JSON and the schema but no database column takes them."""
+    values: list[str] = list(req.ids or [])
+    for rec in req.records or []:
+        values.extend(v for v in vars(rec).values() if isinstance(v, str))
+    if any("\x00" in v for v in values):
+        raise InputError("text fields must not contain NUL characters")
+
+
+@router.post(
+    "/v1/agents/phone",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses=SUBMIT_RESPONSES,
+    summary="Phone Enrichment Batch",
+    description=(
+        "Submit 1-1000 person records (`records`) or ids from your person store (`ids`) for "
+        "phone enrichment. `max_credits` is held from your balance until the run ends. "
+        "Send an `Idempotency-Key` header to make retries safe (24 hours)."
+    ),
+)
+def submit_batch(
+    request: Request,
+    caller: CallerDep,
+    req: Annotated[
+        BatchCreate,
+        Body(
+            openapi_examples={
+                "ids": {"summary": "Submit IDs for processing", "value": REFERENCE_EXAMPLE},
+                "records": {"summary": "Submit records for processing", "value": RECORDS_EXAMPLE},
+            }
+        ),
+    ],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=idempotency.HEADER,
+            description="Optional; same key and same body within 24 h replay the first 202",
+        ),
+    ] = None,
+) -> Any:
+    rt = runtime_of(request)
+    _no_nul(req)
+    key = idempotency.check_key(idempotency_key)
+    label = f"API ({caller.key_id})"
+    if key is None:
+        return service.submit(rt, caller.user, req, label=label)
+    replay = idempotency.claim(rt.engine, caller.user, key, idempotency.body_hash(req))
+    if replay is not None:
+        return JSONResponse(replay, status_code=202, headers={"Idempotent-Replayed": "true"})
+    try:
+        accepted = service.submit(rt, caller.user, req, label=label)
+    except BaseException:
+        idempotency.release(rt.engine, caller.user, key)
+        raise
+    idempotency.complete(rt.engine, caller.user, key, accepted.model_dump(mode="json"))
+    return accepted
+
+
+@router.get(
+    "/v1/agents/runs/{run_id}",
+    response_model=RunStatus,
+    responses={**NOT_FOUND, **AUTH_ERRORS, **VALIDATION_ERROR},
+    summary="Run status",
+    description="State, counts by status, credits, paths; download URLs once finished.",
+)
+def get_run(request: Request, caller: CallerDep, run_id: str) -> RunStatus:
+    rt = runtime_of(request)
+    run = service.get_run(rt, caller.user, run_id)  # NotFound (missing or not yours) -> 404
+    urls = service.presigned_urls(rt, run)
+    return RunStatus(
+        run_id=run.run_id,
+        state=run.state,
+        counts=run.counts,
+        max_credits=run.max_credits,
+        credits_spent=run.credits_spent,
+        credits_held=run.credits_held,
+        cancel_requested=run.cancel_requested,
+        notice=run.notice,
+        created_at=_utc(run.created_at),
+        started_at=_utc(run.started_at) if run.started_at else None,
+        finished_at=_utc(run.finished_at) if run.finished_at else None,
+        result_path=run.result_path,
+        credits_csv_path=run.credits_csv_path,
+        result_url=urls.get("results.csv"),
+        credits_csv_url=urls.get("credits.csv"),
+        urls_expire_in=rt.settings.presign_ttl_sec if urls else None,
+    )
+
+
+@router.get(
+    "/v1/credits/remaining",
+    response_model=CreditsRemaining,
+    responses=AUTH_ERRORS,
+    summary="Credits remaining",
+)
+def credits_remaining(request: Request, caller: CallerDep) -> CreditsRemaining:
+    rt = runtime_of(request)
+    with rt.engine.connect() as conn:
+        summary = credits.summarize(conn, caller.user)
+    holds = [CreditHold(run_id=r, credits_held=n) for r, n in service.active_holds(rt, caller.user)]
+    return CreditsRemaining(
+        remaining_credits=summary.available,
+        total_credits=summary.balance,
+        held_credits=summary.held,
+        holds=holds,
+        monthly_limit=summary.monthly_limit,
+        spent_this_month=summary.spent_this_month,
+    )
+
+
+@router.get(
+    "/v1/credits/usage",
+    response_model=CreditsUsage,
+    responses={**BAD_REQUEST, **AUTH_ERRORS, **VALIDATION_ERROR},
+    summary="Credits used",
+    description="Credits charged between two UTC dates (both inclusive), optionally one run.",
+)
+def credits_usage(
+    request: Request,
+    caller: CallerDep,
+    start_date: Annotated[IsoDate, Query(description="First day (UTC), YYYY-MM-DD")],
+    end_date: Annotated[IsoDate, Query(description="Last day (UTC), YYYY-MM-DD, inclusive")],
+    run_id: Annotated[str | None, Query(description="Only this run")] = None,
+) -> CreditsUsage:
+    if start_date > end_date:
+        raise InputError("start_date is after end_date")
+    rt = runtime_of(request)
+    start = datetime.combine(start_date, time.min)
+    end = None if end_date == date.max else datetime.combine(end_date + timedelta(days=1), time.min)
+    with rt.engine.connect() as conn:
+        rows = credits.usage(conn, caller.user, start, end, run_id)
+    items = [
+        UsageItem(date=date.fromisoformat(r.day), run_id=r.run_id, credits=r.credits) for r in rows
+    ]
+    return CreditsUsage(
+        start_date=start_date,
+        end_date=end_date,
+        run_id=run_id,
+        credits_used=sum(i.credits for i in items),
+        breakdown=items,
+    )
