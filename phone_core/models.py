@@ -200,8 +200,12 @@ class RunCounts(BaseModel):
 
     @property
     def found_rate(self) -> float:
-        """Share of records that went looking (not skipped/not processed) and got a phone."""
-        tried = self.found + self.not_found + self.cached + self.duplicate + self.error
+        """Share of distinct people looked up (source or cache) that got a phone.
+
+        Duplicates follow their first occurrence and skipped / not processed rows were
+        never looked up, so none of them count either way.
+        """
+        tried = self.found + self.not_found + self.cached + self.error
         return 0.0 if tried == 0 else (self.found + self.cached) / tried
 
 

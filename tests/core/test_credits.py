@@ -125,3 +125,11 @@ def test_grant_hold_and_limits(tmp_path: Path) -> None:
         credits.grant(conn, "ann", -50)
         assert credits.summarize(conn, "ann").balance == 50
         assert credits.month_start(datetime(2026, 3, 17, 5, 6)) == datetime(2026, 3, 1)
+
+
+def test_found_rate_counts_distinct_people_looked_up() -> None:
+    from phone_core.models import RunCounts
+
+    c = RunCounts(total=10, found=3, cached=1, not_found=3, error=1, duplicate=1, skipped=1)
+    assert c.found_rate == 4 / 8
+    assert RunCounts(total=2, skipped=2).found_rate == 0.0
