@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from dbos import DBOS, DBOSClient, SetWorkflowID
 
 from phone_core import db, outputs, runs
 from phone_core.credits import admissible, worst_case
-from phone_core.models import Detail, RecordStatus, RunState
+from phone_core.models import Detail, RecordStatus, RunState, SourceResult
 from phone_core.runs import Outcome, PendingRecord
 from phone_core.runtime import QUEUE_NAME, Runtime, current
 from phone_core.sources.base import FATAL_DETAILS, Lookup, Source
@@ -28,6 +29,7 @@ from phone_core.sources.cache import remember
 log = logging.getLogger(__name__)
 
 WORKFLOW_NAME = "phone_run"
+CANCEL_POLL_SEC = 0.5
 
 
 def _rt() -> Runtime:
@@ -71,6 +73,68 @@ def _free_outcomes(
     return free, leaders
 
 
+class _Tally:
+    """Per-record bookkeeping of one waterfall: credits so far, errors, notes."""
+
+    def __init__(self, disabled: dict[str, str]) -> None:
+        # A source stopped earlier in the run (401/402) still explains a miss: such records
+        # end as error with that detail, not as an ordinary not_found.
+        self.stopped = next(iter(disabled.items()), None)
+        self.spent: dict[int, int] = {}
+        self.errors: dict[int, tuple[str, str]] = {}
+        self.notes: dict[int, str] = {}  # why a source found nothing, when not no_match
+        self.fatal: dict[str, str] = {}
+
+    def settle(
+        self,
+        source: str,
+        chunk: Sequence[PendingRecord],
+        results: Sequence[SourceResult] | None,
+        skipped_reason: str | None,
+        last: bool,
+        carry: list[PendingRecord],
+    ) -> list[Outcome]:
+        """Outcomes final after this source; the others go to ``carry`` for the next."""
+        finals: list[Outcome] = []
+        for i, rec in enumerate(chunk):
+            res = results[i] if results is not None else None
+            if res is None:
+                self.errors[rec.idx] = (source, skipped_reason or "")
+            else:
+                self.spent[rec.idx] = self.spent.get(rec.idx, 0) + res.credits
+                if res.status == RecordStatus.FOUND and res.phone:
+                    finals.append(
+                        Outcome(
+                            rec.idx,
+                            RecordStatus.FOUND,
+                            source,
+                            res.phone,
+                            self.spent[rec.idx],
+                            res.detail,
+                        )
+                    )
+                    continue
+                if res.status == RecordStatus.ERROR:
+                    self.errors[rec.idx] = (source, res.detail)
+                    if res.detail in FATAL_DETAILS:
+                        self.fatal.setdefault(source, res.detail)
+                elif res.detail and res.detail != Detail.NO_MATCH.value:
+                    self.notes.setdefault(rec.idx, res.detail)  # e.g. invalid_phone
+            if last:
+                finals.append(self.final_miss(rec.idx))
+            else:
+                carry.append(rec)
+        return finals
+
+    def final_miss(self, idx: int) -> Outcome:
+        spent = self.spent.get(idx, 0)
+        error = self.errors.get(idx) or self.stopped
+        if error:
+            return Outcome(idx, RecordStatus.ERROR, error[0], "", spent, error[1])
+        detail = self.notes.get(idx, Detail.NO_MATCH.value)
+        return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent, detail)
+
+
 class Wave:
     """One wave of one run. ``run()`` returns True while records remain pending."""
 
@@ -78,6 +142,8 @@ class Wave:
         self.rt = rt
         self.run_id = run_id
         self.newly_disabled: dict[str, str] = {}
+        self._cancelled = False
+        self._cancel_checked_at = 0.0
 
     def _commit(self, owner: str, items: Sequence[Outcome], identities: dict[int, str]) -> None:
         if not items:
@@ -146,6 +212,19 @@ class Wave:
             self._record_disabled(disabled)
         return True
 
+    async def _cancel_requested(self) -> bool:
+        """Re-read the run's cancel flag at most every CANCEL_POLL_SEC during a wave."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked_at >= CANCEL_POLL_SEC:
+            self._cancel_checked_at = now
+
+            def read() -> bool:
+                with self.rt.engine.connect() as conn:
+                    return bool(runs.get_row(conn, self.run_id)._mapping["cancel_requested"])
+
+            self._cancelled = await asyncio.to_thread(read)
+        return self._cancelled
+
     async def _waterfall(
         self,
         owner: str,
@@ -154,12 +233,14 @@ class Wave:
         disabled: dict[str, str],
         identities: dict[int, str],
     ) -> None:
-        spent: dict[int, int] = {r.idx: 0 for r in records}
-        # A source stopped earlier in the run (401/402) still explains a miss: such records
-        # end as error with that detail, not as an ordinary not_found, in every later wave.
-        stopped = next(iter(disabled.items()), None)
-        errors: dict[int, tuple[str, str]] = {r.idx: stopped for r in records} if stopped else {}
-        notes: dict[int, str] = {}  # why a source did not find a phone, when not no_match
+        """Send records down the sources in order; each is committed once it is final.
+
+        A source that works per record (``batch_size`` 1, e.g. an HTTP vendor) has its
+        in-flight lookups bounded by ``concurrency`` and each held until committed, so a
+        crash re-sends at most that many. Records not yet sent when a cancel arrives stay
+        pending and end as ``not_processed``/``cancelled``.
+        """
+        tally = _Tally(disabled)
         remaining = records
         for pos, src in enumerate(sources):
             last = pos == len(sources) - 1
@@ -174,64 +255,28 @@ class Wave:
                 limit: asyncio.Semaphore = limit,
                 carry: list[PendingRecord] = carry,
             ) -> None:
-                async with limit:
+                async with limit:  # held until committed: a crash re-sends <= limit
+                    if await self._cancel_requested():
+                        return
                     reason = self.newly_disabled.get(src.name)
-                    if reason:
-                        for rec in chunk:
-                            errors[rec.idx] = (src.name, reason)
-                        results = None
-                    else:
-                        results = await src.lookup_many(
+                    results = (
+                        None
+                        if reason
+                        else await src.lookup_many(
                             [Lookup(r.idx, r.person, r.identity) for r in chunk]
                         )
-                finals: list[Outcome] = []
-                for i, rec in enumerate(chunk):
-                    res = results[i] if results is not None else None
-                    if res is not None:
-                        spent[rec.idx] += res.credits
-                        if res.status == RecordStatus.FOUND and res.phone:
-                            finals.append(
-                                Outcome(
-                                    rec.idx,
-                                    RecordStatus.FOUND,
-                                    src.name,
-                                    res.phone,
-                                    spent[rec.idx],
-                                    res.detail,
-                                )
-                            )
-                            continue
-                        if res.status == RecordStatus.ERROR:
-                            errors[rec.idx] = (src.name, res.detail)
-                            if res.detail in FATAL_DETAILS:
-                                self.newly_disabled.setdefault(src.name, res.detail)
-                        elif res.detail and res.detail != Detail.NO_MATCH.value:
-                            notes.setdefault(rec.idx, res.detail)  # e.g. invalid_phone
-                    if last:
-                        finals.append(self._final_miss(rec.idx, spent, errors, notes))
-                    else:
-                        carry.append(rec)
-                await asyncio.to_thread(self._commit, owner, finals, identities)
+                    )
+                    finals = tally.settle(src.name, chunk, results, reason, last, carry)
+                    for name, why in tally.fatal.items():
+                        self.newly_disabled.setdefault(name, why)
+                    await asyncio.to_thread(self._commit, owner, finals, identities)
 
             chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
             await asyncio.gather(*(one_chunk(c) for c in chunks))
             remaining = sorted(carry, key=lambda r: r.idx)
-        if remaining:  # no source at all
-            finals = [self._final_miss(r.idx, spent, errors, notes) for r in remaining]
+        if remaining and not sources:
+            finals = [tally.final_miss(r.idx) for r in remaining]
             await asyncio.to_thread(self._commit, owner, finals, identities)
-
-    @staticmethod
-    def _final_miss(
-        idx: int,
-        spent: dict[int, int],
-        errors: dict[int, tuple[str, str]],
-        notes: dict[int, str] | None = None,
-    ) -> Outcome:
-        if idx in errors:
-            source, detail = errors[idx]
-            return Outcome(idx, RecordStatus.ERROR, source, "", spent.get(idx, 0), detail)
-        detail = (notes or {}).get(idx, Detail.NO_MATCH.value)
-        return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent.get(idx, 0), detail)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         merged = {**disabled, **self.newly_disabled}

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     # Engine
     waterfall: list[str] = ["directory", "lantern"]
-    wave_size: int = Field(default=200, ge=1)
+    wave_size: int = Field(default=1000, ge=1)
     cache_ttl_days: int = Field(default=90, ge=0)
     default_region: str = "US"
 

@@ -8,14 +8,15 @@ first (app, API, CLI) starts it if nothing answers on the port, and stops it on 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import json
 import logging
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
-import signal
 import sys
 import threading
 import time
@@ -98,10 +99,8 @@ def rclone_binary() -> str:
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the server gets SIGTERM when the thread that started it goes away."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class LocalS3Server:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 
@@ -196,8 +197,10 @@ def test_cancel_queued_and_running(make_runtime: object) -> None:
         rt, "ann", BatchCreate(records=recs[:5], entity_type="person", max_credits=5)
     )
     service.cancel(rt, "ann", second.run_id)  # waits behind the first: stops before starting
+    deadline = time.monotonic() + 30
     while service.get_run(rt, "ann", first.run_id).counts.processed < 20:
-        pass
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     service.cancel(rt, "ann", first.run_id)
     run = wait_finished(rt, "ann", first.run_id)
     assert run.state == RunState.CANCELLED
