@@ -1,0 +1,167 @@
+"""Shared by every page (not a page itself): session keys, guards, error boundary, labels.
+
+streamlit-authenticator 0.4.2 keeps the signed-in user in session state under the keys
+below; roles are not enforced by the library, so every page calls ``require_user`` or
+``require_admin`` before doing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+
+import streamlit as st
+
+from phone_core.errors import InsufficientCredits, PhoneError
+
+# Written by streamlit-authenticator.
+AUTH_STATUS = "authentication_status"
+USERNAME = "username"
+NAME = "name"
+ROLES = "roles"
+ADMIN_ROLE = "admin"
+
+# Written by the app.
+FOCUS_RUN = "focus_run_id"  # the run the Runs page opens (set after a submit)
+JUST_SIGNED_IN = "just_signed_in"
+FLASH = "flash_message"  # a success message that survives one st.rerun()
+
+APP_SCRIPT = "app.py"
+PAGE_NEW_BATCH = "pages/new_batch.py"
+PAGE_RUNS = "pages/runs.py"
+PAGE_API_KEYS = "pages/api_keys.py"
+PAGE_CREDITS = "pages/credits.py"
+PAGE_USERS = "pages/users.py"
+PAGE_REFERENCE = "pages/reference_data.py"
+
+STATE_LABELS = {
+    "queued": "Queued",
+    "running": "Running",
+    "completed": "Completed",
+    "credit_limit_reached": "Stopped: credit limit reached",
+    "cancelled": "Cancelled",
+    "failed": "Failed",
+}
+STATUS_LABELS = {
+    "found": "Found",
+    "not_found": "Not found",
+    "cached": "Already known (free)",
+    "duplicate": "Duplicate (free)",
+    "skipped": "Skipped (free)",
+    "not_processed": "Not processed",
+    "error": "Error",
+    "pending": "Waiting",
+}
+DETAIL_LABELS = {
+    "missing_required_fields": "missing fields: needs LinkedIn, email, or first + last name "
+    "with a company name or website",
+    "unknown_id": "unknown id",
+    "credit_limit": "the credit cap was reached",
+    "cancelled": "the batch was cancelled",
+}
+
+GENERIC_ERROR = (
+    "Something went wrong on this page. Please try again; if it keeps happening, tell your "
+    "administrator (the details are in the server log)."
+)
+
+log = logging.getLogger("phone_app")
+
+
+def signed_in_user() -> str | None:
+    if st.session_state.get(AUTH_STATUS) is not True:
+        return None
+    user = st.session_state.get(USERNAME)
+    return str(user) if user else None
+
+
+def is_admin() -> bool:
+    roles = st.session_state.get(ROLES) or []
+    return signed_in_user() is not None and ADMIN_ROLE in roles
+
+
+def _to_sign_in() -> None:
+    """Send a page that runs without app.py to the sign-in page.
+
+    On the first request a fresh server gets, Streamlit can run a file of ``pages/`` on its
+    own (its legacy pages-directory mode, until ``st.navigation`` has been called once);
+    switching to ``app.py`` puts that request through the sign-in. Once app.py has run,
+    it is not a page of the navigation and the switch fails: nothing to do then.
+    """
+    with contextlib.suppress(Exception):  # the normal case once st.navigation is in use
+        st.switch_page(APP_SCRIPT)
+
+
+def require_user() -> str:
+    """The signed-in username, or stop the page with a message."""
+    user = signed_in_user()
+    if user is None:
+        _to_sign_in()
+        st.warning("Please sign in first.")
+        st.stop()
+    assert user is not None
+    return user
+
+
+def require_admin() -> str:
+    """The signed-in admin's username; anyone else is refused (also by direct URL)."""
+    user = require_user()
+    if not is_admin():
+        st.error("This page is for administrators only.")
+        st.stop()
+    return user
+
+
+def explain(error: PhoneError) -> str:
+    """The message a user sees for an engine error."""
+    if isinstance(error, InsufficientCredits):
+        return (
+            f"Not enough credits: this needs {error.required:,} credits but only "
+            f"{error.remaining:,} are available. Lower the maximum credits, or ask an "
+            "administrator for more credits."
+        )
+    message = str(error) or type(error).__name__
+    return message[:1].upper() + message[1:]
+
+
+def log_unexpected(where: str, exc: BaseException) -> None:
+    """Log type and stack only: exception messages can hold cell values (personal data)."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unexpected %s in %s\n%s", type(exc).__name__, where, stack)
+
+
+def guarded(where: str, body: Callable[[], None]) -> None:
+    """Run a page (or fragment) body: engine errors shown as is, anything else generic."""
+    try:
+        body()
+    except PhoneError as exc:
+        st.error(explain(exc))
+    except Exception as exc:
+        log_unexpected(where, exc)
+        st.error(GENERIC_ERROR)
+
+
+def flash(message: str) -> None:
+    """Show ``message`` as a success at the top of the page after the next rerun."""
+    st.session_state[FLASH] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop(FLASH, None)
+    if message:
+        st.success(message)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+def detail_label(detail: str) -> str:
+    return DETAIL_LABELS.get(detail, detail.replace("_", " "))

@@ -1,0 +1,91 @@
+"""API keys: create (shown once), list and revoke the keys programs use for the HTTP API."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages import _common as ui
+from phone_core import ui_api
+from phone_core.keys import ApiKey
+
+# Widget keys.
+CREATE_FORM = "keys_create_form"
+KEY_LABEL = "keys_label"
+CREATE = "keys_create"
+REVOKE_PICK = "keys_revoke_pick"
+REVOKE = "keys_revoke"
+# Page state.
+NEW_KEY = "keys_new_secret"  # (key id, full key) shown once, then dropped
+
+
+def _keys_frame(keys: list[ApiKey]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "Label": k.label or "(no label)",
+                "Key id": k.key_id,
+                "Created (UTC)": ui.when(k.created_at),
+                "Last used (UTC)": ui.when(k.last_used_at) or "never",
+                "Status": "active" if k.active else f"revoked {ui.when(k.revoked_at)}",
+            }
+            for k in keys
+        ]
+    )
+
+
+def _create(user: str) -> None:
+    with st.form(CREATE_FORM, clear_on_submit=True):
+        st.markdown("#### Create a key")
+        label = st.text_input(
+            "Label", key=KEY_LABEL, max_chars=200, placeholder="e.g. CRM sync job"
+        )
+        if st.form_submit_button("Create key", type="primary", key=CREATE):
+            record, secret = ui_api.create_key(user, label)
+            st.session_state[NEW_KEY] = (record.key_id, secret)
+    shown = st.session_state.pop(NEW_KEY, None)
+    if shown:
+        st.success(
+            "Your new key is below. Copy it now (use the copy icon on the right of the box): "
+            "it is stored only as a hash and will not be shown again."
+        )
+        st.code(shown[1], language=None)
+        st.caption("Send it as `Authorization: Bearer <key>` to the HTTP API.")
+
+
+def _revoke(user: str, keys: list[ApiKey]) -> None:
+    active = {k.key_id: k for k in keys if k.active}
+    if not active:
+        return
+    st.markdown("#### Revoke a key")
+    left, right = st.columns([2, 1])
+    key_id = left.selectbox(
+        "Key",
+        list(active),
+        format_func=lambda kid: f"{active[kid].label or '(no label)'} ({kid})",
+        key=REVOKE_PICK,
+    )
+    right.write("")
+    if right.button("Revoke", key=REVOKE):
+        ui_api.revoke_key(user, key_id)
+        st.toast("The key is revoked: programs using it now get 401.")
+        st.rerun()
+
+
+def main() -> None:
+    user = ui.require_user()
+    st.title("API keys")
+    st.caption(
+        "Programs call the HTTP API with one of your keys and act as you: same credits, same runs."
+    )
+    _create(user)
+    keys = ui_api.list_keys(user)
+    st.markdown("#### Your keys")
+    if keys:
+        st.dataframe(_keys_frame(keys), hide_index=True, width="stretch", key="keys_table")
+    else:
+        st.info("You have no API keys yet.")
+    _revoke(user, keys)
+
+
+ui.guarded("api keys", main)

@@ -1,0 +1,170 @@
+"""Admin pages (credits, users, reference data) and the API keys page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from phone_core import service, ui_api, users
+from phone_core.runtime import Runtime
+from tests.conftest import grant, wait_finished
+from tests.ui.helpers import csv_bytes, messages, metrics, upload
+
+
+def open_page(app: Callable[..., AppTest], script: str, user: str, role: str) -> AppTest:
+    at = app(user, role).run()
+    at.switch_page(script).run()
+    assert not at.exception
+    return at
+
+
+def button(at: AppTest, label: str) -> object:
+    return next(b for b in at.button if b.label == label)
+
+
+# --- credits ----------------------------------------------------------------------------
+
+
+def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    users.add_user(rt.settings, "alice", "Alice", "", "alice-password-1", "user")
+    at = open_page(app, "pages/credits.py", "admin", "admin")
+    assert [t.value for t in at.title] == ["Credits"]
+    at.selectbox(key="credits_grant_user").set_value("alice")
+    at.number_input(key="credits_grant_amount").set_value(250)
+    at.text_input(key="credits_grant_note").set_value("Q4 budget")
+    button(at, "Grant").click().run()  # type: ignore[attr-defined]
+    assert not at.exception
+    assert messages(at, "success") == ["Granted 250 credits to alice: 250 available."]
+    balances = at.dataframe[0].value.set_index("User")
+    assert balances.loc["alice", "Balance"] == 250 and balances.loc["alice", "Available"] == 250
+    assert ui_api.grants("alice")[0]["note"] == "Q4 budget"
+
+    at.selectbox(key="credits_limit_user").set_value("alice")
+    at.number_input(key="credits_limit_value").set_value(100)
+    button(at, "Save limit").click().run()  # type: ignore[attr-defined]
+    assert messages(at, "success") == ["Monthly limit of alice: 100."]
+    assert ui_api.credit_summary("alice").available == 100
+    balances = at.dataframe[0].value.set_index("User")
+    assert balances.loc["alice", "Monthly limit"] == "100"
+
+
+def test_usage_by_user_day_and_run(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    from tests.ui.test_runs import load_directory, submit
+
+    grant(rt, "alice", 100)
+    load_directory(rt)
+    run_id = submit(rt, "alice")
+    wait_finished(rt, "alice", run_id)
+    at = open_page(app, "pages/credits.py", "admin", "admin")
+    assert metrics(at)["Credits spent in the period"] == "5"
+    by_run = at.dataframe[-1].value
+    assert list(by_run["Run"]) == [run_id] and list(by_run["Credits"]) == [5]
+    assert len(at.get("vega_lite_chart")) == 2  # by user, by day
+    assert at.selectbox(key="credits_csv_run").value == run_id
+    assert [b.label for b in at.get("download_button")] == ["Download credits.csv"]
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+def test_add_users_and_reset_a_password(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    at = open_page(app, "pages/users.py", "admin", "admin")
+    assert list(at.dataframe[0].value["Username"]) == ["admin"]
+
+    at.text_input(key="users_new_username").set_value("Carol")
+    at.text_input(key="users_new_name").set_value("Carol Jones")
+    at.text_input(key="users_new_email").set_value("carol@example.com")
+    at.text_input(key="users_new_password").set_value("carol-password-1")
+    button(at, "Add user").click().run()  # type: ignore[attr-defined]
+    assert not at.exception
+    assert messages(at, "success") == ["User carol added with the password you chose."]
+    assert messages(at, "code") == []  # a chosen password is never shown back
+    assert users.verify(rt.settings, "carol", "carol-password-1")
+
+    at.text_input(key="users_new_username").set_value("dave")
+    at.text_input(key="users_new_name").set_value("Dave")
+    at.selectbox(key="users_new_role").set_value("admin")
+    button(at, "Add user").click().run()  # type: ignore[attr-defined]
+    generated = messages(at, "code")
+    assert len(generated) == 1 and users.verify(rt.settings, "dave", generated[0])
+    assert {u.username: u.role for u in users.list_users(rt.settings)}["dave"] == "admin"
+    at.run()
+    assert messages(at, "code") == []  # shown once
+
+    at.selectbox(key="users_reset_pick").set_value("carol")
+    at.button(key="users_reset").click().run()
+    new_password = messages(at, "code")
+    assert len(new_password) == 1 and users.verify(rt.settings, "carol", new_password[0])
+    assert not users.verify(rt.settings, "carol", "carol-password-1")
+
+
+def test_adding_an_existing_user_is_refused(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    at = open_page(app, "pages/users.py", "admin", "admin")
+    at.text_input(key="users_new_username").set_value("admin")
+    at.text_input(key="users_new_name").set_value("Someone")
+    button(at, "Add user").click().run()  # type: ignore[attr-defined]
+    assert not at.exception
+    assert messages(at, "error") == ["The user admin already exists"]
+
+
+# --- reference data ---------------------------------------------------------------------
+
+
+def test_load_a_directory(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    at = open_page(app, "pages/reference_data.py", "admin", "admin")
+    assert metrics(at)["Contacts in the directory"] == "0"
+    data = csv_bytes(
+        ["First Name", "Last Name", "Company", "Mobile Phone", "LinkedIn"],
+        [
+            ["Ann", "Lee", "Acme", "+1 415 555 0100", "https://www.linkedin.com/in/ann-lee"],
+            ["Bob", "Ray", "Globex", "(212) 555-0101", ""],
+            ["No", "Phone", "Initech", "", ""],
+        ],
+    )
+    at = upload(at, "crm.csv", data, key="ref_upload")
+    assert at.selectbox(key="ref_map_phone").value == "Mobile Phone"
+    assert at.button(key="ref_load").disabled  # the replace needs a tick first
+    at.checkbox(key="ref_confirm").check().run()
+    at.button(key="ref_load").click().run()
+    assert not at.exception
+    assert messages(at, "success") == ["Loaded 2 contacts from 3 rows of crm.csv."]
+    assert metrics(at)["Contacts in the directory"] == "2"
+    assert ui_api.directory_stats()["contacts"] == 2
+
+
+def test_a_directory_needs_a_phone_column(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    at = open_page(app, "pages/reference_data.py", "admin", "admin")
+    data = csv_bytes(["First Name", "Last Name", "Company"], [["Ann", "Lee", "Acme"]])
+    at = upload(at, "nophone.csv", data, key="ref_upload")
+    assert messages(at, "error") == [
+        "Map the column that holds the phone numbers: a directory needs one."
+    ]
+    assert all(b.key != "ref_load" for b in at.button)
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+def test_create_list_and_revoke_api_keys(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    at = open_page(app, "pages/api_keys.py", "alice", "user")
+    assert messages(at, "info") == ["You have no API keys yet."]
+    at.text_input(key="keys_label").set_value("CRM sync")
+    button(at, "Create key").click().run()  # type: ignore[attr-defined]
+    assert not at.exception
+    shown = messages(at, "code")
+    assert len(shown) == 1 and shown[0].startswith("pe_")
+    assert any("Copy it now" in s for s in messages(at, "success"))
+    table = at.dataframe[0].value
+    assert list(table["Label"]) == ["CRM sync"] and list(table["Status"]) == ["active"]
+    at.run()
+    assert messages(at, "code") == []  # shown once only
+
+    other = open_page(app, "pages/api_keys.py", "bob", "user")
+    assert messages(other, "info") == ["You have no API keys yet."]
+
+    at.button(key="keys_revoke").click().run()
+    assert not at.exception
+    assert at.dataframe[0].value.iloc[0]["Status"].startswith("revoked")
+    assert all(b.key != "keys_revoke" for b in at.button)
+    assert service.list_runs(rt, "alice") == []

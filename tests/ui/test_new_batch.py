@@ -1,0 +1,321 @@
+"""New batch page: upload, mapping suggestions, pre-flight numbers, budget, submit."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from phone_core import service
+from phone_core.records import identity_key, normalize
+from phone_core.runtime import Runtime
+from phone_core.sources.cache import remember
+from tests.conftest import grant, wait_finished
+from tests.ui.helpers import (
+    NOT_MAPPED,
+    PREFLIGHT_HEADER,
+    PREFLIGHT_ROWS,
+    csv_bytes,
+    mapping,
+    messages,
+    metrics,
+    upload,
+    xlsx_bytes,
+)
+
+NEW_BATCH = "pages/new_batch.py"
+
+
+@pytest.fixture
+def new_batch(app: Callable[..., AppTest]) -> Callable[[str], AppTest]:
+    def open_page(user: str = "alice") -> AppTest:
+        at = app(user).run()
+        assert [t.value for t in at.title] == ["New batch"]
+        return at
+
+    return open_page
+
+
+# Real-world exports: (file name, bytes, expected field -> column).
+HEADER_SETS = {
+    "hubspot": (
+        "hubspot-contacts.csv",
+        csv_bytes(
+            ["Record ID", "First Name", "Last Name", "Email", "Company Name", "Website URL",
+             "LinkedIn Profile URL", "Lifecycle Stage"],
+            [["1001", "Jane", "Doe", "jane@acme.com", "Acme Inc", "https://www.acme.com",
+              "https://www.linkedin.com/in/jane-doe-1", "lead"],
+             ["1002", "John", "Roe", "john@globex.com", "Globex", "globex.com",
+              "https://linkedin.com/in/john-roe", "customer"]],
+        ),
+        {"id": "Record ID", "first_name": "First Name", "last_name": "Last Name",
+         "email": "Email", "company_name": "Company Name", "company_url": "Website URL",
+         "linkedin": "LinkedIn Profile URL"},
+    ),
+    "apollo": (
+        "apollo-export.csv",
+        csv_bytes(
+            ["First Name", "Last Name", "Title", "Company", "Email", "Email Status",
+             "Person Linkedin Url", "Website", "Company Linkedin Url"],
+            [["Jane", "Doe", "CEO", "Acme", "jane@acme.com", "Verified",
+              "http://www.linkedin.com/in/janedoe", "http://www.acme.com",
+              "http://www.linkedin.com/company/acme"]],
+        ),
+        {"first_name": "First Name", "last_name": "Last Name", "company_name": "Company",
+         "email": "Email", "linkedin": "Person Linkedin Url", "company_url": "Website"},
+    ),
+    "french-crm-semicolon-latin1": (
+        "prospects.csv",
+        "Lead ID;Prénom;Nom;Société;Site web;E-mail\n"
+        "00Q5e00000AbCdE;Jérôme;Lefèvre;Société Générale;societegenerale.fr;j.l@sg.fr\n"
+        "00Q5e00000AbCdF;Zoé;Müller;Café Crème;cafe.fr;\n".encode("latin-1"),
+        {"id": "Lead ID", "first_name": "Prénom", "last_name": "Nom",
+         "company_name": "Société", "company_url": "Site web", "email": "E-mail"},
+    ),
+    "german-tab-utf16": (
+        "kontakte.txt",
+        "Vorname\tNachname\tFirma\tWebseite\tLinkedIn\n"
+        "Jürgen\tSchmidt\tBäckerei GmbH\tbaeckerei.de\tjuergen-schmidt-42\n"
+        "Anna\tBauer\tSiemens\tsiemens.com\t\n".encode("utf-16"),
+        {"first_name": "Vorname", "last_name": "Nachname", "company_name": "Firma",
+         "company_url": "Webseite", "linkedin": "LinkedIn"},
+    ),
+    "sales-navigator-pipe-bom": (
+        "navigator.csv",
+        codecs.BOM_UTF8
+        + b"Full Name|Company|Company Domain|Profile URL\n"
+        b"Jane Doe|Acme|acme.com|https://www.linkedin.com/in/jane-doe\n"
+        b"John Smith|Globex|globex.com|https://www.linkedin.com/in/john-smith-9\n",
+        {"full_name": "Full Name", "company_name": "Company", "company_url": "Company Domain",
+         "linkedin": "Profile URL"},
+    ),
+    "excel": (
+        "leads.xlsx",
+        xlsx_bytes(
+            ["Contact First Name", "Contact Last Name", "Account Name", "Work Email"],
+            [["Jane", "Doe", "Acme", "jane@acme.com"], ["John", "Roe", "Globex", ""]],
+        ),
+        {"first_name": "Contact First Name", "last_name": "Contact Last Name",
+         "company_name": "Account Name", "email": "Work Email"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HEADER_SETS))
+def test_mapping_is_suggested_for_real_world_exports(
+    rt: Runtime, new_batch: Callable[[str], AppTest], case: str
+) -> None:
+    grant(rt, "alice", 10)
+    name, data, expected = HEADER_SETS[case]
+    at = upload(new_batch("alice"), name, data)
+    assert not at.exception
+    assert messages(at, "error") == []
+    shown = mapping(at)
+    assert {f: h for f, h in shown.items() if h != NOT_MAPPED} == expected
+    assert "Rows in the file" in metrics(at)  # went on to the pre-flight
+
+
+def test_preflight_numbers(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    grant(rt, "alice", 100)
+    bob = normalize(
+        dict(
+            zip(
+                ["first_name", "last_name", "company_name", "company_url"],
+                ["Bob", "Ray", "Globex", "globex.com"],
+                strict=True,
+            )
+        )
+    )
+    with rt.engine.begin() as conn:
+        remember(conn, {identity_key(bob): ("+14155550100", "directory")})
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert not at.exception
+    assert metrics(at) == {
+        "Rows in the file": "10",
+        "Can be enriched": "8",
+        "Skipped (missing fields)": "2",
+        "Duplicates in the file": "2",
+        "Already known (free)": "1",
+        "To look up": "5",
+        "Worst-case cost": "5 credits",
+        "Your available credits": "100",
+    }
+    assert at.number_input(key="nb_max_credits").value == 5  # min(worst case, available)
+    assert at.button(key="nb_submit").label == "Submit 10 rows (spend at most 5 credits)"
+    assert not at.button(key="nb_submit").disabled
+    captions = "\n".join(messages(at, "caption"))
+    assert "2 rows will be skipped: missing fields" in captions
+
+
+def test_max_credits_defaults_to_the_available_balance(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 3)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert at.number_input(key="nb_max_credits").value == 3
+    assert any("below the worst case (6 credits)" in m for m in messages(at, "info"))
+
+
+def test_no_credits_blocks_the_submit(new_batch: Callable[[str], AppTest]) -> None:
+    at = upload(new_batch("carol"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert not at.exception
+    assert messages(at, "error") == [
+        "You have no credits available, so this batch cannot start. Ask an administrator "
+        "to grant you credits."
+    ]
+    assert at.button(key="nb_submit").disabled
+    assert at.number_input(key="nb_max_credits").value == 1
+
+
+def test_more_than_available_is_explained(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    grant(rt, "alice", 4)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    at.number_input(key="nb_max_credits").set_value(50).run()
+    assert messages(at, "warning") == [
+        "You have 4 credits available: lower the maximum to 4 or less, or ask an "
+        "administrator for more credits."
+    ]
+    assert at.button(key="nb_submit").disabled
+
+
+def test_credits_gone_at_submit_time_gives_the_numbers(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    grant(rt, "alice", -8)  # an admin correction while the page is open
+    at.button(key="nb_submit").click().run()
+    assert not at.exception
+    assert messages(at, "error") == [
+        "Not enough credits: this needs 6 credits but only 2 are available. Lower the "
+        "maximum credits, or ask an administrator for more credits."
+    ]
+    assert service.list_runs(rt, "alice") == []
+
+
+def test_submit_creates_a_run_that_keeps_the_original_columns(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 100)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    at.text_input(key="nb_label").set_value("October leads")
+    at.button(key="nb_submit").click().run()
+    assert not at.exception
+    runs = service.list_runs(rt, "alice")
+    assert len(runs) == 1 and runs[0].label == "October leads"
+    assert runs[0].max_credits == 6 and runs[0].counts.total == 10  # the worst case
+    assert messages(at, "success")[0].startswith("Submitted as 1 run.")
+    assert messages(at, "code") == [runs[0].run_id]
+    assert all(b.key != "nb_submit" for b in at.button)  # no second submit of the same file
+    wait_finished(rt, "alice", runs[0].run_id)
+    outcomes = service.run_outcomes(rt, "alice", runs[0].run_id)
+    assert outcomes[0].source_row == dict(zip(PREFLIGHT_HEADER, PREFLIGHT_ROWS[0], strict=True))
+
+
+def test_large_files_become_several_runs(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    grant(rt, "alice", 5000)
+    rows = [[f"First{i}", f"Last{i}", f"Company{i}", f"c{i}.example", ""] for i in range(1500)]
+    at = upload(new_batch("alice"), "big.csv", csv_bytes(PREFLIGHT_HEADER, rows))
+    info = messages(at, "info")
+    assert any("sent as 2 runs of at most 1,000 rows" in m for m in info)
+    at.button(key="nb_submit").click().run()
+    assert messages(at, "success")[0].startswith("Submitted as 2 runs.")
+    runs = service.list_runs(rt, "alice")
+    assert sorted(r.counts.total for r in runs) == [500, 1000]
+
+
+def test_the_last_mapping_is_remembered_per_header_set(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 100)
+    name, data, _ = HEADER_SETS["hubspot"]
+    at = upload(new_batch("alice"), name, data)
+    assert at.selectbox(key="nb_map_id").value == "Record ID"
+    at.selectbox(key="nb_map_id").set_value(NOT_MAPPED).run()
+    at.button(key="nb_submit").click().run()
+    assert not at.exception
+    # Another day, the same export (columns in another order): the choice is back.
+    reordered = csv_bytes(
+        ["Email", "First Name", "Last Name", "Record ID", "Company Name", "Website URL",
+         "LinkedIn Profile URL", "Lifecycle Stage"],
+        [["jane@acme.com", "Jane", "Doe", "1001", "Acme", "acme.com", "", "lead"]],
+    )  # fmt: skip
+    at = upload(new_batch("alice"), "hubspot-again.csv", reordered)
+    assert at.selectbox(key="nb_map_id").value == NOT_MAPPED
+    assert at.selectbox(key="nb_map_first_name").value == "First Name"
+    assert "Using the mapping you chose last time" in "\n".join(messages(at, "caption"))
+    # Someone else still gets the suggestion.
+    grant(rt, "bob", 10)
+    at = upload(new_batch("bob"), name, data)
+    assert at.selectbox(key="nb_map_id").value == "Record ID"
+
+
+def test_mapping_can_be_changed_and_warns(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    grant(rt, "alice", 100)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    at.selectbox(key="nb_map_email").set_value(NOT_MAPPED).run()
+    assert metrics(at)["Can be enriched"] == "6"  # the two email-only rows are skipped now
+    at.selectbox(key="nb_map_company_url").set_value("First Name").run()
+    assert any('"First Name" is mapped to both' in w for w in messages(at, "warning"))
+    for field in ("company_name", "company_url", "first_name"):
+        at.selectbox(key=f"nb_map_{field}").set_value(NOT_MAPPED)
+    at.run()
+    assert "Rows in the file" not in metrics(at)
+    assert any(w.startswith("Nothing to enrich yet") for w in messages(at, "warning"))
+
+
+BAD_FILES = {
+    "empty": ("empty.csv", b"", "The file is empty."),
+    "header only": ("header.csv", b"First Name,Last Name,Company\n", "no data rows"),
+    "binary": ("photo.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not a spreadsheet"),
+    "no mappable column": (
+        "numbers.csv",
+        b"Stage,Owner,Amount\nlead,Sam,100\nwon,Kim,200\n",
+        "None of the columns could be recognised",
+    ),
+    "legacy excel": ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, ".xls"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_a_bad_file_gets_one_clear_message(
+    rt: Runtime, new_batch: Callable[[str], AppTest], case: str
+) -> None:
+    grant(rt, "alice", 10)
+    name, data, expected = BAD_FILES[case]
+    at = upload(new_batch("alice"), name, data)
+    assert not at.exception
+    errors = messages(at, "error")
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert "Traceback" not in errors[0]
+    assert messages(at, "warning") == []
+    assert "Rows in the file" not in metrics(at)
+
+
+def test_a_too_large_file_names_the_limit(
+    rt: Runtime, new_batch: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rt.settings, "upload_max_bytes", 1024 * 1024)
+    rows = [["Jane", "Doe", "Acme", "acme.com", "x" * 100] for _ in range(12_000)]
+    at = upload(new_batch("alice"), "huge.csv", csv_bytes(PREFLIGHT_HEADER, rows))
+    errors = messages(at, "error")
+    assert len(errors) == 1 and "the limit is 1 MB" in errors[0], errors
+
+
+def test_an_unexpected_error_shows_no_stack_trace(
+    rt: Runtime, new_batch: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from phone_core import ui_api
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret@example.com boom")
+
+    monkeypatch.setattr(ui_api, "preflight", broken)
+    grant(rt, "alice", 10)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert not at.exception
+    errors = messages(at, "error")
+    assert len(errors) == 1 and errors[0].startswith("Something went wrong on this page.")
+    assert "boom" not in errors[0]
