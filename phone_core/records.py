@@ -12,6 +12,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from phone_core.models import Person, PersonRecord
@@ -27,33 +28,44 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+_EMPTY_WORDS = frozenset({"nan", "none", "null", "n/a", "#n/a"})
+
+
 def clean(value: object) -> str:
-    """Trim, drop control characters; None and NaN-ish become empty."""
+    """Trim, fold inner whitespace, drop control characters; None and NaN-ish become ''."""
     if value is None:
         return ""
-    text = str(value)
-    if text.lower() in ("nan", "none", "null", "n/a", "#n/a"):
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= 4 and text.lower() in _EMPTY_WORDS:
         return ""
+    if text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the common case, without regex work
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+@lru_cache(maxsize=65536)
+def _domain_of(text: str) -> str:
+    if "@" in text and "/" not in text:
+        text = text.rsplit("@", 1)[1]
+    if "/" not in text and ":" not in text and "?" not in text and "#" not in text:
+        host = text  # a bare domain: no URL parsing needed
+    else:
+        if "://" not in text:
+            text = "http://" + text
+        try:
+            host = urlsplit(text).hostname or ""
+        except ValueError:
+            return ""
+    host = host.strip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host if "." in host and " " not in host else ""
 
 
 def normalize_domain(value: object) -> str:
     """``https://www.Acme.com/about`` -> ``acme.com``; an email gives its domain."""
     text = clean(value).lower()
-    if not text:
-        return ""
-    if "@" in text and "/" not in text:
-        text = text.rsplit("@", 1)[1]
-    if "://" not in text:
-        text = "http://" + text
-    try:
-        host = urlsplit(text).hostname or ""
-    except ValueError:
-        return ""
-    host = host.strip(".")
-    if host.startswith("www."):
-        host = host[4:]
-    return host if "." in host else ""
+    return _domain_of(text) if text else ""
 
 
 def normalize_linkedin(value: object) -> str:
@@ -79,6 +91,7 @@ def normalize_email(value: object) -> str:
     return text if _EMAIL.match(text) else ""
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lowercase, strip accents and punctuation: for comparing names."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -102,7 +115,7 @@ def normalize(record: PersonRecord | Mapping[str, object], *, new_id: bool = Tru
     record_id = clean(data.get("id"))
     if not record_id and new_id:
         record_id = str(uuid.uuid4())
-    return Person(
+    return Person.model_construct(  # every field is a str built here: no validation needed
         id=record_id,
         first_name=clean(data.get("first_name")),
         last_name=clean(data.get("last_name")),
