@@ -7,11 +7,13 @@ run queue registered after launch as DBOS 3.4 requires.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +108,29 @@ def _take_worker_lock(settings: Settings) -> int | None:
     return fd
 
 
+def _outside_event_loop(fn: Callable[[], None]) -> None:
+    """Run ``fn`` here, or in a short-lived thread when this thread runs an event loop
+    (DBOS refuses its sync launch calls there: e.g. under uvicorn or Playwright)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn()
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="phone-dbos-launch")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def get_runtime(settings: Settings | None = None, *, worker: bool = True) -> Runtime:
     """The process's runtime, built once. With ``worker=True`` this process also runs
     batches (DBOS launched, run queue registered) unless another live process already is
@@ -120,7 +145,7 @@ def get_runtime(settings: Settings | None = None, *, worker: bool = True) -> Run
             if rt.worker_lock is not None:
                 from phone_core.engine import launch_dbos
 
-                launch_dbos(rt)
+                _outside_event_loop(lambda: launch_dbos(rt))
             else:
                 log.info("another process is the worker here; this one only submits")
         return rt

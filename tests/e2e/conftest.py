@@ -156,7 +156,9 @@ def stop_app(proc: subprocess.Popen[bytes], s3_port: int) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it
+# is open, which must not leak into later test modules.
+@pytest.fixture(scope="module")
 def web_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     if not CHROMIUM.exists():
         pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium")
@@ -176,7 +178,7 @@ def web_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         stop_app(proc, s3_port)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(web_app: App) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
