@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phone_core import credits, keys, preferences, service, users
+from phone_core import credits, ingest, keys, preferences, service, users
 from phone_core.credits import worst_case
 from phone_core.keys import ApiKey
 from phone_core.models import (
@@ -86,8 +86,7 @@ def read_upload(
 
 def source_rows(table: Table) -> list[dict[str, str]]:
     """The original rows as header -> cell (kept for the enriched export)."""
-    headers = table.headers
-    return [dict(zip(headers, row, strict=True)) for row in table.rows]
+    return ingest.source_rows(table)
 
 
 def saved_mapping(
