@@ -149,6 +149,27 @@ def identity_key(person: Person) -> str:
     return f"nc:{names}|{normalize_company(person.company_name)}"
 
 
+def identity_of(data: Mapping[str, object]) -> str:
+    """``identity_key(normalize(data))`` without building the Person: for large previews.
+
+    Only the fields that decide the identity are normalised, strongest first.
+    """
+    slug = normalize_linkedin(data.get("linkedin"))
+    if slug:
+        return f"li:{slug}"
+    email = normalize_email(data.get("email"))
+    if email:
+        return f"em:{email}"
+    first, last = clean(data.get("first_name")), clean(data.get("last_name"))
+    if not (first and last):
+        return ""
+    domain = normalize_domain(data.get("company_url"))
+    if domain:
+        return f"nd:{name_key(first, last)}|{domain}"
+    company = clean(data.get("company_name"))
+    return f"nc:{name_key(first, last)}|{normalize_company(company)}" if company else ""
+
+
 def first_occurrences(keys: list[str]) -> list[int | None]:
     """For each position, the index of the earlier record with the same key (or None)."""
     seen: dict[str, int] = {}

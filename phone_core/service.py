@@ -28,7 +28,13 @@ from phone_core.models import (
     RunState,
 )
 from phone_core.outputs import EXPORT_FILES, OUTPUT_FILES, write_exports
-from phone_core.records import first_occurrences, identity_key, is_enrichable, normalize
+from phone_core.records import (
+    first_occurrences,
+    identity_key,
+    identity_of,
+    is_enrichable,
+    normalize,
+)
 from phone_core.runtime import Runtime
 from phone_core.sources.cache import cached_phones
 
@@ -162,8 +168,7 @@ def submit_rows(
 
 def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
     """Counts and worst-case cost of a mapped table, before anything is spent."""
-    people = [normalize(r, new_id=False) for r in rows]
-    identities = [identity_key(p) for p in people]
+    identities = [identity_of(r) for r in rows]
     skipped = sum(1 for i in identities if not i)
     dups = 0
     seen: set[str] = set()
@@ -182,8 +187,8 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
     per_record = worst_case(rt.source_prices())
     to_look_up = len(unique) - hits
     return Preflight(
-        rows=len(people),
-        enrichable=len(people) - skipped,
+        rows=len(rows),
+        enrichable=len(rows) - skipped,
         skipped={Detail.MISSING_REQUIRED_FIELDS.value: skipped} if skipped else {},
         duplicates=dups,
         cache_hits=hits,
@@ -191,7 +196,7 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
         worst_case_credits=to_look_up * per_record,
         per_record_worst_case=per_record,
         available_credits=available,
-        runs_needed=max(1, -(-len(people) // MAX_BATCH)),
+        runs_needed=max(1, -(-len(rows) // MAX_BATCH)),
     )
 
 

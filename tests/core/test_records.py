@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from phone_core.models import Person, PersonRecord
+from phone_core.models import PERSON_FIELDS, Person, PersonRecord
 from phone_core.records import (
     first_occurrences,
     identity_key,
+    identity_of,
     is_enrichable,
     normalize,
     normalize_company,
@@ -106,3 +109,18 @@ def test_first_occurrences() -> None:
 def test_control_characters_are_dropped() -> None:
     p = normalize({"first_name": "Jo\x00hn", "last_name": "Sm\tith\r\n", "company_name": "A\x7fB"})
     assert (p.first_name, p.last_name, p.company_name) == ("Jo hn", "Sm ith", "A B")
+
+
+_field = st.one_of(
+    st.just(""),
+    st.sampled_from(["Ann", " JOSÉ ", "van der Berg", "Acme, Inc.", "Inc", "n/a", "x\x00y"]),
+    st.sampled_from(["https://www.Acme.com/x", "acme.com", "a@b.io", "mailto:C@D.org"]),
+    st.sampled_from(["https://linkedin.com/in/ann-1/", "ann-1", "https://linkedin.com/company/x"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({f: _field for f in PERSON_FIELDS[1:]}))
+def test_identity_of_matches_identity_key_of_normalize(data: dict[str, str]) -> None:
+    assert identity_of(data) == identity_key(normalize(data, new_id=False))
