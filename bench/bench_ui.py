@@ -11,20 +11,18 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.run import Row
+from tests.e2e.appserver import start_app, stop_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -166,40 +164,6 @@ def _wait_finished(data_dir: Path, s3_port: int, run_id: str, timeout: float = 1
         rt.engine.dispose()
 
 
-def _start_app(data_dir: Path, port: int, s3_port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PHONE_DATA_DIR": str(data_dir), "PHONE_S3_PORT": str(s3_port),
-           "PHONE_WATERFALL": '["directory"]'}  # fmt: skip
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the app did not start")
-
-
-def _stop_app(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 def _page_loads(url: str, until_ready: Callable[[], None]) -> list[float]:
     from playwright.sync_api import sync_playwright
 
@@ -235,13 +199,15 @@ def bench_runs_page() -> list[Row]:
         data_dir = Path(tmp) / "data"
         port, s3_port = _free_port(), _free_port()
         run_id = _prepare(data_dir, s3_port)
-        proc = _start_app(data_dir, port, s3_port, Path(tmp) / "app.log")
+        log = Path(tmp) / "app.log"
+        proc = start_app(data_dir, port, s3_port, log)
         try:
+            wait_healthy(f"http://127.0.0.1:{port}", proc, log)
             times = _page_loads(
                 f"http://127.0.0.1:{port}", lambda: _wait_finished(data_dir, s3_port, run_id)
             )
         finally:
-            _stop_app(proc)
+            stop_app(proc, s3_port)
     note = f"median of {len(times)} loads, signed in; max {max(times):.2f}s"
     return [Row("runs_page_1000_results_visible", statistics.median(times), "s", "", note)]
 
