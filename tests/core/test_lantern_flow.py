@@ -13,6 +13,10 @@ from phone_core.sources.directory import load_rows
 from tests.fakes.batches import finish, fund, people, record_id, run_batch, settings_for, submit
 from tests.fakes.upstream import FakeUpstream, max_in_window, phone_for_hash
 
+# These tests count upstream calls exactly: a loaded CI machine must not turn a 50 ms
+# answer into a client timeout and a retry (the fault tests keep the short timeout).
+COUNTING_TIMEOUT = {"lantern_read_timeout_sec": 5.0}
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeUpstream]:
@@ -25,7 +29,11 @@ def test_rate_limit_holds_across_concurrent_runs(
 ) -> None:
     rate = 10.0
     fake.latency = 0.05
-    rt = make_runtime(**settings_for(fake.url, lantern_rate_per_sec=rate, lantern_concurrency=8))
+    rt = make_runtime(
+        **settings_for(
+            fake.url, lantern_rate_per_sec=rate, lantern_concurrency=8, **COUNTING_TIMEOUT
+        )
+    )
     fund(rt)
     run_a = submit(rt, people(15, "a"))
     run_b = submit(rt, people(15, "b"))
@@ -58,6 +66,7 @@ def test_a_429_slows_the_whole_source_not_just_one_request(
             lantern_rate_per_sec=100.0,
             lantern_concurrency=concurrency,
             lantern_backoff_max_sec=2.0,
+            **COUNTING_TIMEOUT,
         )
     )
     fund(rt)
@@ -77,7 +86,7 @@ def test_a_429_slows_the_whole_source_not_just_one_request(
 def test_directory_and_cache_hits_never_reach_the_upstream(
     make_runtime: Callable[..., Runtime], fake: FakeUpstream
 ) -> None:
-    rt = make_runtime(**settings_for(fake.url))
+    rt = make_runtime(**settings_for(fake.url, **COUNTING_TIMEOUT))
     fund(rt)
     rows = people(10)
     in_directory = rows[:4]
