@@ -193,10 +193,6 @@ def _budget_and_submit(
     pf: Preflight,
 ) -> None:
     st.subheader("4. Set the budget and submit")
-    submitted = st.session_state.get(SUBMITTED)
-    if submitted and submitted[0] == token:
-        _show_submitted(submitted[1])
-        return
     available = pf.available_credits
     blocked = False
     if pf.enrichable == 0:
@@ -311,6 +307,13 @@ def main() -> None:
     for warning in mapping_warnings(table, mapping):
         st.warning(warning)
     if not _can_enrich(mapping):
+        return
+    submitted = st.session_state.get(SUBMITTED)
+    if submitted and submitted[0] == token:
+        # Not the pre-flight again: recomputed now it would count this batch's own
+        # results as "already known" and confuse what was just spent.
+        st.subheader("3. Submitted")
+        _show_submitted(submitted[1])
         return
     plan, rows, pf = _plan(user, token, table, mapping)
     _show_preflight(pf)

@@ -210,6 +210,9 @@ def test_submit_creates_a_run_that_keeps_the_original_columns(
     assert messages(at, "code") == [runs[0].run_id]
     assert all(b.key != "nb_submit" for b in at.button)  # no second submit of the same file
     wait_finished(rt, "alice", runs[0].run_id)
+    at.run()  # a rerun after the batch finished: the pre-flight is not shown again
+    assert not [m for m in at.metric if m.label.startswith("Already known")]
+    assert messages(at, "success")[0].startswith("Submitted as 1 run.")
     outcomes = service.run_outcomes(rt, "alice", runs[0].run_id)
     assert outcomes[0].source_row == dict(zip(PREFLIGHT_HEADER, PREFLIGHT_ROWS[0], strict=True))
 
