@@ -63,7 +63,8 @@ class RecordStatus(StrEnum):
     ERROR = "error"
 
     @property
-    def has_phone_possible(self) -> bool:
+    def carries_phone(self) -> bool:
+        """Statuses whose record may hold a phone (its own, the cache's, or its first row's)."""
         return self in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE)
 
 
@@ -117,6 +118,17 @@ class Person(BaseModel):
     email: str = ""
 
 
+# The request example of the public batch API description, as given there.
+REFERENCE_EXAMPLE: dict[str, Any] = {
+    "ids": [
+        "550e8400-e29b-41d4-a716-446655440001",
+        "550e8400-e29b-41d4-a716-446655440002",
+        "550e8400-e29b-41d4-a716-446655440003",
+    ],
+    "entity_type": "person",
+    "max_credits": 100,
+}
+
 BatchId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
@@ -125,19 +137,7 @@ class BatchCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "ids": [
-                        "550e8400-e29b-41d4-a716-446655440001",
-                        "550e8400-e29b-41d4-a716-446655440002",
-                        "550e8400-e29b-41d4-a716-446655440003",
-                    ],
-                    "entity_type": "person",
-                    "max_credits": 100,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [REFERENCE_EXAMPLE]},
     )
 
     ids: Annotated[list[BatchId], Field(min_length=1, max_length=MAX_BATCH)] | None = Field(

@@ -40,11 +40,7 @@ def _csv(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> bytes:
 
 
 def phone_of(o: RecordOutcome) -> str:
-    return (
-        o.phone
-        if o.status in (RecordStatus.FOUND, RecordStatus.CACHED, RecordStatus.DUPLICATE)
-        else ""
-    )
+    return o.phone if o.status is not None and o.status.carries_phone else ""
 
 
 def results_csv(items: list[RecordOutcome]) -> bytes:

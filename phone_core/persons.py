@@ -48,8 +48,3 @@ def fetch(conn: Connection, owner: str, ids: Sequence[str]) -> dict[str, Person]
             m = r._mapping
             out[m["id"]] = Person(id=m["id"], **{c: m[c] for c in _COLS})
     return out
-
-
-def count(conn: Connection, owner: str) -> int:
-    stmt = sa.select(sa.func.count()).select_from(db.persons).where(db.persons.c.owner == owner)
-    return int(conn.execute(stmt).scalar() or 0)

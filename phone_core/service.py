@@ -244,19 +244,24 @@ def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
     return get_run(rt, user, run_id, admin=admin)
 
 
+def _rerunnable(items: Sequence[RecordOutcome]) -> list[RecordOutcome]:
+    """Rows worth another try: errors and not processed (an unknown id stays unknown)."""
+    return [
+        o
+        for o in items
+        if o.status is not None
+        and o.status.value in RERUN_STATUSES
+        and o.detail != Detail.UNKNOWN_ID.value
+    ]
+
+
 def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepted:
     """A new run over the records of ``run_id`` that ended in error or not processed."""
     with rt.engine.connect() as conn:
         row = runs.get_row(conn, run_id, user)
         if not RunState(row._mapping["state"]).finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
-        items = [
-            o
-            for o in runs.outcomes(conn, run_id)
-            if o.status is not None
-            and o.status.value in RERUN_STATUSES
-            and o.detail != Detail.UNKNOWN_ID.value
-        ]
+        items = _rerunnable(runs.outcomes(conn, run_id))
     if not items:
         raise InputError("this run has no failed or unprocessed rows to re-run")
     prep = prepare_people([o.person for o in items])
@@ -274,13 +279,7 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
 
 
 def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
-    return sum(
-        1
-        for o in run_outcomes(rt, user, run_id)
-        if o.status is not None
-        and o.status.value in RERUN_STATUSES
-        and o.detail != Detail.UNKNOWN_ID.value
-    )
+    return len(_rerunnable(run_outcomes(rt, user, run_id)))
 
 
 def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:

@@ -30,20 +30,11 @@ from phone_core.api.schemas import (
 )
 from phone_core.api.security import AuthenticatedRoute, Caller, current_caller, runtime_of
 from phone_core.errors import InputError
-from phone_core.models import BatchAccepted, BatchCreate
+from phone_core.models import REFERENCE_EXAMPLE, BatchAccepted, BatchCreate
 
 router = APIRouter(route_class=AuthenticatedRoute)
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
-REFERENCE_EXAMPLE: dict[str, Any] = {
-    "ids": [
-        "550e8400-e29b-41d4-a716-446655440001",
-        "550e8400-e29b-41d4-a716-446655440002",
-        "550e8400-e29b-41d4-a716-446655440003",
-    ],
-    "entity_type": "person",
-    "max_credits": 100,
-}
 RECORDS_EXAMPLE: dict[str, Any] = {
     "records": [
         {
