@@ -11,7 +11,7 @@ import streamlit as st
 from pages import _common as ui
 from phone_core import ui_api
 from phone_core.errors import PhoneError
-from phone_core.models import RecordOutcome, RecordStatus, Run
+from phone_core.models import OUTPUT_FILES, RecordOutcome, RecordStatus, Run
 
 # Widget keys.
 OWNER_FILTER = "runs_owner"
@@ -47,17 +47,6 @@ ROW_FILTERS = {
         o.status in (RecordStatus.NOT_PROCESSED, RecordStatus.ERROR, None)
     ),
 }
-DOWNLOADS = (
-    ("results.csv", "results.csv", "text/csv", "The contract file: one row per input record."),
-    ("credits.csv", "credits.csv", "text/csv", "What each record cost, and why."),
-    ("enriched.csv", "Enriched CSV", "text/csv", "Your original columns plus the phone."),
-    (
-        "enriched.xlsx",
-        "Enriched Excel",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "Your original columns plus the phone, as an Excel workbook.",
-    ),
-)
 
 
 def _phone(o: RecordOutcome) -> str:
@@ -239,17 +228,16 @@ def _downloads(user: str, run: Run, admin: bool) -> None:
     st.markdown("#### Downloads")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.label.rsplit(".", 1)[0]).strip("-")[:60]
     stem = f"{stem or 'run'}-{run.run_id[:8]}"
-    cols = st.columns(len(DOWNLOADS))
-    for col, (name, label, mime, help_text) in zip(cols, DOWNLOADS, strict=True):
-        suffix = name.rsplit(".", 1)[1]
-        base = name.rsplit(".", 1)[0]
+    cols = st.columns(len(OUTPUT_FILES))
+    for col, spec in zip(cols, OUTPUT_FILES.values(), strict=True):
+        base, suffix = spec.name.rsplit(".", 1)
         col.download_button(
-            label,
-            data=_fetcher(user, run.run_id, name, admin),
+            spec.label,
+            data=_fetcher(user, run.run_id, spec.name, admin),
             file_name=f"{stem}-{base}.{suffix}",
-            mime=mime,
-            key=DOWNLOAD_PREFIX + name,
-            help=help_text,
+            mime=spec.mime,
+            key=DOWNLOAD_PREFIX + spec.name,
+            help=spec.description,
             on_click="ignore",
             icon=":material/download:",
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from phone_core import credits, service
 from phone_core.errors import InsufficientCredits, PhoneError
-from phone_core.models import Run
+from phone_core.models import OUTPUT_FILES, Run
 from phone_core.runtime import Runtime, get_runtime, shutdown
 from phone_core.settings import get_settings
 
@@ -103,7 +103,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     rt = get_runtime(worker=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("results.csv", "credits.csv"):
+    for name in (n for n, spec in OUTPUT_FILES.items() if spec.contract):
         data = service.download(rt, "", args.run_id, name, admin=True)
         (out / name).write_bytes(data)
         print(out / name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -30,6 +31,41 @@ PERSON_FIELDS: tuple[str, ...] = (
     "linkedin",
     "email",
 )
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file a run produces in S3: its name, MIME type, and how it is offered."""
+
+    name: str
+    mime: str
+    label: str
+    description: str
+    contract: bool  # results.csv / credits.csv: the batch API's files, written first
+
+
+CSV_TYPE = "text/csv"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+RESULTS_FILE = OutputFile(
+    "results.csv", CSV_TYPE, "results.csv", "The contract file: one row per input record.", True
+)
+CREDITS_FILE = OutputFile(
+    "credits.csv", CSV_TYPE, "credits.csv", "What each record cost, and why.", True
+)
+ENRICHED_CSV_FILE = OutputFile(
+    "enriched.csv", CSV_TYPE, "Enriched CSV", "Your original columns plus the phone.", False
+)
+ENRICHED_XLSX_FILE = OutputFile(
+    "enriched.xlsx",
+    XLSX_TYPE,
+    "Enriched Excel",
+    "Your original columns plus the phone, as an Excel workbook.",
+    False,
+)
+OUTPUT_FILES: dict[str, OutputFile] = {
+    f.name: f for f in (RESULTS_FILE, CREDITS_FILE, ENRICHED_CSV_FILE, ENRICHED_XLSX_FILE)
+}
+
 ENRICHED_EXTRA_COLUMNS: tuple[str, ...] = (
     "phone_e164",
     "phone_type",

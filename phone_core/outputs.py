@@ -18,6 +18,7 @@ from phone_core.models import (
     ENRICHED_EXTRA_COLUMNS,
     PERSON_FIELDS,
     RESULT_COLUMNS,
+    XLSX_TYPE,
     RecordOutcome,
     RecordStatus,
 )
@@ -26,8 +27,6 @@ from phone_core.phones import describe
 if TYPE_CHECKING:
     from phone_core.runtime import Runtime
 
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-OUTPUT_FILES = ("results.csv", "credits.csv", "enriched.csv", "enriched.xlsx")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -129,10 +128,6 @@ def enriched_xlsx(items: list[RecordOutcome]) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
-
-
-CONTRACT_FILES = OUTPUT_FILES[:2]
-EXPORT_FILES = OUTPUT_FILES[2:]
 
 
 def write_run_outputs(rt: Runtime, run_id: str) -> None:

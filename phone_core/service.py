@@ -17,6 +17,7 @@ from phone_core.credits import worst_case
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
     MAX_BATCH,
+    OUTPUT_FILES,
     BatchAccepted,
     BatchCreate,
     Detail,
@@ -27,7 +28,7 @@ from phone_core.models import (
     Run,
     RunState,
 )
-from phone_core.outputs import EXPORT_FILES, OUTPUT_FILES, write_exports
+from phone_core.outputs import write_exports
 from phone_core.records import (
     first_occurrences,
     identity_key,
@@ -284,7 +285,8 @@ def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
 
 def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:
     """One output file of a finished run, read from S3."""
-    if name not in OUTPUT_FILES:
+    spec = OUTPUT_FILES.get(name)
+    if spec is None:
         raise NotFound(f"no output called {name}")
     run = get_run(rt, user, run_id, admin=admin)
     if not run.state.finished:
@@ -292,7 +294,7 @@ def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = Fa
     try:
         return rt.store.get(rt.store.key_for(run_id, name))
     except NotFound:
-        if name not in EXPORT_FILES:
+        if spec.contract:
             raise
         return write_exports(rt, run_id)[name]
 
@@ -302,7 +304,8 @@ def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:
         return {}
     return {
         name: rt.store.presign(rt.store.key_for(run.run_id, name))
-        for name in ("results.csv", "credits.csv")
+        for name, spec in OUTPUT_FILES.items()
+        if spec.contract
     }
 
 
