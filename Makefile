@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install run api worker test check lint typecheck bench clean
+.PHONY: install run api worker test test-fast check lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ worker: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The fast tier: in-memory doubles and pure functions, no DBOS/S3 server/browser.
+test-fast: $(TEST_STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m "not integration and not browser and not postgres"
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

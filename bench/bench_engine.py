@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bench.run import Row
-from phone_core import credits, runtime, service
+from phone_core import bootstrap, credits, service
 from phone_core.models import BatchCreate
 from phone_core.settings import Settings
 from phone_core.sources.directory import load_rows
@@ -27,10 +27,10 @@ def _port() -> int:
 def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), s3_port=_port(), lantern_enabled=False)
-        rt = runtime.get_runtime(settings)
+        rt = bootstrap.get_runtime(settings)
         try:
             load_rows(
-                rt.engine,
+                rt.db,
                 [
                     {"linkedin": f"person-{i}", "phone": f"(212) 555-{i % 10000:04d}"}
                     for i in range(100_000)
@@ -38,7 +38,7 @@ def run() -> list[Row]:
                 file_name="bench",
                 loaded_by="bench",
             )
-            with rt.engine.begin() as conn:
+            with rt.db.begin() as conn:
                 credits.grant(conn, "bench", 10**7)
             times = []
             for rep in range(REPEATS):
@@ -46,14 +46,14 @@ def run() -> list[Row]:
                 records = [{"linkedin": f"person-{rep * N + i}"} for i in range(N)]
                 body = BatchCreate(records=records, entity_type="person", max_credits=N)
                 start = time.perf_counter()
-                acc = service.submit(rt, "bench", body)
+                acc = service.submit_batch(rt, "bench", body)
                 key = rt.store.key_for(acc.run_id, "credits.csv")
                 while not service.get_run(rt, "bench", acc.run_id).state.finished:
                     time.sleep(0.005)
                 rt.store.get(key)  # the outputs are in S3
                 times.append(time.perf_counter() - start)
         finally:
-            runtime.shutdown()
+            bootstrap.shutdown()
     median = statistics.median(times)
     return [
         Row(

@@ -130,20 +130,20 @@ def _prepare(data_dir: Path, s3_port: int) -> str:
     users.ensure_admin(settings)
     users.add_user(settings, USER, "Bench", "", PASSWORD, "user")
     rt = create_runtime(settings, start_s3=False)  # no worker here: the app is the worker
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         credits.grant(conn, USER, 10_000)
     people = [
         {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"c{i}.example"}
         for i in range(RESULT_ROWS)
     ]
     directory.load_rows(
-        rt.engine,
+        rt.db,
         [{**p, "phone": f"+1415555{i % 10000:04d}"} for i, p in enumerate(people[::2])],
         file_name="bench.csv",
         loaded_by="bench",
     )
-    accepted = service.submit_rows(rt, USER, people, RESULT_ROWS, label="bench-1000.csv")
-    rt.engine.dispose()
+    accepted = service.submit_upload(rt, USER, people, RESULT_ROWS, label="bench-1000.csv")
+    rt.db.dispose()
     return accepted[0].run_id
 
 
@@ -161,7 +161,7 @@ def _wait_finished(data_dir: Path, s3_port: int, run_id: str, timeout: float = 1
             time.sleep(0.2)
         raise RuntimeError("the bench run did not finish")
     finally:
-        rt.engine.dispose()
+        rt.db.dispose()
 
 
 def _page_loads(url: str, until_ready: Callable[[], None]) -> list[float]:

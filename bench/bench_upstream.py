@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.run import Row
-from phone_core import runtime
+from phone_core import bootstrap
 from phone_core.settings import Settings
 from tests.conftest import free_port
 from tests.fakes.batches import finish, fund, people, record_id, settings_for, submit
@@ -36,7 +36,7 @@ NAIVE_N = 100
 def _engine_child(cfg_json: str) -> None:
     """In a child process: one runtime, one 1000-record run; prints timings as JSON."""
     settings = Settings(**json.loads(cfg_json))
-    rt = runtime.get_runtime(settings)
+    rt = bootstrap.get_runtime(settings)
     try:
         fund(rt, 10 * N)
         # a long-running worker is warm: one small run first (DBOS queue, first workflow,
@@ -49,7 +49,7 @@ def _engine_child(cfg_json: str) -> None:
         done = finish(rt, run_id, timeout=600)
         seconds = time.perf_counter() - t0
     finally:
-        runtime.shutdown()
+        bootstrap.shutdown()
     found = sum(1 for r in done.credits_rows if r["status"] == "found")
     print(json.dumps({"seconds": seconds, "found": found, "submitted": submitted}), flush=True)
 

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from phone_core import credits, service
+from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError
 from phone_core.models import OUTPUT_FILES, Run
-from phone_core.runtime import Runtime, get_runtime, shutdown
+from phone_core.runtime import Runtime
 from phone_core.settings import get_settings
 
 log = logging.getLogger("phone_core.cli")
@@ -74,7 +75,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     for warning in upload.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     rt = get_runtime(worker=args.wait)
-    accepted = service.submit_rows(
+    accepted = service.submit_upload(
         rt,
         args.user,
         upload.rows,
@@ -112,7 +113,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_credits(args: argparse.Namespace) -> int:
     rt = get_runtime(worker=False)
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         if args.action == "grant":
             credits.grant(conn, args.user, args.amount, note="cli")
         elif args.action == "limit":
@@ -141,9 +142,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not rt.is_worker:
         raise PhoneError(f"another process is already the worker {settings.executor_id!r} here")
     if args.recover:
-        from phone_core.engine import recover
-
-        print(f"recovering {recover(args.recover)} runs of {args.recover}", file=sys.stderr)
+        taken = rt.queue.recover(list(args.recover))
+        print(f"recovering {taken} runs of {args.recover}", file=sys.stderr)
     print(f"worker {settings.executor_id} running; Ctrl-C to stop", file=sys.stderr)
     idle_since: float | None = None
     try:
@@ -165,7 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from phone_core.api import serve as serve_api
+    from phone_core.api.app import serve as serve_api
 
     serve_api(get_settings())
     return 0

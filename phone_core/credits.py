@@ -44,6 +44,15 @@ class Price:
         return self.lookup_cost + (self.failed_cost if failed else 0)
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What one settled record of a run cost."""
+
+    record_idx: int
+    amount: int
+    source: str
+
+
 def worst_case(prices: Sequence[Price]) -> int:
     """Most one record can cost going down the whole waterfall (at most one source finds)."""
     if not prices:
@@ -104,6 +113,31 @@ def grant(conn: Connection, user: str, amount: int, note: str = "", by: str = ""
             created_at=db.utcnow(),
         )
     )
+
+
+def record_charges(conn: Connection, user: str, run_id: str, charges: Sequence[Charge]) -> int:
+    """Append the charges of settled records; returns their total.
+
+    ``UNIQUE(run_id, record_idx)`` backs up the caller's own check: a record can never be
+    charged twice, whatever runs twice.
+    """
+    rows = [
+        {
+            "user": user,
+            "kind": "charge",
+            "amount": c.amount,
+            "run_id": run_id,
+            "record_idx": c.record_idx,
+            "source": c.source,
+            "note": "",
+            "created_at": db.utcnow(),
+        }
+        for c in charges
+        if c.amount > 0
+    ]
+    if rows:
+        conn.execute(sa.insert(db.ledger), rows)
+    return sum(c.amount for c in charges if c.amount > 0)
 
 
 def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:

@@ -1,4 +1,7 @@
-"""The batch engine: one durable DBOS workflow per run, records processed in waves.
+"""The batch algorithm: a run's records processed in waves, then its outputs published.
+
+No DBOS here: ``workflow`` makes each step durable, ``inline`` runs the same steps in
+process (the fast tier).
 
 A wave takes the pending records in order and settles, in this order: skipped (not
 enrichable / unknown id), in-run duplicates of an already settled record, cache hits
@@ -13,30 +16,30 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
-import sqlalchemy as sa
-from dbos import DBOS, DBOSClient, SetWorkflowID
+from sqlalchemy.engine import Connection
 
-from phone_core import db, outputs, runs
+from phone_core import outputs, runs
 from phone_core.credits import admissible, worst_case
-from phone_core.models import Detail, RecordStatus, RunState, SourceResult
-from phone_core.runs import Outcome, PendingRecord
-from phone_core.runtime import QUEUE_NAME, Runtime, current
+from phone_core.errors import redacted_trace
+from phone_core.models import (
+    CREDITS_FILE,
+    OUTPUT_FILES,
+    RESULTS_FILE,
+    Detail,
+    RecordStatus,
+    RunState,
+    SourceResult,
+)
+from phone_core.runs import Outcome, PendingRecord, RunRow
+from phone_core.runtime import Runtime
 from phone_core.sources.base import FATAL_DETAILS, Lookup, Source
 from phone_core.sources.cache import remember
+from phone_core.storage import output_key
 
 log = logging.getLogger(__name__)
 
-WORKFLOW_NAME = "phone_run"
 CANCEL_POLL_SEC = 0.5
-
-
-def _rt() -> Runtime:
-    rt = current()
-    if rt is None:
-        raise RuntimeError("phone_core runtime is not started in this process")
-    return rt
 
 
 def _free_outcomes(
@@ -148,7 +151,7 @@ class Wave:
     def _commit(self, owner: str, items: Sequence[Outcome], identities: dict[int, str]) -> None:
         if not items:
             return
-        with self.rt.engine.begin() as conn:
+        with self.rt.db.begin() as conn:
             runs.apply(conn, self.run_id, owner, items)
             remember(
                 conn,
@@ -161,10 +164,9 @@ class Wave:
 
     async def run(self) -> bool:
         rt = self.rt
-        with rt.engine.connect() as conn:
-            row = runs.get_row(conn, self.run_id)
-            m = row._mapping
-            if RunState(m["state"]).finished or m["cancel_requested"]:
+        with rt.db.connect() as conn:
+            row = runs.get(conn, self.run_id)
+            if row.state.finished or row.cancel_requested:
                 return False
             pending = runs.pending(conn, self.run_id)
             settled = runs.resolved(
@@ -172,8 +174,8 @@ class Wave:
             )
         if not pending:
             return False
-        owner = str(m["owner"])
-        disabled: dict[str, str] = dict(m["disabled_sources"] or {})
+        owner = row.owner
+        disabled = row.disabled_sources
         identities = {p.idx: p.identity for p in pending}
         free, leaders = _free_outcomes(pending, settled)
         leaders = leaders[: rt.settings.wave_size]
@@ -198,8 +200,7 @@ class Wave:
 
         active = [s for s in rt.sources if s.name not in disabled]
         per_record = worst_case([s.price for s in active])
-        budget_left = int(m["max_credits"]) - int(m["spent"])
-        n = admissible(budget_left, per_record, len(misses))
+        n = admissible(row.budget_left, per_record, len(misses))
         if misses and n == 0:
             stopped = [
                 Outcome(r.idx, RecordStatus.NOT_PROCESSED, detail=Detail.CREDIT_LIMIT.value)
@@ -219,8 +220,8 @@ class Wave:
             self._cancel_checked_at = now
 
             def read() -> bool:
-                with self.rt.engine.connect() as conn:
-                    return bool(runs.get_row(conn, self.run_id)._mapping["cancel_requested"])
+                with self.rt.db.connect() as conn:
+                    return runs.cancel_requested(conn, self.run_id)
 
             self._cancelled = await asyncio.to_thread(read)
         return self._cancelled
@@ -279,26 +280,27 @@ class Wave:
             await asyncio.to_thread(self._commit, owner, finals, identities)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
-        merged = {**disabled, **self.newly_disabled}
-        notice = "; ".join(f"{name} stopped for this run: {why}" for name, why in merged.items())
-        with self.rt.engine.begin() as conn:
-            conn.execute(
-                sa.update(db.runs)
-                .where(db.runs.c.run_id == self.run_id)
-                .values(disabled_sources=merged, notice=notice[:1000])
-            )
+        with self.rt.db.begin() as conn:
+            runs.record_disabled_sources(conn, self.run_id, {**disabled, **self.newly_disabled})
 
 
 def start_run(rt: Runtime, run_id: str) -> bool:
     """queued -> running; False when the run is already final (e.g. cancelled while queued)."""
-    with rt.engine.begin() as conn:
-        conn.execute(
-            sa.update(db.runs)
-            .where(db.runs.c.run_id == run_id, db.runs.c.state == RunState.QUEUED.value)
-            .values(state=RunState.RUNNING.value, started_at=db.utcnow())
-        )
-        state = RunState(runs.get_row(conn, run_id)._mapping["state"])
-    return not state.finished
+    with rt.db.begin() as conn:
+        return not runs.start(conn, run_id).state.finished
+
+
+def _final_state(conn: Connection, row: RunRow, failed: bool) -> RunState:
+    if failed:
+        runs.close_pending(conn, row.run_id, Detail.RUN_FAILED)
+        return RunState.FAILED
+    if row.cancel_requested:
+        runs.close_pending(conn, row.run_id, Detail.CANCELLED)
+        return RunState.CANCELLED
+    runs.close_pending(conn, row.run_id, Detail.CREDIT_LIMIT)
+    if runs.credit_limit_hit(conn, row.run_id):
+        return RunState.CREDIT_LIMIT_REACHED
+    return RunState.COMPLETED
 
 
 def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
@@ -306,119 +308,58 @@ def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
 
     Returns the id of the next run of the same upload group, which starts next.
     """
-    with rt.engine.begin() as conn:
-        row = runs.get_row(conn, run_id)
-        if RunState(row._mapping["state"]).finished:
+    with rt.db.begin() as conn:
+        row = runs.get(conn, run_id)
+        if row.state.finished:
             return None
-        owner = row._mapping["owner"]
-        if failed:
-            runs.close_pending(conn, run_id, owner, Detail.RUN_FAILED)
-            state = RunState.FAILED
-        elif row._mapping["cancel_requested"]:
-            runs.close_pending(conn, run_id, owner, Detail.CANCELLED)
-            state = RunState.CANCELLED
-        else:
-            runs.close_pending(conn, run_id, owner, Detail.CREDIT_LIMIT)
-            state = (
-                RunState.CREDIT_LIMIT_REACHED
-                if runs.credit_limit_hit(conn, run_id)
-                else RunState.COMPLETED
-            )
-    outputs.write_run_outputs(rt, run_id)
-    with rt.engine.begin() as conn:
+        state = _final_state(conn, row, failed)
+    publish_contract_files(rt, row)
+    with rt.db.begin() as conn:
         nxt = runs.finish(conn, run_id, state)
     log.info("run %s finished: %s", run_id, state.value)
     return nxt
 
 
-@DBOS.step(name="phone_run_start")
-async def _start_step(run_id: str) -> bool:
-    return await asyncio.to_thread(start_run, _rt(), run_id)
+def publish_contract_files(rt: Runtime, row: RunRow) -> None:
+    """results.csv and credits.csv (whatever is processed) at the URIs stored on the run."""
+    with rt.db.connect() as conn:
+        items = runs.outcomes(conn, row.run_id)
+    files = outputs.contract_files(items)
+    rt.store.put(rt.store.key_of(row.result_path), files[RESULTS_FILE.name], RESULTS_FILE.mime)
+    rt.store.put(rt.store.key_of(row.credits_path), files[CREDITS_FILE.name], CREDITS_FILE.mime)
 
 
-@DBOS.step(name="phone_run_wave")
-async def _wave_step(run_id: str) -> bool:
-    return await Wave(_rt(), run_id).run()
+def publish_exports(rt: Runtime, run_id: str) -> dict[str, bytes]:
+    """The enriched exports (CSV and XLSX) of a finished run, written beside its results.
+
+    Written just after the run ends (the contract files come first), or on the first
+    download if that comes sooner. Returns them.
+    """
+    with rt.db.connect() as conn:
+        row = runs.get(conn, run_id)
+        items = runs.outcomes(conn, run_id)
+    files = outputs.export_files(items)
+    for name, body in files.items():
+        rt.store.put(output_key(rt.store, row.result_path, name), body, OUTPUT_FILES[name].mime)
+    return files
 
 
-@DBOS.step(name="phone_run_finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
-async def _finish_step(run_id: str, failed: bool) -> str | None:
-    return await asyncio.to_thread(finish_run, _rt(), run_id, failed)
-
-
-@DBOS.step(name="phone_run_exports", retries_allowed=True, max_attempts=3)
-async def _exports_step(run_id: str) -> None:
-    await asyncio.to_thread(outputs.write_exports, _rt(), run_id)
-
-
-@DBOS.workflow(name=WORKFLOW_NAME)
-async def run_workflow(run_id: str) -> None:
+async def process_run(rt: Runtime, run_id: str) -> str | None:
+    """The whole run in this process, without checkpoints: the steps of the durable
+    workflow in the same order. Returns the next run of its upload, if any."""
     failed = False
-    if await _start_step(run_id):
+    if await asyncio.to_thread(start_run, rt, run_id):
         try:
-            while await _wave_step(run_id):
+            while await Wave(rt, run_id).run():
                 pass
-        except Exception:
-            log.exception("run %s failed in a wave", run_id)
+        except Exception as exc:
+            log.error("run %s failed in a wave: %s", run_id, redacted_trace(exc))
             failed = True
-    nxt = await _finish_step(run_id, failed)
+    nxt = await asyncio.to_thread(finish_run, rt, run_id, failed)
     try:
-        await _exports_step(run_id)
-    except Exception:
-        log.exception("run %s: enriched exports not written; built on first download", run_id)
-    if nxt:
-        with SetWorkflowID(nxt):
-            await _rt().queue.enqueue_async(run_workflow, nxt)
-
-
-def dbos_config(rt: Runtime) -> dict[str, Any]:
-    s = rt.settings
-    return {
-        "name": "phone-enrich",
-        "system_database_url": s.system_db_url,
-        "application_version": s.app_version,
-        "executor_id": s.executor_id,
-        "notification_listener_polling_interval_sec": 0.1,
-        "log_level": "WARNING",
-    }
-
-
-def launch_dbos(rt: Runtime) -> None:
-    """Launch DBOS in this process as a worker: register the run queue, recover, run runs."""
-    DBOS(config=dbos_config(rt))  # type: ignore[arg-type]
-    DBOS.launch()
-    rt.queue = DBOS.register_queue(
-        QUEUE_NAME,
-        worker_concurrency=rt.settings.queue_concurrency,
-        polling_interval_sec=rt.settings.queue_polling_interval_sec,
-    )
-    rt.dbos_launched = True
-    from phone_core.service import requeue_orphans
-
-    requeue_orphans(rt)
-
-
-def enqueue(rt: Runtime, run_id: str) -> None:
-    """Queue the run's workflow (workflow id = run id, so a repeat is a no-op)."""
-    if rt.dbos_launched and rt.queue is not None:
-        with SetWorkflowID(run_id):
-            rt.queue.enqueue(run_workflow, run_id)
-        return
-    if rt.dbos_client is None:
-        DBOS.migrate(rt.settings.system_db_url)  # a client may come before any worker
-        rt.dbos_client = DBOSClient(system_database_url=rt.settings.system_db_url)
-    rt.dbos_client.enqueue(
-        {
-            "queue_name": QUEUE_NAME,
-            "workflow_name": WORKFLOW_NAME,
-            "workflow_id": run_id,
-            "app_version": rt.settings.app_version,
-        },
-        run_id,
-    )
-
-
-def recover(executor_ids: list[str]) -> int:
-    """Hand the pending runs of dead executors to this process (scale-out recovery)."""
-    handles = DBOS._recover_pending_workflows(executor_ids)
-    return len(handles)
+        await asyncio.to_thread(publish_exports, rt, run_id)
+    except Exception as exc:
+        log.warning(
+            "run %s: exports not written; built on download: %s", run_id, redacted_trace(exc)
+        )
+    return nxt

@@ -56,3 +56,12 @@ class RetryableSourceError(SourceError):
 
 class FatalSourceError(SourceError):
     """The source cannot serve any more records in this run (auth, vendor credits)."""
+
+
+def redacted_trace(exc: BaseException) -> str:
+    """The exception's type and stack, without its message: messages from parsers and
+    drivers can carry cell values (personal data), so logs get this instead."""
+    import traceback
+
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    return f"{type(exc).__name__}\n{stack}".rstrip()

@@ -112,7 +112,7 @@ def load_directory_bytes(
     if not upload.mapping.get("phone"):
         raise InputError("the directory file needs a phone column (e.g. 'Phone', 'Mobile')")
     return load_rows(
-        rt.engine,
+        rt.db,
         upload.rows,
         file_name=filename,
         loaded_by=loaded_by,

@@ -17,7 +17,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from phone_core import credits, db
-from phone_core.runtime import Runtime, get_runtime, shutdown
+from phone_core.bootstrap import get_runtime, shutdown
+from phone_core.runtime import Runtime
 from phone_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,12 @@ def seed_demo(rt: Runtime, admin: str = "admin") -> bool:
     from phone_core.demo import DIRECTORY_HEADERS, directory_rows, population, to_csv
     from phone_core.ingest import load_directory_bytes
 
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         has_directory = conn.execute(sa.select(db.directory.c.id).limit(1)).first() is not None
     if not has_directory:
         data = to_csv(DIRECTORY_HEADERS, directory_rows(population(2000))).encode()
         load_directory_bytes(rt, data, "demo-directory.csv", loaded_by="demo seed")
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         credits.grant(conn, admin, DEMO_CREDITS, note="demo credits on first start")
     marker.write_text("seeded\n")
     return True
@@ -102,7 +103,7 @@ def serve(settings: Settings) -> int:
     )
     _banner(settings, password, seeded)
     try:
-        from phone_core.api import serve as serve_api
+        from phone_core.api.app import serve as serve_api
 
         serve_api(settings)  # blocks until Ctrl-C
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""The run's outputs: results.csv and credits.csv (the contract), and the enriched export.
+"""The run's outputs as bytes, from its outcomes (pure: no I/O): results.csv and
+credits.csv (the contract), and the enriched export.
 
 CSV cells that a spreadsheet would run as a formula (=, +, -, @ first) are written as is
 in the contract files (programs read them) but prefixed with a quote in the enriched
@@ -10,22 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING
 
-from phone_core import runs
 from phone_core.models import (
     CREDIT_COLUMNS,
+    CREDITS_FILE,
+    ENRICHED_CSV_FILE,
     ENRICHED_EXTRA_COLUMNS,
+    ENRICHED_XLSX_FILE,
     PERSON_FIELDS,
     RESULT_COLUMNS,
-    XLSX_TYPE,
+    RESULTS_FILE,
     RecordOutcome,
     RecordStatus,
 )
 from phone_core.phones import describe
-
-if TYPE_CHECKING:
-    from phone_core.runtime import Runtime
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -130,23 +129,14 @@ def enriched_xlsx(items: list[RecordOutcome]) -> bytes:
     return buf.getvalue()
 
 
-def write_run_outputs(rt: Runtime, run_id: str) -> None:
-    """Write results.csv and credits.csv of the run (whatever is processed) to S3."""
-    with rt.engine.connect() as conn:
-        items = runs.outcomes(conn, run_id)
-    rt.store.put(rt.store.key_for(run_id, "results.csv"), results_csv(items))
-    rt.store.put(rt.store.key_for(run_id, "credits.csv"), credits_csv(items))
+def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:
+    """results.csv and credits.csv of a run's outcomes."""
+    return {RESULTS_FILE.name: results_csv(items), CREDITS_FILE.name: credits_csv(items)}
 
 
-def write_exports(rt: Runtime, run_id: str) -> dict[str, bytes]:
-    """Write the enriched exports (CSV and XLSX) of a finished run to S3; returns them.
-
-    Written just after the run ends (the contract files come first), or on the first
-    download if that comes sooner.
-    """
-    with rt.engine.connect() as conn:
-        items = runs.outcomes(conn, run_id)
-    files = {"enriched.csv": enriched_csv(items), "enriched.xlsx": enriched_xlsx(items)}
-    rt.store.put(rt.store.key_for(run_id, "enriched.csv"), files["enriched.csv"])
-    rt.store.put(rt.store.key_for(run_id, "enriched.xlsx"), files["enriched.xlsx"], XLSX_TYPE)
-    return files
+def export_files(items: list[RecordOutcome]) -> dict[str, bytes]:
+    """The enriched CSV and XLSX of a run's outcomes."""
+    return {
+        ENRICHED_CSV_FILE.name: enriched_csv(items),
+        ENRICHED_XLSX_FILE.name: enriched_xlsx(items),
+    }

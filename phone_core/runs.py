@@ -1,4 +1,5 @@
-"""Runs and their records in the state DB: create (with the credit hold), read, finalise.
+"""Runs and their records in the state DB: the only module that writes ``runs`` and
+``run_records``. Create, start, settle, cancel, finish; rows come back as ``RunRow``.
 
 Every record write is conditional on the record still being pending, and its charge is
 written in the same transaction with a unique (run, record) key: a wave that runs twice
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from phone_core import credits, db
+from phone_core.credits import Charge
 from phone_core.errors import NotFound
 from phone_core.models import (
     PERSON_FIELDS,
@@ -28,7 +31,79 @@ from phone_core.models import (
 )
 
 rr = db.run_records
+rt_ = db.runs
 _PERSON_COLS = PERSON_FIELDS[1:]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One row of ``runs``, typed."""
+
+    run_id: str
+    owner: str
+    state: RunState
+    max_credits: int
+    spent: int
+    total: int
+    worst_case: int
+    result_path: str
+    credits_path: str
+    cancel_requested: bool
+    notice: str
+    disabled_sources: dict[str, str]
+    label: str
+    parent_run_id: str | None
+    group_id: str | None
+    group_seq: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: sa.Row[Any]) -> RunRow:
+        m = row._mapping
+        return cls(
+            run_id=str(m["run_id"]),
+            owner=str(m["owner"]),
+            state=RunState(m["state"]),
+            max_credits=int(m["max_credits"]),
+            spent=int(m["spent"]),
+            total=int(m["total"]),
+            worst_case=int(m["worst_case"]),
+            result_path=str(m["result_path"]),
+            credits_path=str(m["credits_path"]),
+            cancel_requested=bool(m["cancel_requested"]),
+            notice=str(m["notice"] or ""),
+            disabled_sources=dict(m["disabled_sources"] or {}),
+            label=str(m["label"] or ""),
+            parent_run_id=m["parent_run_id"],
+            group_id=m["group_id"],
+            group_seq=int(m["group_seq"] or 0),
+            created_at=m["created_at"],
+            started_at=m["started_at"],
+            finished_at=m["finished_at"],
+        )
+
+    @property
+    def budget_left(self) -> int:
+        return self.max_credits - self.spent
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What ``create`` needs to insert one run (its records come separately)."""
+
+    run_id: str
+    owner: str
+    max_credits: int
+    total: int
+    worst_case: int
+    result_path: str
+    credits_path: str
+    label: str = ""
+    parent_run_id: str | None = None
+    group_id: str | None = None
+    group_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +125,30 @@ class PendingRecord:
     identity: str
     dup_of: int | None
     known: bool
+
+
+def create(conn: Connection, new: NewRun) -> None:
+    """Insert a queued run (the caller holds the owner's credit lock)."""
+    conn.execute(
+        sa.insert(rt_).values(
+            run_id=new.run_id,
+            owner=new.owner,
+            state=RunState.QUEUED.value,
+            max_credits=new.max_credits,
+            spent=0,
+            total=new.total,
+            worst_case=new.worst_case,
+            result_path=new.result_path,
+            credits_path=new.credits_path,
+            cancel_requested=False,
+            notice="",
+            label=new.label[:500],
+            parent_run_id=new.parent_run_id,
+            group_id=new.group_id,
+            group_seq=new.group_seq,
+            created_at=db.utcnow(),
+        )
+    )
 
 
 def insert_records(
@@ -83,14 +182,15 @@ def insert_records(
         conn.execute(sa.insert(rr), rows[start : start + 500])
 
 
-def get_row(conn: Connection, run_id: str, owner: str | None = None) -> sa.Row[Any]:
-    stmt = sa.select(db.runs).where(db.runs.c.run_id == run_id)
+def get(conn: Connection, run_id: str, owner: str | None = None) -> RunRow:
+    """The run, or NotFound (also when ``owner`` is given and is not the run's owner)."""
+    stmt = sa.select(rt_).where(rt_.c.run_id == run_id)
     if owner is not None:
-        stmt = stmt.where(db.runs.c.owner == owner)
+        stmt = stmt.where(rt_.c.owner == owner)
     row = conn.execute(stmt).first()
     if row is None:
         raise NotFound(f"run {run_id} not found")
-    return row
+    return RunRow.of(row)
 
 
 def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
@@ -110,41 +210,40 @@ def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
     return out
 
 
-def to_model(row: sa.Row[Any], run_counts: RunCounts) -> Run:
-    m = row._mapping
-    state = RunState(m["state"])
+def to_model(row: RunRow, run_counts: RunCounts) -> Run:
     return Run(
-        run_id=m["run_id"],
-        owner=m["owner"],
-        state=state,
-        max_credits=m["max_credits"],
-        credits_spent=m["spent"],
-        credits_held=0 if state.finished else max(0, m["max_credits"] - m["spent"]),
+        run_id=row.run_id,
+        owner=row.owner,
+        state=row.state,
+        max_credits=row.max_credits,
+        credits_spent=row.spent,
+        credits_held=0 if row.state.finished else max(0, row.budget_left),
         counts=run_counts,
-        result_path=m["result_path"],
-        credits_csv_path=m["credits_path"],
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        cancel_requested=bool(m["cancel_requested"]),
-        notice=m["notice"] or "",
-        label=m["label"] or "",
-        parent_run_id=m["parent_run_id"],
+        result_path=row.result_path,
+        credits_csv_path=row.credits_path,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cancel_requested=row.cancel_requested,
+        notice=row.notice,
+        label=row.label,
+        parent_run_id=row.parent_run_id,
     )
 
 
 def load_run(conn: Connection, run_id: str, owner: str | None = None) -> Run:
-    row = get_row(conn, run_id, owner)
+    row = get(conn, run_id, owner)
     return to_model(row, counts(conn, [run_id])[run_id])
 
 
-def list_runs(conn: Connection, owner: str | None = None, limit: int = 200) -> list[Run]:
-    stmt = sa.select(db.runs).order_by(db.runs.c.created_at.desc()).limit(limit)
+def load_runs(conn: Connection, owner: str | None = None, limit: int = 200) -> list[Run]:
+    """Newest first; every owner's when ``owner`` is None."""
+    stmt = sa.select(rt_).order_by(rt_.c.created_at.desc()).limit(limit)
     if owner is not None:
-        stmt = stmt.where(db.runs.c.owner == owner)
-    rows = list(conn.execute(stmt))
-    by_run = counts(conn, [r._mapping["run_id"] for r in rows])
-    return [to_model(r, by_run[r._mapping["run_id"]]) for r in rows]
+        stmt = stmt.where(rt_.c.owner == owner)
+    rows = [RunRow.of(r) for r in conn.execute(stmt)]
+    by_run = counts(conn, [r.run_id for r in rows])
+    return [to_model(r, by_run[r.run_id]) for r in rows]
 
 
 def _person(m: Any) -> Person:
@@ -208,8 +307,7 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
     """
     if not items:
         return 0
-    runs_t = db.runs
-    conn.execute(sa.update(runs_t).where(runs_t.c.run_id == run_id).values(spent=runs_t.c.spent))
+    conn.execute(sa.update(rt_).where(rt_.c.run_id == run_id).values(spent=rt_.c.spent))
     wanted = {o.idx: o for o in items}
     still_pending: set[int] = set()
     keys = sorted(wanted)
@@ -248,34 +346,17 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
             for o in todo
         ],
     )
-    now = db.utcnow()
-    charges = [
-        {
-            "user": owner,
-            "kind": "charge",
-            "amount": o.credits,
-            "run_id": run_id,
-            "record_idx": o.idx,
-            "source": o.source,
-            "note": "",
-            "created_at": now,
-        }
-        for o in todo
-        if o.credits > 0
-    ]
-    if charges:
-        conn.execute(sa.insert(db.ledger), charges)
-    charged = sum(c["amount"] for c in charges)  # type: ignore[misc]
+    charged = credits.record_charges(
+        conn, owner, run_id, [Charge(o.idx, o.credits, o.source) for o in todo if o.credits > 0]
+    )
     if charged:
         conn.execute(
-            sa.update(runs_t)
-            .where(runs_t.c.run_id == run_id)
-            .values(spent=runs_t.c.spent + charged)
+            sa.update(rt_).where(rt_.c.run_id == run_id).values(spent=rt_.c.spent + charged)
         )
-    return int(charged)
+    return charged
 
 
-def close_pending(conn: Connection, run_id: str, owner: str, detail: Detail) -> None:
+def close_pending(conn: Connection, run_id: str, detail: Detail) -> None:
     """Every record still pending becomes not_processed with ``detail`` (no charge)."""
     conn.execute(
         sa.update(rr)
@@ -293,16 +374,92 @@ def credit_limit_hit(conn: Connection, run_id: str) -> bool:
     return hit is not None
 
 
-def next_in_group(conn: Connection, row: sa.Row[Any]) -> str | None:
-    m = row._mapping
-    if not m["group_id"]:
+def _next_in_group(conn: Connection, row: RunRow) -> str | None:
+    if not row.group_id:
         return None
     nxt = conn.execute(
-        sa.select(db.runs.c.run_id).where(
-            db.runs.c.group_id == m["group_id"], db.runs.c.group_seq == m["group_seq"] + 1
+        sa.select(rt_.c.run_id).where(
+            rt_.c.group_id == row.group_id, rt_.c.group_seq == row.group_seq + 1
         )
     ).first()
     return str(nxt[0]) if nxt else None
+
+
+def start(conn: Connection, run_id: str) -> RunRow:
+    """queued -> running (a no-op for a run already running or final); the run after."""
+    conn.execute(
+        sa.update(rt_)
+        .where(rt_.c.run_id == run_id, rt_.c.state == RunState.QUEUED.value)
+        .values(state=RunState.RUNNING.value, started_at=db.utcnow())
+    )
+    return get(conn, run_id)
+
+
+def cancel_requested(conn: Connection, run_id: str) -> bool:
+    return bool(
+        conn.execute(sa.select(rt_.c.cancel_requested).where(rt_.c.run_id == run_id)).scalar()
+    )
+
+
+def request_cancel(conn: Connection, row: RunRow) -> None:
+    """Ask the run, and the later parts of its upload, to stop (active ones only)."""
+    targets = [row.run_id]
+    if row.group_id:
+        targets += [
+            str(r[0])
+            for r in conn.execute(
+                sa.select(rt_.c.run_id).where(
+                    rt_.c.group_id == row.group_id, rt_.c.group_seq > row.group_seq
+                )
+            )
+        ]
+    conn.execute(
+        sa.update(rt_)
+        .where(rt_.c.run_id.in_(targets), rt_.c.state.in_(credits.ACTIVE_STATES))
+        .values(cancel_requested=True)
+    )
+
+
+def record_disabled_sources(conn: Connection, run_id: str, disabled: dict[str, str]) -> None:
+    """Sources stopped for the rest of the run (e.g. 401/402), and the notice shown."""
+    notice = "; ".join(f"{name} stopped for this run: {why}" for name, why in disabled.items())
+    conn.execute(
+        sa.update(rt_)
+        .where(rt_.c.run_id == run_id)
+        .values(disabled_sources=disabled, notice=notice[:1000])
+    )
+
+
+def queued_ready(conn: Connection) -> list[str]:
+    """Queued runs that may start now: not waiting for an earlier part of their upload."""
+    rows = list(
+        conn.execute(
+            sa.select(rt_.c.run_id, rt_.c.group_id, rt_.c.group_seq).where(
+                rt_.c.state == RunState.QUEUED.value
+            )
+        )
+    )
+    ready = []
+    for run_id, group_id, seq in rows:
+        if group_id and seq > 0:
+            prev = conn.execute(
+                sa.select(rt_.c.state).where(rt_.c.group_id == group_id, rt_.c.group_seq == seq - 1)
+            ).scalar()
+            if prev is None or not RunState(prev).finished:
+                continue
+        ready.append(str(run_id))
+    return ready
+
+
+def active_holds(conn: Connection, owner: str) -> list[tuple[str, int]]:
+    """(run_id, credits held) for each of the owner's queued/running runs holding credits."""
+    held = rt_.c.max_credits - rt_.c.spent
+    stmt = (
+        sa.select(rt_.c.run_id, held)
+        .where(rt_.c.owner == owner, rt_.c.state.in_(credits.ACTIVE_STATES), held > 0)
+        .order_by(rt_.c.created_at)
+    )
+    return [(str(run_id), int(n)) for run_id, n in conn.execute(stmt)]
 
 
 def finish(conn: Connection, run_id: str, state: RunState) -> str | None:
@@ -310,21 +467,20 @@ def finish(conn: Connection, run_id: str, state: RunState) -> str | None:
 
     Returns the next run's id when there is one still waiting to start.
     """
-    row = get_row(conn, run_id)
-    if RunState(row._mapping["state"]).finished:
+    row = get(conn, run_id)
+    if row.state.finished:
         return None
     conn.execute(
-        sa.update(db.runs)
-        .where(db.runs.c.run_id == run_id)
+        sa.update(rt_)
+        .where(rt_.c.run_id == run_id)
         .values(state=state.value, finished_at=db.utcnow())
     )
-    nxt = next_in_group(conn, row)
+    nxt = _next_in_group(conn, row)
     if nxt is None:
         return None
-    leftover = max(0, row._mapping["max_credits"] - row._mapping["spent"])
     conn.execute(
-        sa.update(db.runs)
-        .where(db.runs.c.run_id == nxt, db.runs.c.state.in_(credits.ACTIVE_STATES))
-        .values(max_credits=db.runs.c.max_credits + leftover)
+        sa.update(rt_)
+        .where(rt_.c.run_id == nxt, rt_.c.state.in_(credits.ACTIVE_STATES))
+        .values(max_credits=rt_.c.max_credits + max(0, row.budget_left))
     )
     return nxt

@@ -10,14 +10,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
-from phone_core import credits, db, persons, runs
+from phone_core import credits, engine, persons, runs
 from phone_core.credits import worst_case
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
+    CREDITS_FILE,
     MAX_BATCH,
     OUTPUT_FILES,
+    RESULTS_FILE,
     BatchAccepted,
     BatchCreate,
     Detail,
@@ -26,9 +26,7 @@ from phone_core.models import (
     RecordOutcome,
     RecordStatus,
     Run,
-    RunState,
 )
-from phone_core.outputs import write_exports
 from phone_core.records import (
     first_occurrences,
     identity_key,
@@ -38,6 +36,7 @@ from phone_core.records import (
 )
 from phone_core.runtime import Runtime
 from phone_core.sources.cache import cached_phones
+from phone_core.storage import output_key
 
 RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
 
@@ -64,7 +63,7 @@ def _resolve(rt: Runtime, user: str, req: BatchCreate) -> Prepared:
         people = [normalize(r) for r in req.records]
         return prepare_people(people)
     assert req.ids is not None
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         found = persons.fetch(conn, user, req.ids)
     people = [found.get(i) or Person(id=i) for i in req.ids]
     return prepare_people(people, [i in found for i in req.ids])
@@ -72,8 +71,8 @@ def _resolve(rt: Runtime, user: str, req: BatchCreate) -> Prepared:
 
 def _paths(rt: Runtime, run_id: str) -> tuple[str, str]:
     return (
-        rt.store.uri(rt.store.key_for(run_id, "results.csv")),
-        rt.store.uri(rt.store.key_for(run_id, "credits.csv")),
+        rt.store.uri(rt.store.key_for(run_id, RESULTS_FILE.name)),
+        rt.store.uri(rt.store.key_for(run_id, CREDITS_FILE.name)),
     )
 
 
@@ -87,11 +86,17 @@ def _create_runs(
     label: str = "",
     parent_run_id: str | None = None,
 ) -> list[BatchAccepted]:
-    """Create one run per chunk under one budget (held in full by the first), then queue."""
+    """Create one run per chunk under one budget (held in full by the first), then queue.
+
+    Every way to spend (API, upload, re-run) comes through here, so the rules on the
+    hold are checked once: at least 1 credit, and no more than is available.
+    """
+    if max_credits < 1:
+        raise InputError("max credits must be at least 1")
     group_id = uuid.uuid4().hex if len(chunks) > 1 else None
     per_record = worst_case(rt.source_prices())
     accepted: list[BatchAccepted] = []
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         credits.lock_account(conn, user)
         credits.check_hold(conn, user, max_credits)
         for seq, (prep, source_rows) in enumerate(chunks):
@@ -99,25 +104,21 @@ def _create_runs(
                 persons.upsert(conn, user, prep.people)
             run_id = str(uuid.uuid4())
             result_path, credits_path = _paths(rt, run_id)
-            conn.execute(
-                sa.insert(db.runs).values(
+            runs.create(
+                conn,
+                runs.NewRun(
                     run_id=run_id,
                     owner=user,
-                    state=RunState.QUEUED.value,
                     max_credits=max_credits if seq == 0 else 0,
-                    spent=0,
                     total=len(prep.people),
                     worst_case=per_record,
                     result_path=result_path,
                     credits_path=credits_path,
-                    cancel_requested=False,
-                    notice="",
-                    label=(f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label)[:500],
+                    label=f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label,
                     parent_run_id=parent_run_id,
                     group_id=group_id,
                     group_seq=seq,
-                    created_at=db.utcnow(),
-                )
+                ),
             )
             runs.insert_records(
                 conn, run_id, prep.people, prep.identities, prep.dup_of, prep.known, source_rows
@@ -125,13 +126,11 @@ def _create_runs(
             accepted.append(
                 BatchAccepted(run_id=run_id, result_path=result_path, credits_csv_path=credits_path)
             )
-    from phone_core.engine import enqueue
-
-    enqueue(rt, accepted[0].run_id)  # later parts are started by the part before them
+    rt.queue.enqueue(accepted[0].run_id)  # later parts are started by the part before them
     return accepted
 
 
-def submit(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> BatchAccepted:
+def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> BatchAccepted:
     """The batch API: hold ``max_credits`` and queue one run (402 error if not available)."""
     prep = _resolve(rt, user, req)
     return _create_runs(
@@ -144,7 +143,7 @@ def submit(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> Batc
     )[0]
 
 
-def submit_rows(
+def submit_upload(
     rt: Runtime,
     user: str,
     rows: Sequence[Mapping[str, str]],
@@ -156,8 +155,6 @@ def submit_rows(
     """An uploaded table (already mapped): runs of at most 1000 rows under one budget."""
     if not rows:
         raise InputError("the file has no rows to enrich")
-    if max_credits < 1:
-        raise InputError("max credits must be at least 1")
     people = [normalize(r) for r in rows]
     chunks = []
     for start in range(0, len(people), MAX_BATCH):
@@ -182,7 +179,7 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
         else:
             seen.add(ident)
             unique.append(ident)
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         hits = len(cached_phones(conn, unique, rt.settings.cache_ttl_days))
         available = credits.summarize(conn, user).available
     per_record = worst_case(rt.source_prices())
@@ -202,46 +199,29 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
 
 
 def get_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         return runs.load_run(conn, run_id, None if admin else user)
 
 
 def list_runs(
     rt: Runtime, user: str, *, admin: bool = False, owner: str | None = None, limit: int = 200
 ) -> list[Run]:
-    with rt.engine.connect() as conn:
-        return runs.list_runs(conn, owner if admin else user, limit)
+    with rt.db.connect() as conn:
+        return runs.load_runs(conn, owner if admin else user, limit)
 
 
 def run_outcomes(
     rt: Runtime, user: str, run_id: str, *, admin: bool = False
 ) -> list[RecordOutcome]:
-    with rt.engine.connect() as conn:
-        runs.get_row(conn, run_id, None if admin else user)
+    with rt.db.connect() as conn:
+        runs.get(conn, run_id, None if admin else user)
         return runs.outcomes(conn, run_id)
 
 
 def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
     """Ask a run (and the later parts of its upload) to stop; queued runs stop at once."""
-    with rt.engine.begin() as conn:
-        row = runs.get_row(conn, run_id, None if admin else user)
-        group = row._mapping["group_id"]
-        targets = [run_id]
-        if group:
-            targets += [
-                r[0]
-                for r in conn.execute(
-                    sa.select(db.runs.c.run_id).where(
-                        db.runs.c.group_id == group,
-                        db.runs.c.group_seq > row._mapping["group_seq"],
-                    )
-                )
-            ]
-        conn.execute(
-            sa.update(db.runs)
-            .where(db.runs.c.run_id.in_(targets), db.runs.c.state.in_(credits.ACTIVE_STATES))
-            .values(cancel_requested=True)
-        )
+    with rt.db.begin() as conn:
+        runs.request_cancel(conn, runs.get(conn, run_id, None if admin else user))
     return get_run(rt, user, run_id, admin=admin)
 
 
@@ -258,9 +238,9 @@ def _rerunnable(items: Sequence[RecordOutcome]) -> list[RecordOutcome]:
 
 def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepted:
     """A new run over the records of ``run_id`` that ended in error or not processed."""
-    with rt.engine.connect() as conn:
-        row = runs.get_row(conn, run_id, user)
-        if not RunState(row._mapping["state"]).finished:
+    with rt.db.connect() as conn:
+        row = runs.get(conn, run_id, user)
+        if not row.state.finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
         items = _rerunnable(runs.outcomes(conn, run_id))
     if not items:
@@ -284,7 +264,7 @@ def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
 
 
 def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:
-    """One output file of a finished run, read from S3."""
+    """One output file of a finished run, read from S3 at the URI stored on the run."""
     spec = OUTPUT_FILES.get(name)
     if spec is None:
         raise NotFound(f"no output called {name}")
@@ -292,58 +272,24 @@ def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = Fa
     if not run.state.finished:
         raise NotFound("the outputs are written when the run ends")
     try:
-        return rt.store.get(rt.store.key_for(run_id, name))
+        return rt.store.get(output_key(rt.store, run.result_path, name))
     except NotFound:
         if spec.contract:
             raise
-        return write_exports(rt, run_id)[name]
+        return engine.publish_exports(rt, run_id)[name]
 
 
 def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:
     if not run.state.finished:
         return {}
     return {
-        name: rt.store.presign(rt.store.key_for(run.run_id, name))
+        name: rt.store.presign(output_key(rt.store, run.result_path, name))
         for name, spec in OUTPUT_FILES.items()
         if spec.contract
     }
 
 
-def requeue_orphans(rt: Runtime) -> int:
-    """Queue runs left queued without a workflow (a crash between commit and enqueue)."""
-    from phone_core.engine import enqueue
-
-    with rt.engine.connect() as conn:
-        rows = list(
-            conn.execute(
-                sa.select(db.runs.c.run_id, db.runs.c.group_id, db.runs.c.group_seq).where(
-                    db.runs.c.state == RunState.QUEUED.value
-                )
-            )
-        )
-        ready = []
-        for run_id, group_id, seq in rows:
-            if group_id and seq > 0:
-                prev = conn.execute(
-                    sa.select(db.runs.c.state).where(
-                        db.runs.c.group_id == group_id, db.runs.c.group_seq == seq - 1
-                    )
-                ).scalar()
-                if prev is None or not RunState(prev).finished:
-                    continue
-            ready.append(run_id)
-    for run_id in ready:
-        enqueue(rt, run_id)
-    return len(ready)
-
-
 def active_holds(rt: Runtime, user: str) -> list[tuple[str, int]]:
     """(run_id, credits held) for each of the user's queued/running runs holding credits."""
-    held = db.runs.c.max_credits - db.runs.c.spent
-    stmt = (
-        sa.select(db.runs.c.run_id, held)
-        .where(db.runs.c.owner == user, db.runs.c.state.in_(credits.ACTIVE_STATES), held > 0)
-        .order_by(db.runs.c.created_at)
-    )
-    with rt.engine.connect() as conn:
-        return [(str(run_id), int(n)) for run_id, n in conn.execute(stmt)]
+    with rt.db.connect() as conn:
+        return runs.active_holds(conn, user)

@@ -1,75 +1,71 @@
-"""Object storage through boto3, one code path for AWS and any S3-compatible endpoint.
+"""Object storage: the ``ObjectStore`` protocol, S3 through boto3, and an in-memory double.
 
-The embedded default is a real S3 server, ``rclone serve s3``, on 127.0.0.1 with keys
-generated once into the data dir and data kept under ``data_dir/s3``. Whoever needs it
-first (app, API, CLI) starts it if nothing answers on the port, and stops it on exit.
+One code path for AWS and any S3-compatible endpoint (the embedded ``rclone serve s3`` of
+``s3server``); the in-memory store serves the fast test tier and anything that must run
+without a server. Objects are addressed by key; ``uri`` and ``key_of`` translate to and
+from the ``s3://bucket/key`` URIs stored on runs.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import ctypes
-import json
-import logging
-import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from phone_core.errors import NotFound, StorageError
+from phone_core.models import CSV_TYPE
+from phone_core.s3server import S3Credentials, embedded_credentials
 from phone_core.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Where run outputs live: one bucket, keys under a prefix."""
+
+    bucket: str
+
+    def key_for(self, run_id: str, name: str) -> str: ...
+
+    def uri(self, key: str) -> str: ...
+
+    def key_of(self, uri: str) -> str: ...
+
+    def put(self, key: str, body: bytes, content_type: str = CSV_TYPE) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def presign(self, key: str, ttl: int | None = None) -> str: ...
 
 
-@dataclass(frozen=True)
-class S3Credentials:
-    endpoint_url: str | None
-    access_key: str | None
-    secret_key: str | None
+class _Addressing:
+    """Keys and URIs: the same for every implementation."""
+
+    def __init__(self, bucket: str, prefix: str) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    def key_for(self, run_id: str, name: str) -> str:
+        return f"{self.prefix}/runs/{run_id}/{name}" if self.prefix else f"runs/{run_id}/{name}"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        head = f"s3://{self.bucket}/"
+        if not uri.startswith(head):
+            raise NotFound("that object is not in this product's bucket")
+        return uri[len(head) :]
 
 
-def _keys_file(settings: Settings) -> Path:
-    return settings.data_dir / "s3-keys.json"
-
-
-def embedded_credentials(settings: Settings) -> S3Credentials:
-    """Read (or create once, mode 0600) the generated keys of the embedded S3 server."""
-    path = _keys_file(settings)
-    if not path.exists():
-        settings.ensure_data_dir()
-        keys = {
-            "access_key": "PE" + secrets.token_hex(9).upper(),
-            "secret_key": secrets.token_urlsafe(30),
-        }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keys))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    keys = json.loads(path.read_text())
-    return S3Credentials(
-        endpoint_url=f"http://127.0.0.1:{settings.s3_port}",
-        access_key=keys["access_key"],
-        secret_key=keys["secret_key"],
-    )
+def output_key(store: ObjectStore, result_uri: str, name: str) -> str:
+    """The key of the run output ``name`` beside the run's stored results URI."""
+    return f"{store.key_of(result_uri).rsplit('/', 1)[0]}/{name}"
 
 
 def credentials(settings: Settings) -> S3Credentials:
+    """The configured endpoint and keys, or the embedded server's generated ones."""
     if settings.s3_endpoint_url or not settings.s3_embedded:
         return S3Credentials(
             endpoint_url=settings.s3_endpoint_url,
@@ -83,95 +79,15 @@ def credentials(settings: Settings) -> S3Credentials:
     return embedded_credentials(settings)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.3)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def rclone_binary() -> str:
-    beside = Path(sys.executable).parent / "rclone"
-    found = str(beside) if beside.exists() else shutil.which("rclone")
-    if not found:
-        raise StorageError("the rclone binary is missing: reinstall with `make install`")
-    return found
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the server gets SIGTERM when the thread that started it goes away."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class LocalS3Server:
-    """The embedded ``rclone serve s3`` process for one data dir."""
+class S3ObjectStore(_Addressing):
+    """Run outputs in an S3 bucket through boto3."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.process: subprocess.Popen[bytes] | None = None
+        import boto3
+        from botocore.config import Config
 
-    def start(self, timeout: float = 15.0) -> bool:
-        """Start unless something already serves the port; True when this call started it."""
-        if _port_open(self.settings.s3_port):
-            return False
-        creds = embedded_credentials(self.settings)
-        self.settings.s3_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.settings.data_dir / "s3.log"
-        with log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
-                [
-                    rclone_binary(),
-                    "serve",
-                    "s3",
-                    str(self.settings.s3_dir),
-                    "--addr",
-                    f"127.0.0.1:{self.settings.s3_port}",
-                    "--auth-key",
-                    f"{creds.access_key},{creds.secret_key}",
-                    "--config",
-                    "/dev/null",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                # Tie the server's life to this process even on kill -9, but only from the
-                # main thread: the signal follows the starting thread, not the process.
-                preexec_fn=(
-                    _die_with_parent
-                    if threading.current_thread() is threading.main_thread()
-                    else None
-                ),
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise StorageError(f"the local S3 server exited; see {log_path}")
-            if _port_open(self.settings.s3_port):
-                atexit.register(self.stop)
-                log.info("local S3 server started on port %s", self.settings.s3_port)
-                return True
-            time.sleep(0.05)
-        self.stop()
-        raise StorageError("the local S3 server did not start in time")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
-
-
-class ObjectStore:
-    """Runs' outputs in one bucket under ``prefix``; S3 URIs are ``s3://bucket/key``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.bucket = settings.s3_bucket
-        self.prefix = settings.s3_prefix.strip("/")
+        super().__init__(settings.s3_bucket, settings.s3_prefix)
+        self.presign_ttl = settings.presign_ttl_sec
         creds = credentials(settings)
         self.client: S3Client = boto3.client(
             "s3",
@@ -189,19 +105,9 @@ class ObjectStore:
         )
         self._bucket_ready = False
 
-    def key_for(self, run_id: str, name: str) -> str:
-        return f"{self.prefix}/runs/{run_id}/{name}" if self.prefix else f"runs/{run_id}/{name}"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def key_of(self, uri: str) -> str:
-        head = f"s3://{self.bucket}/"
-        if not uri.startswith(head):
-            raise NotFound("that object is not in this product's bucket")
-        return uri[len(head) :]
-
     def ensure_bucket(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         if self._bucket_ready:
             return
         try:
@@ -212,22 +118,26 @@ class ObjectStore:
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
+                    raise StorageError(f"cannot create bucket {self.bucket}: {code}") from exc
             except BotoCoreError as exc:
                 raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"S3 is not reachable: {exc}") from exc
         self._bucket_ready = True
 
-    def put(self, key: str, body: bytes, content_type: str = "text/csv") -> str:
+    def put(self, key: str, body: bytes, content_type: str = CSV_TYPE) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         self.ensure_bucket()
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"could not write {key}: {exc}") from exc
+            raise StorageError(f"could not write {key}: {type(exc).__name__}") from exc
         return self.uri(key)
 
     def get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             obj: Any = self.client.get_object(Bucket=self.bucket, Key=key)
             return bytes(obj["Body"].read())
@@ -235,15 +145,39 @@ class ObjectStore:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404", "NoSuchBucket"):
                 raise NotFound(f"{key} is not written yet") from exc
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise StorageError(f"could not read {key}: {code}") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"could not read {key}: {exc}") from exc
+            raise StorageError(f"could not read {key}: {type(exc).__name__}") from exc
 
     def presign(self, key: str, ttl: int | None = None) -> str:
         return str(
             self.client.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": self.bucket, "Key": key},
-                ExpiresIn=ttl or self.settings.presign_ttl_sec,
+                ExpiresIn=ttl or self.presign_ttl,
             )
         )
+
+
+class InMemoryObjectStore(_Addressing):
+    """A dict behind the same protocol: the fast test tier's S3."""
+
+    def __init__(self, bucket: str = "phone-enrich", prefix: str = "phone") -> None:
+        super().__init__(bucket, prefix)
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, body: bytes, content_type: str = CSV_TYPE) -> str:
+        with self._lock:
+            self.objects[key] = (bytes(body), content_type)
+        return self.uri(key)
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            found = self.objects.get(key)
+        if found is None:
+            raise NotFound(f"{key} is not written yet")
+        return found[0]
+
+    def presign(self, key: str, ttl: int | None = None) -> str:
+        return f"memory://{self.bucket}/{key}"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from phone_core import credits, ingest, keys, preferences, service, users
+from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
 from phone_core.keys import ApiKey
 from phone_core.models import (
@@ -24,7 +25,7 @@ from phone_core.models import (
     Run,
     UsageRow,
 )
-from phone_core.runtime import Runtime, get_runtime
+from phone_core.runtime import Runtime
 from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.tables import Table, read_table
@@ -92,7 +93,7 @@ def source_rows(table: Table) -> list[dict[str, str]]:
 def saved_mapping(
     user: str, headers: Sequence[str], scope: str = preferences.BATCH
 ) -> dict[str, str | None] | None:
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         return preferences.load_mapping(conn, user, headers, scope)
 
 
@@ -102,7 +103,7 @@ def remember_mapping(
     mapping: Mapping[str, str | None],
     scope: str = preferences.BATCH,
 ) -> None:
-    with runtime().engine.begin() as conn:
+    with runtime().db.begin() as conn:
         preferences.save_mapping(conn, user, headers, mapping, scope)
 
 
@@ -121,7 +122,7 @@ def submit(
     source_rows: Sequence[dict[str, str]] | None = None,
     label: str = "",
 ) -> list[BatchAccepted]:
-    return service.submit_rows(
+    return service.submit_upload(
         runtime(), user, rows, max_credits, source_rows=source_rows, label=label
     )
 
@@ -167,13 +168,13 @@ def download(user: str, run_id: str, name: str, *, admin: bool = False) -> bytes
 
 
 def credit_summary(user: str) -> CreditSummary:
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         return credits.summarize(conn, user)
 
 
 def credit_summaries(usernames: Sequence[str] = ()) -> list[CreditSummary]:
     """Every account, plus the given users that have none yet (all zero)."""
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         found = {s.user: s for s in credits.all_summaries(conn)}
         for name in usernames:
             if name not in found:
@@ -182,13 +183,13 @@ def credit_summaries(usernames: Sequence[str] = ()) -> list[CreditSummary]:
 
 
 def grant_credits(user: str, amount: int, note: str = "", *, by: str = "") -> CreditSummary:
-    with runtime().engine.begin() as conn:
+    with runtime().db.begin() as conn:
         credits.grant(conn, user, amount, note=note, by=by)
         return credits.summarize(conn, user)
 
 
 def set_monthly_limit(user: str, limit: int | None) -> CreditSummary:
-    with runtime().engine.begin() as conn:
+    with runtime().db.begin() as conn:
         credits.set_monthly_limit(conn, user, limit)
         return credits.summarize(conn, user)
 
@@ -196,12 +197,12 @@ def set_monthly_limit(user: str, limit: int | None) -> CreditSummary:
 def usage(
     user: str | None = None, start: datetime | None = None, end: datetime | None = None
 ) -> list[UsageRow]:
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         return credits.usage(conn, user, start, end)
 
 
 def grants(user: str | None = None, limit: int = 200) -> list[dict[str, object]]:
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         return credits.grants(conn, user, limit)
 
 
@@ -209,7 +210,7 @@ def grants(user: str | None = None, limit: int = 200) -> list[dict[str, object]]
 
 
 def directory_stats() -> dict[str, object]:
-    return directory.stats(runtime().engine)
+    return directory.stats(runtime().db)
 
 
 def load_directory(
@@ -217,7 +218,7 @@ def load_directory(
 ) -> tuple[int, int]:
     rt = runtime()
     return directory.load_rows(
-        rt.engine,
+        rt.db,
         rows,
         file_name=file_name,
         loaded_by=loaded_by,
@@ -230,15 +231,15 @@ def load_directory(
 
 
 def create_key(user: str, label: str = "") -> tuple[ApiKey, str]:
-    with runtime().engine.begin() as conn:
+    with runtime().db.begin() as conn:
         return keys.create(conn, user, label)
 
 
 def list_keys(user: str) -> list[ApiKey]:
-    with runtime().engine.connect() as conn:
+    with runtime().db.connect() as conn:
         return keys.list_keys(conn, user)
 
 
 def revoke_key(user: str, key_id: str) -> None:
-    with runtime().engine.begin() as conn:
+    with runtime().db.begin() as conn:
         keys.revoke(conn, user, key_id)

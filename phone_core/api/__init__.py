@@ -1,7 +1,4 @@
-"""The HTTP API: the batch engine for programs, with the reference's paths and shapes."""
+"""The HTTP API: the batch engine for programs, with the reference's paths and shapes.
 
-from __future__ import annotations
-
-from phone_core.api.app import create_app, serve
-
-__all__ = ["create_app", "serve"]
+``phone_core.api.app`` builds the FastAPI app (``create_app``) and serves it (``serve``).
+"""

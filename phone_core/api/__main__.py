@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phone_core.api import serve
+from phone_core.api.app import serve
 from phone_core.settings import get_settings
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from phone_core import runtime
+from phone_core import bootstrap
 from phone_core.api import errors, routes
 from phone_core.api.context import RequestIdMiddleware
 from phone_core.api.schemas import API_VERSION
@@ -36,16 +36,16 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bound = app.state.rt is None  # no runtime given: use (or start) the process's one
-        started = bound and runtime.current() is None
+        started = bound and bootstrap.current() is None
         if bound:
-            rt_now = await run_in_threadpool(runtime.get_runtime, settings)
+            rt_now = await run_in_threadpool(bootstrap.get_runtime, settings)
             app.state.rt = rt_now
             app.state.limiter = RateLimiter(rt_now.settings.api_rate_per_minute)
         try:
             yield
         finally:
             if started:  # only stop what this app started
-                await run_in_threadpool(runtime.shutdown)
+                await run_in_threadpool(bootstrap.shutdown)
             if bound:
                 app.state.rt = None
 

@@ -112,16 +112,16 @@ def submit_batch(
     key = idempotency.check_key(idempotency_key)
     label = f"API ({caller.key_id})"
     if key is None:
-        return service.submit(rt, caller.user, req, label=label)
-    replay = idempotency.claim(rt.engine, caller.user, key, idempotency.body_hash(req))
+        return service.submit_batch(rt, caller.user, req, label=label)
+    replay = idempotency.claim(rt.db, caller.user, key, idempotency.body_hash(req))
     if replay is not None:
         return JSONResponse(replay, status_code=202, headers={"Idempotent-Replayed": "true"})
     try:
-        accepted = service.submit(rt, caller.user, req, label=label)
+        accepted = service.submit_batch(rt, caller.user, req, label=label)
     except BaseException:
-        idempotency.release(rt.engine, caller.user, key)
+        idempotency.release(rt.db, caller.user, key)
         raise
-    idempotency.complete(rt.engine, caller.user, key, accepted.model_dump(mode="json"))
+    idempotency.complete(rt.db, caller.user, key, accepted.model_dump(mode="json"))
     return accepted
 
 
@@ -164,7 +164,7 @@ def get_run(request: Request, caller: CallerDep, run_id: str) -> RunStatus:
 )
 def credits_remaining(request: Request, caller: CallerDep) -> CreditsRemaining:
     rt = runtime_of(request)
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         summary = credits.summarize(conn, caller.user)
     holds = [CreditHold(run_id=r, credits_held=n) for r, n in service.active_holds(rt, caller.user)]
     return CreditsRemaining(
@@ -196,7 +196,7 @@ def credits_usage(
     rt = runtime_of(request)
     start = datetime.combine(start_date, time.min)
     end = None if end_date == date.max else datetime.combine(end_date + timedelta(days=1), time.min)
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         rows = credits.usage(conn, caller.user, start, end, run_id)
     items = [
         UsageItem(date=date.fromisoformat(r.day), run_id=r.run_id, credits=r.credits) for r in rows

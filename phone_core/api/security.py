@@ -106,7 +106,7 @@ def authenticate(request: Request) -> Caller:
         )
     rt = runtime_of(request)
     try:
-        with rt.engine.begin() as conn:
+        with rt.db.begin() as conn:
             user = keys.verify(conn, token)
     except InputError as exc:  # the message names the reason, never the key
         raise ApiError(401, _UNAUTHORIZED, str(exc), headers=_CHALLENGE) from None

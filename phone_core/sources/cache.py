@@ -68,7 +68,7 @@ class CacheSource:
     async def lookup_many(self, lookups: Sequence[Lookup]) -> list[SourceResult]:
         return await asyncio.to_thread(self._lookup_sync, lookups)
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         return None
 
     def _lookup_sync(self, lookups: Sequence[Lookup]) -> list[SourceResult]:

@@ -29,6 +29,7 @@ prefixes (a hash), status codes and counts, never names, emails, phones or the k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -145,13 +146,25 @@ class LanternSource:
         self.breaker = CircuitBreaker(self.config.breaker_failures, self.config.breaker_pause_sec)
         self._fatal = None
 
-    async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
+    def close(self) -> None:
+        """Close every loop's HTTP client, each on its own loop (called on shutdown, from
+        any thread, before the loops stop). A client whose loop is gone is dropped."""
         with self._lock:
-            state = self._per_loop.pop(loop, None)
-            self._per_loop = {lp: s for lp, s in self._per_loop.items() if not lp.is_closed()}
-        if state is not None:
-            await state[0].aclose()
+            states, self._per_loop = self._per_loop, {}
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for loop, (client, _) in states.items():
+            if loop.is_closed():
+                continue
+            if loop is here:
+                loop.create_task(client.aclose())
+            elif loop.is_running():
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
+            else:
+                loop.run_until_complete(client.aclose())
 
     # -- the Source protocol --------------------------------------------------------------
     async def lookup_many(self, lookups: Sequence[Lookup]) -> list[SourceResult]:

@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from phone_core import keys, runtime
-from phone_core.api import create_app
+from phone_core import bootstrap, keys
+from phone_core.api.app import create_app
 from phone_core.runtime import Runtime
 from tests.conftest import free_port, grant, make_settings
 
@@ -60,7 +60,7 @@ def body(**over: Any) -> dict[str, Any]:
 
 
 def new_key(rt: Runtime, user: str) -> str:
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         return keys.create(conn, user, "test")[1]
 
 
@@ -126,9 +126,9 @@ def shared(
 ) -> Iterator[tuple[Runtime, httpx.Client]]:
     """One install and client per module and transport, for tests that only need a user
     of their own (``fresh_user``): much faster than a fresh install per test."""
-    runtime.shutdown()
+    bootstrap.shutdown()
     data = tmp_path_factory.mktemp("api") / "data"
-    rt = runtime.get_runtime(make_settings(data, api_rate_per_minute=100_000))
+    rt = bootstrap.get_runtime(make_settings(data, api_rate_per_minute=100_000))
     app = create_app(rt)
     try:
         if request.param == "asgi":
@@ -141,7 +141,7 @@ def shared(
             ):
                 yield rt, client
     finally:
-        runtime.shutdown()
+        bootstrap.shutdown()
 
 
 def fresh_user(rt: Runtime, credits_granted: int = 0) -> tuple[str, str]:
@@ -161,10 +161,10 @@ def api_rt(make_runtime: Callable[..., Runtime]) -> Runtime:
 @pytest.fixture
 def frozen_rt(tmp_path: Path) -> Iterator[Runtime]:
     """No worker in this process: submitted runs stay queued and keep their hold."""
-    runtime.shutdown()
+    bootstrap.shutdown()
     settings = make_settings(tmp_path / "data", api_rate_per_minute=100_000)
-    yield runtime.get_runtime(settings, worker=False)
-    runtime.shutdown()
+    yield bootstrap.get_runtime(settings, worker=False)
+    bootstrap.shutdown()
 
 
 @pytest.fixture

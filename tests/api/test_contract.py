@@ -27,7 +27,7 @@ from tests.conftest import grant, wait_finished
 
 
 def test_reference_example_is_accepted(client: httpx.Client, api_rt: Runtime) -> None:
-    with api_rt.engine.begin() as conn:
+    with api_rt.db.begin() as conn:
         persons.upsert(
             conn,
             "alice",
@@ -169,7 +169,7 @@ def test_500_hides_internals(
     def explode(*_a: object, **_k: object) -> None:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(service, "submit", explode)
+    monkeypatch.setattr(service, "submit_batch", explode)
     server_log = logging.getLogger("uvicorn.error")  # does not propagate to caplog's root
     server_log.addHandler(caplog.handler)
     try:
@@ -196,7 +196,7 @@ def test_usage(client: httpx.Client, api_rt: Runtime) -> None:
     from phone_core.sources.directory import load_rows
 
     load_rows(
-        api_rt.engine,
+        api_rt.db,
         [{"first_name": "John", "last_name": "Smith", "company_url": "acme.com",
           "phone": "+1 212 555 0101"}],
         file_name="t.csv", loaded_by="test",

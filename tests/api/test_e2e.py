@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from phone_core import credits, db, keys
-from phone_core.api import create_app
+from phone_core.api.app import create_app
 from phone_core.runtime import Runtime
 from phone_core.sources.directory import load_rows
 from tests.api.conftest import POST, RESULT_HEADER, ServerThread, auth, new_key
@@ -46,7 +46,7 @@ def _poll(client: httpx.Client, key: str, run_id: str, timeout: float = 60) -> d
 
 def test_submit_poll_download(api_rt: Runtime) -> None:
     load_rows(
-        api_rt.engine,
+        api_rt.db,
         [{"linkedin": "jsmith", "phone": "(212) 555-0123"}],
         file_name="dir.csv",
         loaded_by="test",

@@ -41,7 +41,7 @@ def test_401(shared: Shared, header: str | None) -> None:
     user, _ = fresh_user(rt, 100)
     headers = {} if header is None else {"Authorization": header}
     if header == "revoked":
-        with rt.engine.begin() as conn:
+        with rt.db.begin() as conn:
             record, key = keys.create(conn, user)
             keys.revoke(conn, user, record.key_id)
         headers = auth(key)

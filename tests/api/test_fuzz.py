@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from phone_core import runtime
-from phone_core.api import create_app
+from phone_core import bootstrap
+from phone_core.api.app import create_app
 from phone_core.runtime import Runtime
 from tests.api.conftest import auth, new_key
 from tests.conftest import grant, make_settings
@@ -29,12 +29,12 @@ from tests.conftest import grant, make_settings
 
 @pytest.fixture(scope="module")
 def fuzz_rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime.shutdown()
+    bootstrap.shutdown()
     data: Path = tmp_path_factory.mktemp("fuzz") / "data"
-    rt = runtime.get_runtime(make_settings(data, api_rate_per_minute=1_000_000), worker=False)
+    rt = bootstrap.get_runtime(make_settings(data, api_rate_per_minute=1_000_000), worker=False)
     grant(rt, "fuzzer", 10**9)
     yield rt
-    runtime.shutdown()
+    bootstrap.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ def test_key_expires_after_24h(client: httpx.Client, frozen_rt: Runtime) -> None
     grant(frozen_rt, "alice", 100)
     key = new_key(frozen_rt, "alice")
     first = client.post(POST, json=body(), headers=idem(key, "k")).json()
-    with frozen_rt.engine.begin() as conn:
+    with frozen_rt.db.begin() as conn:
         conn.execute(sa.update(db.idempotency).values(created_at=db.utcnow() - timedelta(hours=25)))
 
     later = client.post(POST, json=body(max_credits=12), headers=idem(key, "k"))
@@ -125,7 +125,7 @@ def test_concurrent_duplicates_make_one_run(client: httpx.Client, frozen_rt: Run
 
 
 def _pending(rt: Runtime, user: str, name: str, age: timedelta, digest: str) -> None:
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         conn.execute(
             sa.insert(db.idempotency).values(
                 user=user, key=name, body_hash=digest, response={},

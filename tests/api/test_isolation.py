@@ -48,7 +48,7 @@ def test_other_users_run_looks_missing(client: httpx.Client, api_rt: Runtime) ->
 
 def test_person_store_is_per_user(client: httpx.Client, api_rt: Runtime) -> None:
     load_rows(
-        api_rt.engine,
+        api_rt.db,
         [{"first_name": "Alice", "last_name": "Liddell", "company_url": "wonder.land",
           "phone": "+44 20 7946 0018"}],
         file_name="d.csv", loaded_by="test",
@@ -83,7 +83,7 @@ def test_spending_is_per_user(client: httpx.Client, api_rt: Runtime) -> None:
     alice, bob = new_key(api_rt, "alice"), new_key(api_rt, "bob")
     records = [{"first_name": "X", "last_name": "Y", "company_url": "z.com"}]
     load_rows(
-        api_rt.engine,
+        api_rt.db,
         [{**records[0], "phone": "+1 212 555 0199"}],
         file_name="d.csv",
         loaded_by="test",

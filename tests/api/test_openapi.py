@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from phone_core.api import create_app
+from phone_core.api.app import create_app
 from tests.api.conftest import REFERENCE_EXAMPLE, TestClient
 
 

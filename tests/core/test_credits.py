@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import random
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from phone_core import credits, db
 from phone_core.credits import Price, admissible, worst_case
@@ -34,73 +31,6 @@ def test_worst_case(prices: list[Price], expected: int) -> None:
 )
 def test_admissible(left: int, worst: int, wanted: int, expected: int) -> None:
     assert admissible(left, worst, wanted) == expected
-
-
-def _simulate(
-    prices: list[Price], hit_rates: list[float], n: int, max_credits: int, wave: int, seed: int
-) -> tuple[int, int, int]:
-    """The engine's admission rule over a waterfall: (spent, started, not started)."""
-    rng = random.Random(seed)
-    per_record = worst_case(prices)
-    spent = started = 0
-    remaining = n
-    while remaining:
-        take = admissible(max_credits - spent, per_record, min(wave, remaining))
-        if take == 0:
-            break
-        for _ in range(take):
-            cost = 0
-            for price, rate in zip(prices, hit_rates, strict=True):
-                found = rng.random() < rate
-                failed = not found and rng.random() < 0.1
-                cost += price.cost(found=found, failed=failed)
-                if found:
-                    break
-            assert cost <= per_record
-            spent += cost
-        started += take
-        remaining -= take
-    return spent, started, remaining
-
-
-price_st = st.builds(
-    Price,
-    source=st.sampled_from(["a", "b", "c"]),
-    lookup_cost=st.integers(0, 3),
-    found_cost=st.integers(0, 5),
-    failed_cost=st.integers(0, 2),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    prices=st.lists(price_st, min_size=1, max_size=3),
-    data=st.data(),
-    n=st.integers(1, 400),
-    max_credits=st.integers(1, 500),
-    balance=st.integers(0, 600),
-    wave=st.integers(1, 64),
-    seed=st.integers(0, 10**6),
-)
-def test_spend_never_exceeds_cap_or_balance(
-    prices: list[Price],
-    data: st.DataObject,
-    n: int,
-    max_credits: int,
-    balance: int,
-    wave: int,
-    seed: int,
-) -> None:
-    hit_rates = data.draw(st.lists(st.floats(0, 1), min_size=len(prices), max_size=len(prices)))
-    # the hold: a run only starts with max_credits <= available balance
-    cap = min(max_credits, balance)
-    if cap < 1:
-        return
-    spent, _started, not_started = _simulate(prices, hit_rates, n, cap, wave, seed)
-    assert spent <= cap <= balance
-    per_record = worst_case(prices)
-    if not_started:  # stopped for credit: the next record's worst case no longer fits
-        assert cap - spent < per_record
 
 
 def test_grant_hold_and_limits(tmp_path: Path) -> None:

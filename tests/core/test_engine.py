@@ -35,7 +35,7 @@ def _directory(rt: Runtime, n: int) -> None:
         }
         for i in range(n)
     ]
-    load_rows(rt.engine, rows, file_name="dir.csv", loaded_by="test")
+    load_rows(rt.db, rows, file_name="dir.csv", loaded_by="test")
 
 
 def _wait(rt: Runtime, user: str, run_id: str) -> object:
@@ -70,7 +70,7 @@ def test_thousand_records_end_to_end(rt: Runtime) -> None:
                 else {"linkedin": f"PERSON-{j}"}
             )
         records.append({"id": f"r{i}", **rec})
-    acc = service.submit(
+    acc = service.submit_batch(
         rt, "ann", BatchCreate(records=records, entity_type="person", max_credits=1000)
     )
     assert acc.result_path == f"s3://phone-enrich/phone/runs/{acc.run_id}/results.csv"
@@ -101,7 +101,7 @@ def test_thousand_records_end_to_end(rt: Runtime) -> None:
     assert sum(int(r["credits_charged"]) for r in report) == run.credits_spent
     assert report[850]["detail"] == "missing_required_fields"
     assert report[901]["credits_charged"] == "0" and report[901]["source"] == "directory"
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         summary = credits.summarize(conn, "ann")
     assert (summary.balance, summary.held, summary.available) == (1500, 0, 1500)
 
@@ -111,13 +111,13 @@ def test_duplicates_and_cache_hits_cost_nothing(rt: Runtime) -> None:
     grant(rt, "ann", 100)
     grant(rt, "bob", 100)
     recs = [{"linkedin": f"person-{i}"} for i in range(5)] * 2
-    first = service.submit(
+    first = service.submit_batch(
         rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=50)
     )
     run = wait_finished(rt, "ann", first.run_id)
     assert (run.counts.found, run.counts.duplicate, run.credits_spent) == (5, 5, 5)
     # anyone's later run with the same people hits the cache, free
-    again = service.submit(
+    again = service.submit_batch(
         rt, "bob", BatchCreate(records=recs, entity_type="person", max_credits=1)
     )
     run = wait_finished(rt, "bob", again.run_id)
@@ -131,7 +131,9 @@ def test_credit_limit_reached_writes_partial_outputs(rt: Runtime) -> None:
     grant(rt, "ann", 100)
     recs = [{"id": f"p{i}", "linkedin": f"person-{i}"} for i in range(50)]
     recs += [{"id": "nf", "first_name": "A"}]  # skipped: free even after the limit
-    acc = service.submit(rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=7))
+    acc = service.submit_batch(
+        rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=7)
+    )
     run = wait_finished(rt, "ann", acc.run_id)
     assert run.state == RunState.CREDIT_LIMIT_REACHED
     assert run.credits_spent == 7
@@ -140,7 +142,7 @@ def test_credit_limit_reached_writes_partial_outputs(rt: Runtime) -> None:
     assert len(report) == 51
     assert {r["detail"] for r in report if r["status"] == "not_processed"} == {"credit_limit"}
     assert sum(int(r["credits_charged"]) for r in report) == 7
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         assert credits.summarize(conn, "ann").available == 93  # the hold is released
 
 
@@ -148,13 +150,13 @@ def test_insufficient_credits_queues_nothing(rt: Runtime) -> None:
     grant(rt, "ann", 5)
     body = BatchCreate(records=[{"linkedin": "x-y"}], entity_type="person", max_credits=6)
     with pytest.raises(InsufficientCredits) as err:
-        service.submit(rt, "ann", body)
+        service.submit_batch(rt, "ann", body)
     assert (err.value.required, err.value.remaining) == (6, 5)
     assert service.list_runs(rt, "ann") == []
     # holds count: a queued run's max_credits is not available to a second submit
-    ok = service.submit(rt, "ann", body.model_copy(update={"max_credits": 5}))
+    ok = service.submit_batch(rt, "ann", body.model_copy(update={"max_credits": 5}))
     with pytest.raises(InsufficientCredits):
-        service.submit(rt, "ann", body.model_copy(update={"max_credits": 1}))
+        service.submit_batch(rt, "ann", body.model_copy(update={"max_credits": 1}))
     wait_finished(rt, "ann", ok.run_id)
 
 
@@ -163,12 +165,12 @@ def test_ids_mode_with_unknown_ids(rt: Runtime) -> None:
     grant(rt, "ann", 100)
     grant(rt, "bob", 100)
     known = [{"id": f"k{i}", "linkedin": f"person-{i}"} for i in range(3)]
-    seed = service.submit(
+    seed = service.submit_batch(
         rt, "ann", BatchCreate(records=known, entity_type="person", max_credits=5)
     )
     wait_finished(rt, "ann", seed.run_id)
     ids = ["k0", "k1", "missing-1", "k2"]
-    acc = service.submit(rt, "ann", BatchCreate(ids=ids, entity_type="person", max_credits=5))
+    acc = service.submit_batch(rt, "ann", BatchCreate(ids=ids, entity_type="person", max_credits=5))
     run = wait_finished(rt, "ann", acc.run_id)
     assert (run.counts.cached, run.counts.skipped) == (3, 1)
     report = _csv(service.download(rt, "ann", acc.run_id, "credits.csv"))
@@ -178,7 +180,9 @@ def test_ids_mode_with_unknown_ids(rt: Runtime) -> None:
         "unknown_id",
     )
     # bob's person store does not hold ann's people
-    other = service.submit(rt, "bob", BatchCreate(ids=["k0"], entity_type="person", max_credits=1))
+    other = service.submit_batch(
+        rt, "bob", BatchCreate(ids=["k0"], entity_type="person", max_credits=1)
+    )
     run = wait_finished(rt, "bob", other.run_id)
     assert run.counts.skipped == 1
     with pytest.raises(Exception, match="not found"):
@@ -190,10 +194,10 @@ def test_cancel_queued_and_running(make_runtime: object) -> None:
     _directory(rt, 400)
     grant(rt, "ann", 1000)
     recs = [{"linkedin": f"person-{i}"} for i in range(400)]
-    first = service.submit(
+    first = service.submit_batch(
         rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=400)
     )
-    second = service.submit(
+    second = service.submit_batch(
         rt, "ann", BatchCreate(records=recs[:5], entity_type="person", max_credits=5)
     )
     service.cancel(rt, "ann", second.run_id)  # waits behind the first: stops before starting
@@ -220,7 +224,7 @@ def test_large_upload_splits_into_runs_under_one_budget(rt: Runtime) -> None:
         {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"co{i}.com"}
         for i in range(2500)
     ]
-    accepted = service.submit_rows(rt, "ann", rows, 1800, label="big.csv")
+    accepted = service.submit_upload(rt, "ann", rows, 1800, label="big.csv")
     assert len(accepted) == 3
     runs = [wait_finished(rt, "ann", a.run_id, timeout=120) for a in accepted]
     assert [r.counts.total for r in runs] == [1000, 1000, 500]
@@ -231,7 +235,7 @@ def test_large_upload_splits_into_runs_under_one_budget(rt: Runtime) -> None:
         RunState.CREDIT_LIMIT_REACHED,
     ]
     assert runs[2].counts.not_processed == 500
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         assert credits.summarize(conn, "ann").available == 5000 - 1800
 
 
@@ -239,7 +243,9 @@ def test_rerun_of_not_processed_rows(rt: Runtime) -> None:
     _directory(rt, 20)
     grant(rt, "ann", 100)
     recs = [{"id": f"p{i}", "linkedin": f"person-{i}"} for i in range(20)]
-    acc = service.submit(rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=5))
+    acc = service.submit_batch(
+        rt, "ann", BatchCreate(records=recs, entity_type="person", max_credits=5)
+    )
     wait_finished(rt, "ann", acc.run_id)
     assert service.rerunnable_count(rt, "ann", acc.run_id) == 15
     again = service.rerun(rt, "ann", acc.run_id, max_credits=20)

@@ -38,7 +38,7 @@ def test_demo_leads_outputs_are_unchanged(make_runtime: Callable[..., Runtime]) 
     ingest.load_directory_file(rt, ROOT / "examples" / "directory.csv", loaded_by="admin")
     grant(rt, USER, 1000)
     upload = ingest.load_upload((ROOT / "examples" / "leads.csv").read_bytes(), "leads.csv")
-    (accepted,) = service.submit_rows(
+    (accepted,) = service.submit_upload(
         rt, USER, upload.rows, 1000, source_rows=upload.source_rows, label="leads.csv"
     )
     run = wait_finished(rt, USER, accepted.run_id)

@@ -25,8 +25,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from phone_core import db
+from phone_core.s3server import LocalS3Server
 from phone_core.settings import Settings
-from phone_core.storage import LocalS3Server, ObjectStore
+from phone_core.storage import S3ObjectStore
 from tests.conftest import free_port
 from tests.fakes.batches import people, record_id, settings_for
 from tests.fakes.upstream import FakeUpstream
@@ -101,7 +102,7 @@ def test_kill_mid_run_then_recover_charges_each_record_once(tmp_path: Path) -> N
             assert second.returncode == 0, log.read_text()
             assert json.loads(out.strip().splitlines()[-1])["state"] == "completed"
             calls = fake.requests
-            store = ObjectStore(settings)
+            store = S3ObjectStore(settings)
             credits_csv = store.get(store.key_for(run_id, "credits.csv"))
         finally:
             s3.stop()

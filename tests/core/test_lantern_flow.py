@@ -91,7 +91,7 @@ def test_directory_and_cache_hits_never_reach_the_upstream(
     rows = people(10)
     in_directory = rows[:4]
     load_rows(
-        rt.engine,
+        rt.db,
         [dict(r, phone=f"+1 212 555 01{i:02d}") for i, r in enumerate(in_directory)],
         file_name="crm.csv",
         loaded_by="admin",

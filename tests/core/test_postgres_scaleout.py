@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from phone_core.demo import to_csv
+from phone_core.s3server import LocalS3Server, embedded_credentials
 from phone_core.settings import Settings
-from phone_core.storage import LocalS3Server, embedded_credentials
 from tests.conftest import free_port
 from tests.core.test_durability import BIN, _env
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from phone_core.errors import NotFound
 from phone_core.runtime import Runtime
-from phone_core.storage import embedded_credentials
+from phone_core.s3server import embedded_credentials
 
 
 def test_rclone_roundtrip_presign_and_signature_check(rt: Runtime) -> None:

@@ -76,7 +76,7 @@ def submit(rt: Runtime, rows: list[dict[str, str]], max_credits: int = 10_000) -
     req = BatchCreate(
         records=[PersonRecord(**r) for r in rows], entity_type="person", max_credits=max_credits
     )
-    return service.submit(rt, USER, req).run_id
+    return service.submit_batch(rt, USER, req).run_id
 
 
 def finish(rt: Runtime, run_id: str, timeout: float = 60.0) -> Finished:
@@ -105,12 +105,12 @@ def run_batch(rt: Runtime, rows: list[dict[str, str]], timeout: float = 60.0) ->
 
 
 def fund(rt: Runtime, amount: int = 100_000) -> None:
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         credits.grant(conn, USER, amount)
 
 
 def ledger_total(rt: Runtime, run_id: str) -> int:
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         total = conn.execute(
             sa.select(sa.func.sum(db.ledger.c.amount)).where(
                 db.ledger.c.run_id == run_id, db.ledger.c.kind == "charge"

@@ -128,7 +128,7 @@ def test_preflight_numbers(rt: Runtime, new_batch: Callable[[str], AppTest]) -> 
             )
         )
     )
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         remember(conn, {identity_key(bob): ("+14155550100", "directory")})
     at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
     assert not at.exception

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from phone_core import engine, service
+from phone_core import service
+from phone_core.inline import InlineRunQueue
 from phone_core.runtime import Runtime
 from phone_core.sources import directory
 from tests.conftest import grant, wait_finished
@@ -24,7 +25,7 @@ def mapped_rows() -> list[dict[str, str]]:
 
 def submit(rt: Runtime, user: str, max_credits: int = 10, label: str = "ten.csv") -> str:
     source = [dict(zip(PREFLIGHT_HEADER, row, strict=True)) for row in PREFLIGHT_ROWS]
-    accepted = service.submit_rows(
+    accepted = service.submit_upload(
         rt, user, mapped_rows(), max_credits, source_rows=source, label=label
     )
     return accepted[0].run_id
@@ -41,7 +42,7 @@ def load_directory(rt: Runtime) -> None:
     ]
     for i, row in enumerate(rows):
         row["phone"] = f"+1415555{i:04d}"
-    directory.load_rows(rt.engine, rows, file_name="dir.csv", loaded_by="test")
+    directory.load_rows(rt.db, rows, file_name="dir.csv", loaded_by="test")
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_admins_see_everyones_runs_and_filter_by_user(
 def test_cancel_a_queued_run(
     rt: Runtime, runs_page: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "enqueue", lambda *_args: None)  # stays queued
+    monkeypatch.setattr(rt, "queue", InlineRunQueue(rt))  # never drained: stays queued
     grant(rt, "alice", 100)
     run_id = submit(rt, "alice")
     at = runs_page()

@@ -105,10 +105,10 @@ def test_concurrent_adds_all_land(settings: Settings) -> None:
 def test_saved_mappings_per_user_scope_and_header_set(rt: Runtime) -> None:
     headers = ["First Name", "Last Name", "Company"]
     chosen = {"first_name": "First Name", "last_name": "Last Name", "company_name": None}
-    with rt.engine.begin() as conn:
+    with rt.db.begin() as conn:
         preferences.save_mapping(conn, "alice", headers, chosen)
         preferences.save_mapping(conn, "alice", headers, {**chosen, "company_name": "Company"})
-    with rt.engine.connect() as conn:
+    with rt.db.connect() as conn:
         # Same columns spelled and ordered differently: same header set.
         again = preferences.load_mapping(conn, "alice", ["company", "first_name", "last_name"])
         assert again == {"first_name": "first_name", "last_name": "last_name",

@@ -1,0 +1,158 @@
+"""The DBOS adapter: the durable run workflow, its steps, launch, and the run queues.
+
+One workflow per run (workflow id = run id), made of checkpointed steps that call the
+batch algorithm in ``engine``. A worker process launches DBOS and queues through the
+registered queue (``DbosRunQueue``); a process that only submits queues through a
+``DBOSClient`` (``DbosClientQueue``). Workflow and step inputs are run ids only: no
+personal data is ever stored in the DBOS system database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from dbos import DBOS, DBOSClient, SetWorkflowID
+
+from phone_core import engine
+from phone_core.errors import redacted_trace
+from phone_core.runtime import Runtime
+from phone_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "phone_runs"
+WORKFLOW_NAME = "phone_run"
+
+# The runtime the steps of this process use; set by ``launch`` (one worker per process).
+_bound: list[Runtime] = []
+
+
+def _rt() -> Runtime:
+    if not _bound:
+        raise RuntimeError("DBOS is not launched in this process")
+    return _bound[0]
+
+
+@DBOS.step(name="phone_run_start")
+async def _start_step(run_id: str) -> bool:
+    return await asyncio.to_thread(engine.start_run, _rt(), run_id)
+
+
+@DBOS.step(name="phone_run_wave")
+async def _wave_step(run_id: str) -> bool:
+    return await engine.Wave(_rt(), run_id).run()
+
+
+@DBOS.step(name="phone_run_finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
+async def _finish_step(run_id: str, failed: bool) -> str | None:
+    return await asyncio.to_thread(engine.finish_run, _rt(), run_id, failed)
+
+
+@DBOS.step(name="phone_run_exports", retries_allowed=True, max_attempts=3)
+async def _exports_step(run_id: str) -> None:
+    await asyncio.to_thread(engine.publish_exports, _rt(), run_id)
+
+
+@DBOS.workflow(name=WORKFLOW_NAME)
+async def run_workflow(run_id: str) -> None:
+    """The durable twin of ``engine.process_run``: the same steps, each checkpointed."""
+    failed = False
+    if await _start_step(run_id):
+        try:
+            while await _wave_step(run_id):
+                pass
+        except Exception as exc:
+            log.error("run %s failed in a wave: %s", run_id, redacted_trace(exc))
+            failed = True
+    nxt = await _finish_step(run_id, failed)
+    try:
+        await _exports_step(run_id)
+    except Exception as exc:
+        log.warning(
+            "run %s: exports not written; built on download: %s", run_id, redacted_trace(exc)
+        )
+    if nxt:
+        with SetWorkflowID(nxt):
+            await _queue().enqueue_async(run_workflow, nxt)
+
+
+_queues: list[Any] = []
+
+
+def _queue() -> Any:
+    return _queues[0]
+
+
+def dbos_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "name": "phone-enrich",
+        "system_database_url": settings.system_db_url,
+        "application_version": settings.app_version,
+        "executor_id": settings.executor_id,
+        "notification_listener_polling_interval_sec": 0.1,
+        "log_level": "WARNING",
+    }
+
+
+class DbosRunQueue:
+    """This process runs batches: DBOS launched, the run queue registered."""
+
+    def __init__(self, rt: Runtime) -> None:
+        DBOS(config=dbos_config(rt.settings))  # type: ignore[arg-type]
+        DBOS.launch()
+        queue = DBOS.register_queue(
+            QUEUE_NAME,
+            worker_concurrency=rt.settings.queue_concurrency,
+            polling_interval_sec=rt.settings.queue_polling_interval_sec,
+        )
+        _queues[:] = [queue]
+        _bound[:] = [rt]
+
+    def enqueue(self, run_id: str) -> None:
+        with SetWorkflowID(run_id):
+            _queue().enqueue(run_workflow, run_id)
+
+    def recover(self, executor_ids: list[str]) -> int:
+        """Put the unfinished workflows of dead executors back on the run queue."""
+        pending = DBOS.list_workflows(status="PENDING", executor_id=list(executor_ids))
+        ids = [w.workflow_id for w in pending]
+        if ids:
+            DBOS.resume_workflows(ids, queue_name=QUEUE_NAME)
+        return len(ids)
+
+    def close(self) -> None:
+        DBOS.destroy(destroy_registry=False)
+        _queues.clear()
+        _bound.clear()
+
+
+class DbosClientQueue:
+    """This process only submits: runs go to the queue for whichever worker is up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: DBOSClient | None = None
+
+    def enqueue(self, run_id: str) -> None:
+        if self._client is None:
+            DBOS.migrate(self.settings.system_db_url)  # a client may come before any worker
+            self._client = DBOSClient(system_database_url=self.settings.system_db_url)
+        self._client.enqueue(
+            {
+                "queue_name": QUEUE_NAME,
+                "workflow_name": WORKFLOW_NAME,
+                "workflow_id": run_id,
+                "app_version": self.settings.app_version,
+            },
+            run_id,
+        )
+
+    def recover(self, executor_ids: list[str]) -> int:
+        raise RuntimeError("only a worker process can take over runs")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
