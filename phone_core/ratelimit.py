@@ -46,7 +46,7 @@ def _db_now(dialect: str) -> sa.ColumnElement[Any]:
     raise ValueError(f"no database clock for dialect {dialect}")
 
 
-class RateLimiter:
+class RequestSpacer:
     """At most ``rate_per_sec`` acquisitions per second for ``name``, across processes."""
 
     def __init__(self, name: str, rate_per_sec: float, engine: Engine | None = None) -> None:

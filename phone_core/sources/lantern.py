@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 
 from phone_core.errors import FatalSourceError, RetryableSourceError, SourceError
 from phone_core.models import Detail, RecordStatus, SourceResult
-from phone_core.ratelimit import RateLimiter
+from phone_core.ratelimit import RequestSpacer
 from phone_core.settings import Settings
 from phone_core.sources.base import Lookup
 from phone_core.sources.lantern_wire import (
@@ -80,7 +80,7 @@ class LanternSource:
     def __init__(
         self,
         config: LanternConfig,
-        limiter: RateLimiter,
+        limiter: RequestSpacer,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
@@ -99,7 +99,6 @@ class LanternSource:
         self._per_loop: dict[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]]
         self._per_loop = {}
         self._fatal: tuple[str, float] | None = None
-        self.calls = 0
 
     @classmethod
     def from_settings(
@@ -111,7 +110,7 @@ class LanternSource:
         """Build from ``lantern_*`` settings; with ``engine`` the rate limit is shared by
         every process on that state DB, without it only within this process."""
         config = config_from_settings(settings)
-        limiter = RateLimiter(NAME, settings.lantern_rate_per_sec, engine)
+        limiter = RequestSpacer(NAME, settings.lantern_rate_per_sec, engine)
         return cls(config, limiter, transport)
 
     # -- per-loop resources ---------------------------------------------------------------
@@ -226,7 +225,6 @@ class LanternSource:
                 self.breaker.release()
                 raise FatalSourceError(fatal, "stopped earlier")
             tries.sent = True
-            self.calls += 1
             try:
                 result = await self._post(client, body)
             except RetryableSourceError as exc:

@@ -68,7 +68,7 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
                 )
         assert 40 <= done < n, f"could not catch the run mid-way ({done} settled)"
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # reaps it and closes its pipes
         with engine.connect() as conn:
             run_id, state = conn.execute(sa.select(db.runs.c.run_id, db.runs.c.state)).one()
         assert state == "running"

@@ -39,15 +39,16 @@ N = 40
 
 def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[str]:
     """``phone-enrich ARGS`` in its own process group (the kill reaches only it)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "phone_core.cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log.open("a"),
-        text=True,
-        start_new_session=True,
-    )
+    with log.open("a") as err:  # the child keeps its own copy of the handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "phone_core.cli", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def _env(cfg: dict[str, Any]) -> dict[str, str]:
@@ -81,7 +82,8 @@ def test_kill_mid_run_then_recover_charges_each_record_once(tmp_path: Path) -> N
             writer.writerows(rows)
         try:
             grant = _cli(env, log, "credits", "grant", "ana", "10000")
-            assert grant.wait(60) == 0, log.read_text()
+            grant.communicate(timeout=60)
+            assert grant.returncode == 0, log.read_text()
             first = _cli(
                 env, log, "submit", str(leads), "--user", "ana", "--max-credits", "5000", "--wait"
             )
@@ -91,9 +93,8 @@ def test_kill_mid_run_then_recover_charges_each_record_once(tmp_path: Path) -> N
                 assert time.monotonic() < deadline, "the worker never reached the upstream"
                 time.sleep(0.01)
             os.killpg(first.pid, signal.SIGKILL)
-            first.wait(10)
-            assert first.stdout is not None
-            run_id = json.loads(first.stdout.readline())["run_id"]
+            printed, _ = first.communicate(timeout=10)
+            run_id = json.loads(printed.splitlines()[0])["run_id"]
             assert len(fake.requests) < N  # really killed mid-run
 
             # same data dir and executor id: DBOS recovers the pending run on launch

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from phone_core import db
-from phone_core.ratelimit import RateLimiter
+from phone_core.ratelimit import RequestSpacer
 from tests.fakes.upstream import max_in_window
 
 
@@ -33,12 +33,12 @@ def engine(tmp_path: Path) -> Engine:
 
 def test_rejects_nonpositive_rate() -> None:
     with pytest.raises(ValueError):
-        RateLimiter("x", 0)
+        RequestSpacer("x", 0)
 
 
 @pytest.mark.parametrize("use_db", [False, True])
 def test_slots_are_spaced_by_one_over_rate(engine: Engine, use_db: bool) -> None:
-    lim = RateLimiter("spacing", 10.0, engine if use_db else None)
+    lim = RequestSpacer("spacing", 10.0, engine if use_db else None)
     delays = [lim.reserve() for _ in range(5)]
     assert delays[0] < 0.05
     for k, d in enumerate(delays):
@@ -47,7 +47,7 @@ def test_slots_are_spaced_by_one_over_rate(engine: Engine, use_db: bool) -> None
 
 @pytest.mark.parametrize("use_db", [False, True])
 def test_penalize_pushes_every_later_slot(engine: Engine, use_db: bool) -> None:
-    lim = RateLimiter("penalty", 100.0, engine if use_db else None)
+    lim = RequestSpacer("penalty", 100.0, engine if use_db else None)
     lim.reserve()
     lim.push_back(1.0)
     assert lim.reserve() == pytest.approx(1.0, abs=0.05)
@@ -57,7 +57,7 @@ def test_penalize_pushes_every_later_slot(engine: Engine, use_db: bool) -> None:
 
 
 def test_async_acquire_waits_for_the_slot(engine: Engine) -> None:
-    lim = RateLimiter("async", 20.0, engine)
+    lim = RequestSpacer("async", 20.0, engine)
 
     async def go() -> list[float]:
         stamps = []
@@ -78,7 +78,7 @@ def _threads_get_unique_spaced_slots(engine_a: Engine, engine_b: Engine, name: s
     """Two limiter instances (two connection pools) from 6 threads: every slot is unique
     and exactly 1/rate after the one before (checked on the database's own clock)."""
     rate = 200.0
-    limiters = [RateLimiter(name, rate, engine_a), RateLimiter(name, rate, engine_b)]
+    limiters = [RequestSpacer(name, rate, engine_a), RequestSpacer(name, rate, engine_b)]
     slots: list[float] = []
     lock = threading.Lock()
 
@@ -107,9 +107,9 @@ def test_threads_and_two_pools_on_sqlite(engine: Engine, tmp_path: Path) -> None
 _CHILD = """
 import asyncio, sys, time
 from phone_core import db
-from phone_core.ratelimit import RateLimiter
+from phone_core.ratelimit import RequestSpacer
 url, rate, n, start = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-lim = RateLimiter("lantern", rate, db.make_engine(url))
+lim = RequestSpacer("lantern", rate, db.make_engine(url))
 async def main():
     while time.time() < start:
         await asyncio.sleep(0.005)
@@ -153,7 +153,7 @@ def test_postgres_rows_serialise_callers() -> None:
     db.rate_limits.create(engine_a, checkfirst=True)
     name = f"test-{uuid.uuid4().hex[:8]}"
     try:
-        lim = RateLimiter(name, 10.0, engine_a)
+        lim = RequestSpacer(name, 10.0, engine_a)
         delays = [lim.reserve() for _ in range(3)]
         assert delays == pytest.approx([0.0, 0.1, 0.2], abs=0.03)
         lim.push_back(1.0)

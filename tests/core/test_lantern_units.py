@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from phone_core.credits import Price
 from phone_core.errors import FatalSourceError, RetryableSourceError, SourceError
 from phone_core.models import Detail, Person, RecordStatus
-from phone_core.ratelimit import RateLimiter
+from phone_core.ratelimit import RequestSpacer
 from phone_core.sources.base import Lookup
 from phone_core.sources.lantern import LanternSource
 from phone_core.sources.lantern_wire import (
@@ -254,7 +254,7 @@ def config(url: str, **kw: object) -> LanternConfig:
 def source(
     url: str, transport: httpx.AsyncBaseTransport | None = None, **kw: object
 ) -> LanternSource:
-    return LanternSource(config(url, **kw), RateLimiter("lantern", 1000.0), transport)
+    return LanternSource(config(url, **kw), RequestSpacer("lantern", 1000.0), transport)
 
 
 def test_concurrency_bound_and_client_per_event_loop() -> None:

@@ -99,7 +99,8 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
                 )
             )
         for w in workers:
-            assert w.wait(timeout=180) == 0, w.stderr.read() if w.stderr else ""
+            _, err = w.communicate(timeout=180)
+            assert w.returncode == 0, err
         total_found = 0
         for run_id in run_ids:
             status = json.loads(cli("status", run_id).stdout)
