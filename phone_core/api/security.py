@@ -9,6 +9,7 @@ process's memory: with N API processes a key may make up to N times the limit.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -33,6 +34,9 @@ bearer = HTTPBearer(
 )
 _UNAUTHORIZED = "invalid or missing API key"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# What keys.create makes: pe_<hex id>_<url-safe secret>. Anything else (NUL, spaces, huge
+# strings) is refused before it reaches the database.
+_KEY_SHAPE = re.compile(rf"^{keys.PREFIX}_([0-9a-f]{{1,32}})_[A-Za-z0-9_\-]{{1,256}}$")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ def authenticate(request: Request) -> Caller:
         raise ApiError(
             401, _UNAUTHORIZED, "expected 'Authorization: Bearer <key>'", headers=_CHALLENGE
         )
+    if not _KEY_SHAPE.match(token):
+        raise ApiError(401, _UNAUTHORIZED, "malformed API key", headers=_CHALLENGE)
     rt = runtime_of(request)
     try:
         with rt.engine.begin() as conn:
