@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from phone_core import runtime
-from phone_core.api import errors, routes
+from phone_core.api import docs, errors, routes
 from phone_core.api.context import RequestIdMiddleware
+from phone_core.api.headers import SecurityHeadersMiddleware
 from phone_core.api.limits import BodyTooLarge, RequestLimitsMiddleware, body_too_large_handler
 from phone_core.api.schemas import API_VERSION
 from phone_core.api.security import RateLimiter
@@ -64,16 +65,20 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: see docs.py
+        redoc_url=None,
     )
     app.state.rt = rt
     app.state.api_settings = conf
     app.state.limiter = RateLimiter(conf.api_rate_per_minute) if rt is not None else None
     errors.install(app)
     app.add_exception_handler(BodyTooLarge, body_too_large_handler)
-    # Outermost last: the request id, then the limits.
+    # Outermost last: headers on every response, then the request id, then the limits.
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=conf.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(routes.router)
+    docs.install(app)
     return app
 
 
