@@ -35,7 +35,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     """The API over ``rt``; without one, the process runtime is started at app startup
     (from ``settings``, else the environment) and shut down when the app stops.
 
-    The API's own limits (body size, request rate) come from
+    The API's own limits (body size, request rate, failed key attempts) come from
     ``settings`` when given, else from ``rt``'s settings, else from the environment."""
     if settings is not None:
         conf = settings
@@ -52,6 +52,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
             rt_now = await run_in_threadpool(runtime.get_runtime, settings)
             app.state.rt = rt_now
             app.state.limiter = RateLimiter(conf.api_rate_per_minute)
+            app.state.attempts = None  # built on first use, over this runtime's state DB
         try:
             yield
         finally:
@@ -71,6 +72,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     app.state.rt = rt
     app.state.api_settings = conf
     app.state.limiter = RateLimiter(conf.api_rate_per_minute) if rt is not None else None
+    app.state.attempts = None
     errors.install(app)
     app.add_exception_handler(BodyTooLarge, body_too_large_handler)
     # Outermost last: headers on every response, then the request id, then the limits.

@@ -42,7 +42,10 @@ def backend_rt(
 ) -> Iterator[Runtime]:
     """A worker-less install (no request-rate limit in the way) on each kind of state DB."""
     base = tmp_path_factory.mktemp(f"api-{request.param}")
-    overrides: dict[str, Any] = {"api_rate_per_minute": 1_000_000}
+    overrides: dict[str, Any] = {
+        "api_rate_per_minute": 1_000_000,
+        "api_auth_max_failures": 1_000_000,  # tests of the lockout build apps of their own
+    }
     databases: Iterator[str] | None = None
     if request.param == "postgres":
         if not PG_URL:
