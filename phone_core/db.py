@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from phone_core.models import ID_MAX_LEN, IDENTITY_MAX_LEN, PERSON_TEXT_MAX_LEN, RUN_ID_MAX_LEN
+
 metadata = sa.MetaData()
 
 
@@ -38,7 +40,7 @@ ledger = sa.Table(
     sa.Column("user", sa.String(200), nullable=False, index=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("amount", sa.Integer, nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=True, index=True),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), nullable=True, index=True),
     sa.Column("record_idx", sa.Integer, nullable=True),
     sa.Column("source", sa.String(50), nullable=False, default=""),
     sa.Column("note", sa.String(500), nullable=False, default=""),
@@ -50,20 +52,20 @@ persons = sa.Table(
     "persons",
     metadata,
     sa.Column("owner", sa.String(200), primary_key=True),
-    sa.Column("id", sa.String(200), primary_key=True),
-    sa.Column("first_name", sa.String(500), nullable=False, default=""),
-    sa.Column("last_name", sa.String(500), nullable=False, default=""),
-    sa.Column("company_name", sa.String(500), nullable=False, default=""),
-    sa.Column("company_url", sa.String(500), nullable=False, default=""),
-    sa.Column("linkedin", sa.String(500), nullable=False, default=""),
-    sa.Column("email", sa.String(500), nullable=False, default=""),
+    sa.Column("id", sa.String(ID_MAX_LEN), primary_key=True),
+    sa.Column("first_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("last_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("company_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("company_url", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("linkedin", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("email", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
     sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
 )
 
 runs = sa.Table(
     "runs",
     metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), primary_key=True),
     sa.Column("owner", sa.String(200), nullable=False, index=True),
     sa.Column("state", sa.String(30), nullable=False, index=True),
     sa.Column("max_credits", sa.Integer, nullable=False),
@@ -76,7 +78,7 @@ runs = sa.Table(
     sa.Column("notice", sa.String(1000), nullable=False, default=""),
     sa.Column("disabled_sources", sa.JSON, nullable=True),
     sa.Column("label", sa.String(500), nullable=False, default=""),
-    sa.Column("parent_run_id", sa.String(64), nullable=True),
+    sa.Column("parent_run_id", sa.String(RUN_ID_MAX_LEN), nullable=True),
     sa.Column("group_id", sa.String(64), nullable=True, index=True),
     sa.Column("group_seq", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
@@ -87,16 +89,16 @@ runs = sa.Table(
 run_records = sa.Table(
     "run_records",
     metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), primary_key=True),
     sa.Column("idx", sa.Integer, primary_key=True),
-    sa.Column("person_id", sa.String(200), nullable=False),
-    sa.Column("first_name", sa.String(500), nullable=False, default=""),
-    sa.Column("last_name", sa.String(500), nullable=False, default=""),
-    sa.Column("company_name", sa.String(500), nullable=False, default=""),
-    sa.Column("company_url", sa.String(500), nullable=False, default=""),
-    sa.Column("linkedin", sa.String(500), nullable=False, default=""),
-    sa.Column("email", sa.String(500), nullable=False, default=""),
-    sa.Column("identity", sa.String(1200), nullable=False, default=""),
+    sa.Column("person_id", sa.String(ID_MAX_LEN), nullable=False),
+    sa.Column("first_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("last_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("company_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("company_url", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("linkedin", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("email", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    sa.Column("identity", sa.String(IDENTITY_MAX_LEN), nullable=False, default=""),
     sa.Column("dup_of", sa.Integer, nullable=True),
     sa.Column("known", sa.Boolean, nullable=False, default=True),
     sa.Column("status", sa.String(20), nullable=True),
@@ -111,7 +113,7 @@ run_records = sa.Table(
 cache = sa.Table(
     "cache",
     metadata,
-    sa.Column("identity", sa.String(1200), primary_key=True),
+    sa.Column("identity", sa.String(IDENTITY_MAX_LEN), primary_key=True),
     sa.Column("phone", sa.String(40), nullable=False),
     sa.Column("source", sa.String(50), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),

@@ -23,6 +23,10 @@ PREFIX = "pe"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+class RevokedKey(InputError):
+    """A real key that was revoked: refused, but not a guess at a secret."""
+
+
 class ApiKey(BaseModel):
     key_id: str
     user: str
@@ -90,7 +94,7 @@ def verify(conn: Connection, presented: str) -> str:
     if row is None or not hmac.compare_digest(row._mapping["secret_hash"], _hash(parts[2])):
         raise InputError("unknown API key")
     if row._mapping["revoked_at"] is not None:
-        raise InputError("this API key was revoked")
+        raise RevokedKey("this API key was revoked")
     now = db.utcnow()
     last = row._mapping["last_used_at"]
     if last is None or now - last > LAST_USED_RESOLUTION:  # not a write on every request

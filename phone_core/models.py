@@ -7,9 +7,24 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 MAX_BATCH = 1000
+
+# Sizes of the state-DB columns that caller text lands in. ``db.py`` sizes its columns with
+# these and the request models below validate with them, so the two cannot drift apart:
+# text that passes the model always fits its column (PostgreSQL enforces the sizes).
+ID_MAX_LEN = 200  # persons.id, run_records.person_id
+PERSON_TEXT_MAX_LEN = 500  # every other person field, in persons and run_records
+RUN_ID_MAX_LEN = 64  # runs.run_id and every column that refers to a run
+IDENTITY_MAX_LEN = 1200  # run_records.identity, cache.identity (see records.identity_key)
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "id",
@@ -125,7 +140,16 @@ class Detail(StrEnum):
     UPSTREAM_REJECTED = "upstream_rejected"
 
 
-Text = Annotated[str, StringConstraints(max_length=500)]
+def refuse_nul(value: str) -> str:
+    """NUL passes JSON and Python but no PostgreSQL text column: refuse it at the edge."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+NoNul = AfterValidator(refuse_nul)
+IdText = Annotated[str, StringConstraints(max_length=ID_MAX_LEN), NoNul]
+Text = Annotated[str, StringConstraints(max_length=PERSON_TEXT_MAX_LEN), NoNul]
 
 
 class PersonRecord(BaseModel):
@@ -133,13 +157,19 @@ class PersonRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: Text | None = None
+    id: IdText | None = None
     first_name: Text | None = None
     last_name: Text | None = None
     company_name: Text | None = None
     company_url: Text | None = None
     linkedin: Text | None = None
     email: Text | None = None
+
+
+# The longest value each PersonRecord field takes (its column's size).
+PERSON_FIELD_MAX_LEN: dict[str, int] = {
+    name: ID_MAX_LEN if name == "id" else PERSON_TEXT_MAX_LEN for name in PERSON_FIELDS
+}
 
 
 class Person(BaseModel):
@@ -165,7 +195,7 @@ REFERENCE_EXAMPLE: dict[str, Any] = {
     "max_credits": 100,
 }
 
-BatchId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+BatchId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LEN), NoNul]
 
 
 class BatchCreate(BaseModel):

@@ -8,6 +8,7 @@ normalised company name.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
-from phone_core.models import Person, PersonRecord
+from phone_core.models import IDENTITY_MAX_LEN, Person, PersonRecord
 
 _LINKEDIN_PATH = re.compile(r"/(?:in|pub)/([^/?#]+)", re.IGNORECASE)
 _SLUG_OK = re.compile(r"^[\w\-.%]{2,100}$", re.UNICODE)
@@ -135,18 +136,26 @@ def is_enrichable(person: Person) -> bool:
     )
 
 
+def _bounded(key: str) -> str:
+    """A key that fits its column: names + company can pass it (3 x 500 characters, and
+    folding may expand a character), so a longer one keeps its kind and becomes a hash."""
+    if len(key) <= IDENTITY_MAX_LEN:
+        return key
+    return f"{key[:3]}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def identity_key(person: Person) -> str:
     """The person's identity for dedup and cache; empty when not enrichable."""
     if person.linkedin:
         return f"li:{person.linkedin}"
     if person.email:
-        return f"em:{person.email}"
+        return _bounded(f"em:{person.email}")
     if not is_enrichable(person):
         return ""
     names = name_key(person.first_name, person.last_name)
     if person.company_url:
-        return f"nd:{names}|{person.company_url}"
-    return f"nc:{names}|{normalize_company(person.company_name)}"
+        return _bounded(f"nd:{names}|{person.company_url}")
+    return _bounded(f"nc:{names}|{normalize_company(person.company_name)}")
 
 
 def identity_of(data: Mapping[str, object]) -> str:
@@ -159,15 +168,15 @@ def identity_of(data: Mapping[str, object]) -> str:
         return f"li:{slug}"
     email = normalize_email(data.get("email"))
     if email:
-        return f"em:{email}"
+        return _bounded(f"em:{email}")
     first, last = clean(data.get("first_name")), clean(data.get("last_name"))
     if not (first and last):
         return ""
     domain = normalize_domain(data.get("company_url"))
     if domain:
-        return f"nd:{name_key(first, last)}|{domain}"
+        return _bounded(f"nd:{name_key(first, last)}|{domain}")
     company = clean(data.get("company_name"))
-    return f"nc:{name_key(first, last)}|{normalize_company(company)}" if company else ""
+    return _bounded(f"nc:{name_key(first, last)}|{normalize_company(company)}") if company else ""
 
 
 def first_occurrences(keys: list[str]) -> list[int | None]:

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_rate_per_minute: int = Field(default=120, ge=1)
     upload_max_bytes: int = 50 * 1024 * 1024
+    # Largest API request body: 16 MiB, a little above the largest valid one (1000 records,
+    # every field at its limit, 4 UTF-8 bytes per character: 12.9 MB; see api/limits.py).
+    api_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Failed API-key attempts: this many per window per client address and per key id,
+    # then 429; each attempt during the lockout lengthens it, up to the maximum.
+    api_auth_max_failures: int = Field(default=10, ge=1)
+    api_auth_window_sec: float = Field(default=300.0, gt=0)
+    api_auth_max_lockout_sec: float = Field(default=3600.0, gt=0)
 
     @property
     def state_db_url(self) -> str:

@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from phone_core import bootstrap
-from phone_core.api import errors, routes
+from phone_core.api import docs, errors, routes
 from phone_core.api.context import RequestIdMiddleware
+from phone_core.api.headers import SecurityHeadersMiddleware
+from phone_core.api.limits import BodyTooLarge, RequestLimitsMiddleware, body_too_large_handler
 from phone_core.api.schemas import API_VERSION
 from phone_core.api.security import RateLimiter
 from phone_core.runtime import Runtime
@@ -31,7 +33,16 @@ Submit 1-1000 records (or ids from your person store), get a run id at once, and
 
 def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -> FastAPI:
     """The API over ``rt``; without one, the process runtime is started at app startup
-    (from ``settings``, else the environment) and shut down when the app stops."""
+    (from ``settings``, else the environment) and shut down when the app stops.
+
+    The API's own limits (body size, request rate, failed key attempts) come from
+    ``settings`` when given, else from ``rt``'s settings, else from the environment."""
+    if settings is not None:
+        conf = settings
+    elif rt is not None:
+        conf = rt.settings
+    else:
+        conf = get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,7 +51,8 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
         if bound:
             rt_now = await run_in_threadpool(bootstrap.get_runtime, settings)
             app.state.rt = rt_now
-            app.state.limiter = RateLimiter(rt_now.settings.api_rate_per_minute)
+            app.state.limiter = RateLimiter(conf.api_rate_per_minute)
+            app.state.attempts = None  # built on first use, over this runtime's state DB
         try:
             yield
         finally:
@@ -54,12 +66,21 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
         version=API_VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI / ReDoc from a CDN: see docs.py
+        redoc_url=None,
     )
     app.state.rt = rt
-    app.state.limiter = RateLimiter(rt.settings.api_rate_per_minute) if rt is not None else None
+    app.state.api_settings = conf
+    app.state.limiter = RateLimiter(conf.api_rate_per_minute) if rt is not None else None
+    app.state.attempts = None
     errors.install(app)
+    app.add_exception_handler(BodyTooLarge, body_too_large_handler)
+    # Outermost last: headers on every response, then the request id, then the limits.
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=conf.api_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(routes.router)
+    docs.install(app)
     return app
 
 

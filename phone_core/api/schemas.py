@@ -130,7 +130,8 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     ),
     429: _doc(
         ErrorBody,
-        "Too many requests for this API key",
+        "Too many requests for this API key, or too many failed key attempts from this "
+        "client or for this key id (`error` says which; wait `Retry-After` seconds)",
         _error_example(
             error="rate limit exceeded", details="120 requests per minute", retry_after=7
         ),

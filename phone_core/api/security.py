@@ -1,14 +1,17 @@
-"""Bearer keys and the per-key request rate limit.
+"""Bearer keys, the limit on failed key attempts, and the per-key request rate limit.
 
 Authentication runs before FastAPI reads the body (see ``AuthenticatedRoute``), so a
 caller without a valid key gets 401 whatever it sent, and a throttled key gets 429 even
-for a malformed body. The rate limit is a sliding window per API key, kept in this
-process's memory: with N API processes a key may make up to N times the limit.
+for a malformed body. Failed attempts (a malformed key, an unknown one, a wrong secret)
+lock the client address and the key id out for a while (``attempts``, in the state DB:
+shared by every API process). The request rate limit is a sliding window per API key,
+kept in this process's memory: with N API processes a key may make up to N times it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -16,15 +19,18 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from phone_core import keys
+from phone_core import db, keys
+from phone_core.api.attempts import FailedKeyLimiter, client_subject, key_subject
 from phone_core.api.errors import ApiError
 from phone_core.errors import InputError
 from phone_core.runtime import Runtime
+from phone_core.settings import Settings
 
 bearer = HTTPBearer(
     scheme_name="BearerAuth",
@@ -33,6 +39,10 @@ bearer = HTTPBearer(
 )
 _UNAUTHORIZED = "invalid or missing API key"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# What keys.create makes: pe_<hex id>_<url-safe secret>. Anything else (NUL, spaces, huge
+# strings) is refused before it reaches the database.
+_KEY_SHAPE = re.compile(rf"^{keys.PREFIX}_([0-9a-f]{{1,32}})_[A-Za-z0-9_\-]{{1,256}}$")
+_LOCKED_OUT = "too many failed API key attempts"
 
 
 @dataclass(frozen=True)
@@ -84,33 +94,83 @@ def runtime_of(request: Request) -> Runtime:
     return rt
 
 
+def api_settings_of(request: Request) -> Settings:
+    """The settings the app was built with (else the runtime's)."""
+    settings = getattr(request.app.state, "api_settings", None)
+    return settings if isinstance(settings, Settings) else runtime_of(request).settings
+
+
 def limiter_of(request: Request) -> RateLimiter:
     state = request.app.state
     limiter = getattr(state, "limiter", None)
     if not isinstance(limiter, RateLimiter):
-        limiter = RateLimiter(runtime_of(request).settings.api_rate_per_minute)
+        limiter = RateLimiter(api_settings_of(request).api_rate_per_minute)
         state.limiter = limiter
     return limiter
+
+
+def attempts_of(request: Request) -> FailedKeyLimiter:
+    state = request.app.state
+    engine = runtime_of(request).db
+    guard = getattr(state, "attempts", None)
+    if not isinstance(guard, FailedKeyLimiter) or guard.engine is not engine:
+        guard = FailedKeyLimiter.from_settings(engine, api_settings_of(request))
+        state.attempts = guard
+    return guard
+
+
+def _unauthorized(details: str) -> ApiError:
+    return ApiError(401, _UNAUTHORIZED, details, headers=_CHALLENGE)
+
+
+def _verify(request: Request, token: str) -> tuple[str, str]:
+    """(user, key id) of a good key; else 401, after counting the failure when it was a
+    guess, or 429 without looking at the key when the client or key id is locked out."""
+    rt = runtime_of(request)
+    guard = attempts_of(request)
+    shape = _KEY_SHAPE.match(token)
+    key_id = shape.group(1) if shape else None
+    subjects = [client_subject(request.client.host if request.client else "unknown")]
+    if key_id is not None:
+        subjects.append(key_subject(key_id))
+    user: str | None = None
+    failure: InputError | None = None
+    real_key_id = False
+    with rt.db.begin() as conn:  # one transaction: a lockout's charge commits with it
+        wait = guard.retry_after(conn, subjects)
+        if wait is None and key_id is not None:
+            try:
+                user = keys.verify(conn, token)
+            except InputError as exc:
+                failure = exc
+                ids = db.api_keys.c.key_id
+                real_key_id = conn.execute(sa.select(ids).where(ids == key_id)).first() is not None
+    if wait is not None:
+        raise ApiError(
+            429,
+            _LOCKED_OUT,
+            f"wait {wait} s; every attempt before then lengthens the wait",
+            retry_after=wait,
+        )
+    if isinstance(failure, keys.RevokedKey):  # the right secret: not a guess
+        raise _unauthorized(str(failure))
+    if user is None or key_id is None:
+        guard.record_failure(subjects if real_key_id else subjects[:1])
+        raise _unauthorized(str(failure) if failure else "malformed API key")
+    return user, key_id
 
 
 def authenticate(request: Request) -> Caller:
     """Verify the bearer key and count the request against its rate limit."""
     header = request.headers.get("authorization")
     if not header:
-        raise ApiError(401, _UNAUTHORIZED, "missing Authorization header", headers=_CHALLENGE)
+        raise _unauthorized("missing Authorization header")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, _UNAUTHORIZED, "expected 'Authorization: Bearer <key>'", headers=_CHALLENGE
-        )
-    rt = runtime_of(request)
-    try:
-        with rt.db.begin() as conn:
-            user = keys.verify(conn, token)
-    except InputError as exc:  # the message names the reason, never the key
-        raise ApiError(401, _UNAUTHORIZED, str(exc), headers=_CHALLENGE) from None
-    caller = Caller(user=user, key_id=token.split("_", 2)[1])
+        raise _unauthorized("expected 'Authorization: Bearer <key>'")
+    user, key_id = _verify(request, token)  # messages name the reason, never the key
+    caller = Caller(user=user, key_id=key_id)
     limiter = limiter_of(request)
     wait = limiter.hit(caller.key_id)
     if wait is not None:

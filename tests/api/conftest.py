@@ -128,7 +128,10 @@ def shared(
     of their own (``fresh_user``): much faster than a fresh install per test."""
     bootstrap.shutdown()
     data = tmp_path_factory.mktemp("api") / "data"
-    rt = bootstrap.get_runtime(make_settings(data, api_rate_per_minute=100_000))
+    # test_401 sends many bad keys from one client on purpose: no lockout in the way here
+    rt = bootstrap.get_runtime(
+        make_settings(data, api_rate_per_minute=100_000, api_auth_max_failures=1_000_000)
+    )
     app = create_app(rt)
     try:
         if request.param == "asgi":

@@ -91,6 +91,9 @@ INVALID_BODIES: dict[str, Any] = {
     "record_not_object": body(records=["John Smith"]),
     "ids_not_strings": body(records=..., ids=[1, 2]),
     "body_is_list": [REFERENCE_EXAMPLE],
+    # NUL passes JSON but no PostgreSQL text column: refused by the model (issue 9, item 12)
+    "nul_in_id": body(records=..., ids=["a\x00b"]),
+    "nul_in_record": body(records=[{"first_name": "a\x00"}]),
 }
 
 
@@ -132,12 +135,10 @@ def test_422_names_the_field(shared: Shared) -> None:
     ("method", "path", "kwargs"),
     [
         ("GET", "/v1/credits/usage?start_date=2024-02-01&end_date=2024-01-31", {}),
-        ("POST", POST, {"json": body(records=..., ids=["a\x00b"])}),
-        ("POST", POST, {"json": body(records=[{"first_name": "a\x00"}])}),
         ("POST", POST, {"json": body(), "headers": {"Idempotency-Key": "has space"}}),
         ("POST", POST, {"json": body(), "headers": {"Idempotency-Key": "k" * 201}}),
     ],
-    ids=["dates_reversed", "nul_in_id", "nul_in_record", "idem_key_space", "idem_key_long"],
+    ids=["dates_reversed", "idem_key_space", "idem_key_long"],
 )
 def test_400_unusable(shared: Shared, method: str, path: str, kwargs: dict[str, Any]) -> None:
     rt, client = shared
