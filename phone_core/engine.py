@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from phone_core import outputs, runs
 from phone_core.credits import admissible, worst_case
-from phone_core.errors import redacted_trace
+from phone_core.errors import ExportError, redacted_trace
 from phone_core.models import (
     CREDITS_FILE,
     OUTPUT_FILES,
@@ -34,7 +34,7 @@ from phone_core.models import (
 from phone_core.runs import Outcome, PendingRecord, RunRow
 from phone_core.runtime import Runtime
 from phone_core.sources.base import FATAL_DETAILS, Lookup, Source
-from phone_core.sources.cache import remember
+from phone_core.sources.cache import cache_key, remember
 from phone_core.storage import output_key
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Wave:
         self._cancelled = False
         self._cancel_checked_at = 0.0
 
-    def _commit(self, owner: str, items: Sequence[Outcome], identities: dict[int, str]) -> None:
+    def _commit(self, owner: str, items: Sequence[Outcome], cache_keys: dict[int, str]) -> None:
         if not items:
             return
         with self.rt.db.begin() as conn:
@@ -156,9 +156,9 @@ class Wave:
             remember(
                 conn,
                 {
-                    identities[o.idx]: (o.phone, o.source)
+                    cache_keys[o.idx]: (o.phone, o.source)
                     for o in items
-                    if o.status == RecordStatus.FOUND and o.phone and identities.get(o.idx)
+                    if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
                 },
             )
 
@@ -176,14 +176,15 @@ class Wave:
             return False
         owner = row.owner
         disabled = row.disabled_sources
-        identities = {p.idx: p.identity for p in pending}
+        scope = rt.settings.cache_scope
+        cache_keys = {p.idx: cache_key(p.identity, owner, scope) for p in pending}
         free, leaders = _free_outcomes(pending, settled)
         leaders = leaders[: rt.settings.wave_size]
         cache_hits: list[Outcome] = []
         misses = leaders
         if rt.cache is not None and leaders:
             results = await rt.cache.lookup_many(
-                [Lookup(p.idx, p.person, p.identity) for p in leaders]
+                [Lookup(p.idx, p.person, cache_keys[p.idx]) for p in leaders]
             )
             misses = []
             for rec, res in zip(leaders, results, strict=True):
@@ -196,7 +197,7 @@ class Wave:
         if not (free or leaders):  # cannot happen: a duplicate's first occurrence is pending
             log.error("run %s: no record can be settled; closing the run", self.run_id)
             return False
-        await asyncio.to_thread(self._commit, owner, free + cache_hits, identities)
+        await asyncio.to_thread(self._commit, owner, free + cache_hits, cache_keys)
 
         active = [s for s in rt.sources if s.name not in disabled]
         per_record = worst_case([s.price for s in active])
@@ -206,9 +207,9 @@ class Wave:
                 Outcome(r.idx, RecordStatus.NOT_PROCESSED, detail=Detail.CREDIT_LIMIT.value)
                 for r in misses
             ]
-            await asyncio.to_thread(self._commit, owner, stopped, identities)
+            await asyncio.to_thread(self._commit, owner, stopped, cache_keys)
         elif misses:
-            await self._waterfall(owner, misses[:n], active, disabled, identities)
+            await self._waterfall(owner, misses[:n], active, disabled, cache_keys)
         if self.newly_disabled:
             self._record_disabled(disabled)
         return True
@@ -232,7 +233,7 @@ class Wave:
         records: list[PendingRecord],
         sources: Sequence[Source],
         disabled: dict[str, str],
-        identities: dict[int, str],
+        cache_keys: dict[int, str],
     ) -> None:
         """Send records down the sources in order; each is committed once it is final.
 
@@ -270,14 +271,14 @@ class Wave:
                     finals = tally.settle(src.name, chunk, results, reason, last, carry)
                     for name, why in tally.fatal.items():
                         self.newly_disabled.setdefault(name, why)
-                    await asyncio.to_thread(self._commit, owner, finals, identities)
+                    await asyncio.to_thread(self._commit, owner, finals, cache_keys)
 
             chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
             await asyncio.gather(*(one_chunk(c) for c in chunks))
             remaining = sorted(carry, key=lambda r: r.idx)
         if remaining and not sources:
             finals = [tally.final_miss(r.idx) for r in remaining]
-            await asyncio.to_thread(self._commit, owner, finals, identities)
+            await asyncio.to_thread(self._commit, owner, finals, cache_keys)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         with self.rt.db.begin() as conn:
@@ -329,19 +330,34 @@ def publish_contract_files(rt: Runtime, row: RunRow) -> None:
     rt.store.put(rt.store.key_of(row.credits_path), files[CREDITS_FILE.name], CREDITS_FILE.mime)
 
 
-def publish_exports(rt: Runtime, run_id: str) -> dict[str, bytes]:
-    """The enriched exports (CSV and XLSX) of a finished run, written beside its results.
+def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[str, bytes]:
+    """Build the enriched exports of a finished run and write them beside its results.
 
-    Written just after the run ends (the contract files come first), or on the first
-    download if that comes sooner. Returns them.
+    Each file is built on its own, so one that cannot be built (e.g. too many columns for
+    Excel) never blocks the other; with ``only`` just that file is built, and its
+    ExportError is raised for the caller to show. Written just after the run ends, or on
+    the first download if that comes sooner. Returns what was built.
     """
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)
         items = runs.outcomes(conn, run_id)
-    files = outputs.export_files(items)
-    for name, body in files.items():
+    built: dict[str, bytes] = {}
+    for name, build in outputs.EXPORT_BUILDERS.items():
+        if only is not None and name != only:
+            continue
+        try:
+            body = build(items)
+        except Exception as exc:
+            log.warning("run %s: %s not built: %s", run_id, name, redacted_trace(exc))
+            if only is None:
+                continue
+            if isinstance(exc, ExportError):
+                raise
+            label = OUTPUT_FILES[name].label
+            raise ExportError(f"the {label} file could not be built for this run") from exc
         rt.store.put(output_key(rt.store, row.result_path, name), body, OUTPUT_FILES[name].mime)
-    return files
+        built[name] = body
+    return built
 
 
 async def process_run(rt: Runtime, run_id: str) -> str | None:

@@ -6,6 +6,7 @@ PhoneError
 ├── InsufficientCredits   not enough available credits (HTTP 402): required, remaining
 ├── NotFound              no such run / key, or not the caller's (no existence leak)
 ├── StorageError          S3 could not be reached or refused
+├── ExportError           one export file of a run cannot be built; the message says why
 └── SourceError           a source could not answer for a record
     ├── RetryableSourceError   timeouts, 5xx, 429, resets: worth another try
     └── FatalSourceError       auth / vendor credits: stop calling for this run
@@ -40,6 +41,10 @@ class NotFound(PhoneError):
 
 class StorageError(PhoneError):
     """The object store failed."""
+
+
+class ExportError(PhoneError):
+    """An export file (e.g. the Excel workbook) cannot be built; the message is for users."""
 
 
 class SourceError(PhoneError):

@@ -61,14 +61,30 @@ class OutputFile:
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The contract files are machine files: cells exactly as given (the batch API's contract),
+# so a cell such as "=HYPERLINK(...)" is not neutralised there. The enriched exports are
+# the spreadsheet files: formula-safe, headers included.
+_MACHINE = " A machine file for programs: open the enriched file in a spreadsheet instead."
 RESULTS_FILE = OutputFile(
-    "results.csv", CSV_TYPE, "results.csv", "The contract file: one row per input record.", True
+    "results.csv",
+    CSV_TYPE,
+    "results.csv (for programs)",
+    "The batch API's results file: one row per input record." + _MACHINE,
+    True,
 )
 CREDITS_FILE = OutputFile(
-    "credits.csv", CSV_TYPE, "credits.csv", "What each record cost, and why.", True
+    "credits.csv",
+    CSV_TYPE,
+    "credits.csv (for programs)",
+    "What each record cost, and why." + _MACHINE,
+    True,
 )
 ENRICHED_CSV_FILE = OutputFile(
-    "enriched.csv", CSV_TYPE, "Enriched CSV", "Your original columns plus the phone.", False
+    "enriched.csv",
+    CSV_TYPE,
+    "Enriched CSV",
+    "Your original columns plus the phone; safe to open in a spreadsheet.",
+    False,
 )
 ENRICHED_XLSX_FILE = OutputFile(
     "enriched.xlsx",

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Callable
 
+from phone_core.errors import ExportError
 from phone_core.models import (
     CREDIT_COLUMNS,
     CREDITS_FILE,
@@ -27,6 +30,9 @@ from phone_core.models import (
 from phone_core.phones import describe
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What XLSX (XML 1.0) cannot store: C0 controls but tab, newline and carriage return.
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+XLSX_MAX_COLUMNS = 16_384
 
 
 def _csv(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> bytes:
@@ -107,23 +113,35 @@ def enriched_table(items: list[RecordOutcome]) -> tuple[list[str], list[list[str
 
 
 def _safe_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading formula character gets a quote
+    (numbers such as +4474... and -5 stay as they are)."""
     return "'" + value if value.startswith(_FORMULA_START) and not value[1:].isdigit() else value
+
+
+def _xlsx_cell(value: str) -> str:
+    """Formula-safe, and without the control characters an XLSX file cannot hold."""
+    return _XLSX_ILLEGAL.sub("", _safe_cell(value))
 
 
 def enriched_csv(items: list[RecordOutcome]) -> bytes:
     header, rows = enriched_table(items)
-    return _csv(header, [[_safe_cell(v) for v in r] for r in rows])
+    return _csv([_safe_cell(h) for h in header], [[_safe_cell(v) for v in r] for r in rows])
 
 
 def enriched_xlsx(items: list[RecordOutcome]) -> bytes:
     from openpyxl import Workbook
 
     header, rows = enriched_table(items)
+    if len(header) > XLSX_MAX_COLUMNS:
+        raise ExportError(
+            f"the Excel file cannot hold {len(header):,} columns (Excel allows "
+            f"{XLSX_MAX_COLUMNS:,}); download the enriched CSV instead"
+        )
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("enriched")
-    ws.append(header)
+    ws.append([_xlsx_cell(h) for h in header])
     for r in rows:
-        ws.append([_safe_cell(v) for v in r])
+        ws.append([_xlsx_cell(v) for v in r])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -134,9 +152,8 @@ def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:
     return {RESULTS_FILE.name: results_csv(items), CREDITS_FILE.name: credits_csv(items)}
 
 
-def export_files(items: list[RecordOutcome]) -> dict[str, bytes]:
-    """The enriched CSV and XLSX of a run's outcomes."""
-    return {
-        ENRICHED_CSV_FILE.name: enriched_csv(items),
-        ENRICHED_XLSX_FILE.name: enriched_xlsx(items),
-    }
+# Each export on its own: one that cannot be built never blocks the other.
+EXPORT_BUILDERS: dict[str, Callable[[list[RecordOutcome]], bytes]] = {
+    ENRICHED_CSV_FILE.name: enriched_csv,
+    ENRICHED_XLSX_FILE.name: enriched_xlsx,
+}

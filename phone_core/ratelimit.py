@@ -23,6 +23,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,13 +38,55 @@ _MAX_RESERVES = 3  # late wake-ups: take a fresh slot at most this many times in
 _MIN_TOLERANCE_SEC = 0.005
 
 
-def _db_now(dialect: str) -> sa.ColumnElement[Any]:
+def db_now(dialect: str) -> sa.ColumnElement[Any]:
     """The current epoch time as a float, evaluated by the database."""
     if dialect == "sqlite":
         return (sa.func.julianday("now") - 2440587.5) * 86400.0
     if dialect == "postgresql":
         return sa.extract("epoch", sa.func.clock_timestamp())
     raise ValueError(f"no database clock for dialect {dialect}")
+
+
+def ensure_rows(conn: Connection, names: Sequence[str]) -> None:
+    """Create the rows of these resources (``next_at`` 0) where missing."""
+    values = [{"name": name, "next_at": 0.0} for name in names]
+    stmt: Any
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(_t).values(values).on_conflict_do_nothing()
+    elif conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(_t).values(values).on_conflict_do_nothing()
+    else:
+        raise ValueError(f"unsupported dialect {conn.dialect.name}")
+    conn.execute(stmt)
+
+
+def debts(conn: Connection, names: Sequence[str]) -> dict[str, float]:
+    """``next_at - now`` (seconds ahead of the database clock) for the existing rows."""
+    now = db_now(conn.dialect.name)
+    rows = conn.execute(sa.select(_t.c.name, _t.c.next_at - now).where(_t.c.name.in_(list(names))))
+    return {str(name): float(debt) for name, debt in rows}
+
+
+def add_debt(conn: Connection, names: Sequence[str], step: float, max_debt: float) -> float:
+    """``next_at = min(max(next_at, now) + step, now + max_debt)`` for each row; returns the
+    largest resulting debt."""
+    now = db_now(conn.dialect.name)
+    grown = sa.case((_t.c.next_at > now, _t.c.next_at), else_=now) + step
+    cap = now + max_debt
+    rows = conn.execute(
+        sa.update(_t)
+        .where(_t.c.name.in_(list(names)))
+        .values(next_at=sa.case((grown > cap, cap), else_=grown))
+        .returning(_t.c.next_at - now)
+    ).all()
+    return max((float(r[0]) for r in rows), default=0.0)
+
+
+def sweep_drained(conn: Connection, prefix: str) -> int:
+    """Delete the rows named ``prefix...`` whose debt has drained; returns how many."""
+    now = db_now(conn.dialect.name)
+    result = conn.execute(sa.delete(_t).where(_t.c.name.like(f"{prefix}%"), _t.c.next_at < now))
+    return int(result.rowcount or 0)
 
 
 class RequestSpacer:
@@ -63,25 +106,15 @@ class RequestSpacer:
 
     # -- synchronous core (runs in a worker thread) -------------------------------------
     def _ensure_row(self, conn: Connection) -> None:
-        if self._ready:
-            return
-        dialect = conn.dialect.name
-        values = {"name": self.name, "next_at": 0.0}
-        stmt: Any
-        if dialect == "sqlite":
-            stmt = sqlite.insert(_t).values(values).on_conflict_do_nothing()
-        elif dialect == "postgresql":
-            stmt = postgresql.insert(_t).values(values).on_conflict_do_nothing()
-        else:
-            raise ValueError(f"unsupported dialect {dialect}")
-        conn.execute(stmt)
+        if not self._ready:
+            ensure_rows(conn, [self.name])
 
     def _update(self, floor_offset: float, step: float) -> tuple[float, float]:
         """next_at = max(next_at, now + floor_offset) + step; returns (next_at, now)."""
         assert self._engine is not None
         with self._engine.begin() as conn:
             self._ensure_row(conn)
-            now = _db_now(conn.dialect.name)
+            now = db_now(conn.dialect.name)
             floor = now + floor_offset
             new_next = sa.case((_t.c.next_at > floor, _t.c.next_at), else_=floor) + step
             row = conn.execute(
@@ -92,10 +125,10 @@ class RequestSpacer:
             ).one()
             local_after = time.time()
         self._ready = True
-        next_at, db_now = float(row[0]), float(row[1])
+        next_at, clock = float(row[0]), float(row[1])
         with self._lock:  # the statement ran before local_after: a lower bound of the skew
-            self._skews.append(db_now - local_after)
-        return next_at, db_now
+            self._skews.append(clock - local_after)
+        return next_at, clock
 
     def reserve_at(self) -> tuple[float, float]:
         """Take the next slot: (slot start, now), both on the limiter's clock."""

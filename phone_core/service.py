@@ -35,7 +35,7 @@ from phone_core.records import (
     normalize,
 )
 from phone_core.runtime import Runtime
-from phone_core.sources.cache import cached_phones
+from phone_core.sources.cache import cache_key, cached_phones
 from phone_core.storage import output_key
 
 RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
@@ -180,7 +180,8 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
             seen.add(ident)
             unique.append(ident)
     with rt.db.connect() as conn:
-        hits = len(cached_phones(conn, unique, rt.settings.cache_ttl_days))
+        keys = [cache_key(i, user, rt.settings.cache_scope) for i in unique]
+        hits = len(cached_phones(conn, keys, rt.settings.cache_ttl_days))
         available = credits.summarize(conn, user).available
     per_record = worst_case(rt.source_prices())
     to_look_up = len(unique) - hits
@@ -276,7 +277,7 @@ def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = Fa
     except NotFound:
         if spec.contract:
             raise
-        return engine.publish_exports(rt, run_id)[name]
+        return engine.publish_exports(rt, run_id, only=name)[name]
 
 
 def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     waterfall: list[str] = ["directory", "lantern"]
     wave_size: int = Field(default=1000, ge=1)
     cache_ttl_days: int = Field(default=90, ge=0)
+    cache_scope: Literal["organisation", "user"] = "organisation"
     default_region: str = "US"
 
     # Prices per source: credits per record sent (lookup) and per phone found.

@@ -29,20 +29,15 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from phone_core import db
-from phone_core.ratelimit import _db_now
+from phone_core import ratelimit
 from phone_core.settings import Settings
 
 PREFIX = "api-auth:"
 _SWEEP_EVERY_SEC = 60.0
 _MAX_ADDRESS = 64
-_t = db.rate_limits
 
 
 def client_subject(address: str) -> str:
@@ -79,21 +74,19 @@ class FailedKeyLimiter:
     def retry_after(self, conn: Connection, subjects: Sequence[str]) -> int | None:
         """None when no subject is locked out; else whole seconds to wait. A locked-out
         attempt is charged a step (commit ``conn`` for it to count)."""
-        now = _db_now(conn.dialect.name)
-        rows = conn.execute(
-            sa.select(_t.c.name, _t.c.next_at - now).where(_t.c.name.in_(list(subjects)))
-        ).all()
-        locked = [str(name) for name, debt in rows if float(debt) > self.tolerance]
+        locked = [
+            name for name, debt in ratelimit.debts(conn, subjects).items() if debt > self.tolerance
+        ]
         if not locked:
             return None
-        debt = self._add_step(conn, locked)
+        debt = ratelimit.add_debt(conn, locked, self.step, self.max_debt)
         return max(1, math.ceil(debt - self.tolerance))
 
     def record_failure(self, subjects: Sequence[str]) -> None:
         """Count one failed attempt against every subject (in its own transaction)."""
         with self.engine.begin() as conn:
-            self._ensure_rows(conn, subjects)
-            self._add_step(conn, subjects)
+            ratelimit.ensure_rows(conn, subjects)
+            ratelimit.add_debt(conn, subjects, self.step, self.max_debt)
         if time.monotonic() - self._last_sweep > _SWEEP_EVERY_SEC:
             self._last_sweep = time.monotonic()
             self.sweep()
@@ -101,30 +94,4 @@ class FailedKeyLimiter:
     def sweep(self) -> int:
         """Delete the rows whose debt has drained; returns how many."""
         with self.engine.begin() as conn:
-            now = _db_now(conn.dialect.name)
-            result = conn.execute(
-                sa.delete(_t).where(_t.c.name.like(f"{PREFIX}%"), _t.c.next_at < now)
-            )
-        return int(result.rowcount or 0)
-
-    def _ensure_rows(self, conn: Connection, subjects: Sequence[str]) -> None:
-        values = [{"name": name, "next_at": 0.0} for name in subjects]
-        stmt: Any
-        if conn.dialect.name == "postgresql":
-            stmt = postgresql.insert(_t).values(values).on_conflict_do_nothing()
-        else:
-            stmt = sqlite.insert(_t).values(values).on_conflict_do_nothing()
-        conn.execute(stmt)
-
-    def _add_step(self, conn: Connection, subjects: Sequence[str]) -> float:
-        """next_at = min(max(next_at, now) + step, now + max_debt); returns the largest debt."""
-        now = _db_now(conn.dialect.name)
-        grown = sa.case((_t.c.next_at > now, _t.c.next_at), else_=now) + self.step
-        cap = now + self.max_debt
-        rows = conn.execute(
-            sa.update(_t)
-            .where(_t.c.name.in_(list(subjects)))
-            .values(next_at=sa.case((grown > cap, cap), else_=grown))
-            .returning(_t.c.next_at - now)
-        ).all()
-        return max((float(r[0]) for r in rows), default=0.0)
+            return ratelimit.sweep_drained(conn, PREFIX)

@@ -1,4 +1,9 @@
-"""Earlier outcomes by identity, shared by all users, free, valid for ``ttl_days``.
+"""Earlier outcomes by identity, free, valid for ``ttl_days``.
+
+Scope (``PHONE_CACHE_SCOPE``): ``organisation`` (the default) shares found phones between
+all users of the install, so nobody pays twice for one person; ``user`` keeps each
+user's phones to that user (the cache key then hashes the owner in, so one user's
+pre-flight cannot reveal what another looked up). ``cache_key`` is the one rule.
 
 Only found phones are cached: a not-found identity is looked up again next time (with
 the default prices that costs nothing, and the directory or vendor may know it by then).
@@ -7,6 +12,7 @@ the default prices that costs nothing, and the directory or vendor may know it b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -20,6 +26,16 @@ from phone_core.sources.base import Lookup
 
 NAME = "cache"
 _CHUNK = 500
+ORGANISATION = "organisation"
+USER = "user"
+
+
+def cache_key(identity: str, owner: str, scope: str) -> str:
+    """The cache row's key for a person's identity, seen from ``owner``."""
+    if scope == ORGANISATION or not identity:
+        return identity
+    digest = hashlib.sha256(f"{owner}\x1f{identity}".encode()).hexdigest()
+    return f"u:{digest}"
 
 
 def cached_phones(conn: Connection, identities: Sequence[str], ttl_days: int) -> dict[str, str]:
