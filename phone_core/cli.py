@@ -18,7 +18,7 @@ from pathlib import Path
 
 from phone_core import credits, service
 from phone_core.bootstrap import get_runtime, shutdown
-from phone_core.errors import InsufficientCredits, PhoneError
+from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.models import OUTPUT_FILES, Run
 from phone_core.runtime import Runtime
 from phone_core.settings import get_settings
@@ -258,11 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # never a traceback for a person at a terminal
-        log.debug("unexpected error", exc_info=True)
-        print(
-            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-            file=sys.stderr,
-        )
+        # The type only: messages from parsers and drivers can carry cell values.
+        log.debug("unexpected error: %s", redacted_trace(exc))
+        print(f"error: unexpected {type(exc).__name__}", file=sys.stderr)
         return 3
     finally:
         shutdown()

@@ -35,24 +35,47 @@ def _rt() -> Runtime:
     return _bound[0]
 
 
+class StepFailed(Exception):
+    """Raised by a step instead of the error it met, with that error's type name only:
+    DBOS logs and stores a step's exception, and a message from a parser or driver can
+    carry cell values (personal data). The full stack, without the message, is logged."""
+
+
+def _scrubbed(run_id: str, step: str, exc: Exception) -> StepFailed:
+    log.error("run %s: step %s failed: %s", run_id, step, redacted_trace(exc))
+    return StepFailed(type(exc).__name__)
+
+
 @DBOS.step(name="phone_run_start")
 async def _start_step(run_id: str) -> bool:
-    return await asyncio.to_thread(engine.start_run, _rt(), run_id)
+    try:
+        return await asyncio.to_thread(engine.start_run, _rt(), run_id)
+    except Exception as exc:
+        raise _scrubbed(run_id, "start", exc) from None
 
 
 @DBOS.step(name="phone_run_wave")
 async def _wave_step(run_id: str) -> bool:
-    return await engine.Wave(_rt(), run_id).run()
+    try:
+        return await engine.Wave(_rt(), run_id).run()
+    except Exception as exc:
+        raise _scrubbed(run_id, "wave", exc) from None
 
 
 @DBOS.step(name="phone_run_finish", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
 async def _finish_step(run_id: str, failed: bool) -> str | None:
-    return await asyncio.to_thread(engine.finish_run, _rt(), run_id, failed)
+    try:
+        return await asyncio.to_thread(engine.finish_run, _rt(), run_id, failed)
+    except Exception as exc:
+        raise _scrubbed(run_id, "finish", exc) from None
 
 
 @DBOS.step(name="phone_run_exports", retries_allowed=True, max_attempts=3)
 async def _exports_step(run_id: str) -> None:
-    await asyncio.to_thread(engine.publish_exports, _rt(), run_id)
+    try:
+        await asyncio.to_thread(engine.publish_exports, _rt(), run_id)
+    except Exception as exc:
+        raise _scrubbed(run_id, "exports", exc) from None
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
@@ -63,16 +86,13 @@ async def run_workflow(run_id: str) -> None:
         try:
             while await _wave_step(run_id):
                 pass
-        except Exception as exc:
-            log.error("run %s failed in a wave: %s", run_id, redacted_trace(exc))
-            failed = True
+        except StepFailed:
+            failed = True  # logged by the step
     nxt = await _finish_step(run_id, failed)
     try:
         await _exports_step(run_id)
-    except Exception as exc:
-        log.warning(
-            "run %s: exports not written; built on download: %s", run_id, redacted_trace(exc)
-        )
+    except StepFailed:
+        log.warning("run %s: exports not written now; they are built on download", run_id)
     if nxt:
         with SetWorkflowID(nxt):
             await _queue().enqueue_async(run_workflow, nxt)
