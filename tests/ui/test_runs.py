@@ -48,7 +48,7 @@ def load_directory(rt: Runtime) -> None:
 def runs_page(app: Callable[..., AppTest]) -> Callable[..., AppTest]:
     def open_page(user: str = "alice", role: str = "user") -> AppTest:
         at = app(user, role).run()
-        at.switch_page("pages/runs.py").run()
+        at.switch_page("app_pages/runs.py").run()
         assert not at.exception
         assert [t.value for t in at.title] == ["Runs"]
         return at
@@ -65,7 +65,7 @@ def test_submit_then_the_run_is_listed_and_finishes(
     at = upload(at, "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
     at.button(key="nb_submit").click().run()
     run_id = service.list_runs(rt, "alice")[0].run_id
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["Run id"]) == [run_id]
