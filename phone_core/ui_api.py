@@ -1,7 +1,9 @@
 """What the web app pages call: thin functions over the engine, one connection each.
 
-Pages import this module (and the plain data modules: models, tables, mapping, errors),
-never SQLAlchemy, boto3 or httpx. Every function acting on runs takes the signed-in user;
+Pages (and ``ui/``) import this module, plus types and constants of the plain modules
+(models, tables, mapping, errors, ``ingest.ParsedFile``), never SQLAlchemy, boto3 or
+httpx. Uploads go through ``ingest`` (the one pipeline): a page asks for the parsed file
+and its pre-flight on every rerun and keeps none of it in its session. Every function acting on runs takes the signed-in user;
 ``admin=True`` is passed only by pages that checked the admin role themselves. Nothing
 here imports streamlit.
 """
