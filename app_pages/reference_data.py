@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from phone_core import ui_api
+from phone_core.records import ENRICHABLE_RULE
 from ui import common, labels, upload
 
 # Widget keys.
@@ -43,7 +44,7 @@ def main() -> None:
     st.title("Reference data")
     st.caption(
         "Your organisation's own contacts (a CRM export or a purchased list). Every batch "
-        "looks here first, matching on LinkedIn, email, or name with company or website."
+        f"looks here first, matching on {ENRICHABLE_RULE}."
     )
     common.show_flash()
     _stats()

@@ -32,6 +32,7 @@ FIELD_LABELS = {f: f.replace("_", " ").capitalize() for f in FIELDS} | {
     "linkedin": "LinkedIn",
     "id": "ID",
 }
+# records.ENRICHABLE_RULE, phrased as the columns to map.
 NOTHING_TO_ENRICH = (
     "Nothing to enrich yet: map at least LinkedIn, Email, or First + Last name "
     "with Company (name or website)."

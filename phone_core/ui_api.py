@@ -3,9 +3,10 @@
 Pages (and ``ui/``) import this module, plus types and constants of the plain modules
 (models, tables, mapping, errors, ``ingest.ParsedFile``), never SQLAlchemy, boto3 or
 httpx. Uploads go through ``ingest`` (the one pipeline): a page asks for the parsed file
-and its pre-flight on every rerun and keeps none of it in its session. Every function acting on runs takes the signed-in user;
-``admin=True`` is passed only by pages that checked the admin role themselves. Nothing
-here imports streamlit.
+and its pre-flight on every rerun and keeps none of it in its session.
+
+Every function acting on runs takes the signed-in user; ``admin=True`` is passed only by
+pages that checked the admin role themselves. Nothing here imports streamlit.
 """
 
 from __future__ import annotations
