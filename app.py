@@ -14,16 +14,15 @@ from typing import Any
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from pages import _common as ui
 from phone_core import ui_api
+from ui import common
 
 log = logging.getLogger("phone_app")
 
 LOGIN_FORM = "login_form"
 LOGOUT_BUTTON = "logout_button"
-# Flags kept on the sys module: once per process, whatever Streamlit reloads.
+# A flag kept on the sys module: once per process, whatever Streamlit reloads.
 ADMIN_CHECKED = "_phone_admin_checked"  # holds the credentials file checked
-NAVIGATION_READY = "_phone_navigation_ready"
 ADMIN_URLS = ("credits", "users", "reference_data")  # url paths of the admin pages
 
 st.set_page_config(page_title="Phone enrichment", page_icon=":material/call:", layout="wide")
@@ -60,12 +59,12 @@ def _authenticator() -> stauth.Authenticate:
 
 
 def _on_login(_event: dict[str, Any]) -> None:
-    st.session_state[ui.JUST_SIGNED_IN] = True
+    st.session_state[common.JUST_SIGNED_IN] = True
 
 
 def _sign_in(authenticator: stauth.Authenticate) -> bool:
     """Render the sign-in form unless a valid session or cookie exists; True when signed in."""
-    if st.session_state.get(ui.AUTH_STATUS) is True:
+    if st.session_state.get(common.AUTH_STATUS) is True:
         return True
     box = st.columns([1, 2, 1])[1]  # a narrow, centred form
     with box:
@@ -82,8 +81,8 @@ def _sign_in(authenticator: stauth.Authenticate) -> bool:
             },
             callback=_on_login,
         )
-        status = st.session_state.get(ui.AUTH_STATUS)
-        if status is True and st.session_state.pop(ui.JUST_SIGNED_IN, False):
+        status = st.session_state.get(common.AUTH_STATUS)
+        if status is True and st.session_state.pop(common.JUST_SIGNED_IN, False):
             # The browser is storing the sign-in cookie; that reruns the app when done.
             st.success("Signed in. Opening the app…")
             st.stop()
@@ -96,8 +95,8 @@ def _sign_in(authenticator: stauth.Authenticate) -> bool:
 
 def _sidebar(authenticator: stauth.Authenticate, user: str) -> None:
     with st.sidebar:
-        name = st.session_state.get(ui.NAME) or user
-        role = "administrator" if ui.is_admin() else "user"
+        name = st.session_state.get(common.NAME) or user
+        role = "administrator" if common.is_admin() else "user"
         st.markdown(f"Signed in as **{name}** ({role})")
         try:
             summary = ui_api.credit_summary(user)
@@ -108,9 +107,9 @@ def _sidebar(authenticator: stauth.Authenticate, user: str) -> None:
                 "running batches.",
             )
         except Exception as exc:  # the sidebar must never break the page
-            ui.log_unexpected("sidebar credits", exc)
+            common.log_unexpected("sidebar credits", exc)
         authenticator.logout("Sign out", location="sidebar", key=LOGOUT_BUTTON)
-    if st.session_state.get(ui.AUTH_STATUS) is not True:
+    if st.session_state.get(common.AUTH_STATUS) is not True:
         st.info("You are signed out.")
         st.stop()
 
@@ -119,38 +118,25 @@ def _pages(admin: bool) -> dict[str, list[Any]]:
     pages: dict[str, list[Any]] = {
         "Enrichment": [
             st.Page(
-                ui.PAGE_NEW_BATCH, title="New batch", icon=":material/upload_file:", default=True
+                common.PAGE_NEW_BATCH,
+                title="New batch",
+                icon=":material/upload_file:",
+                default=True,
             ),
-            st.Page(ui.PAGE_RUNS, title="Runs", icon=":material/list_alt:"),
-            st.Page(ui.PAGE_API_KEYS, title="API keys", icon=":material/key:"),
+            st.Page(common.PAGE_RUNS, title="Runs", icon=":material/list_alt:"),
+            st.Page(common.PAGE_API_KEYS, title="API keys", icon=":material/key:"),
         ]
     }
     if admin:
         pages["Admin"] = [
-            st.Page(ui.PAGE_CREDITS, title="Credits", icon=":material/payments:"),
-            st.Page(ui.PAGE_USERS, title="Users", icon=":material/group:"),
-            st.Page(ui.PAGE_REFERENCE, title="Reference data", icon=":material/contacts:"),
+            st.Page(common.PAGE_CREDITS, title="Credits", icon=":material/payments:"),
+            st.Page(common.PAGE_USERS, title="Users", icon=":material/group:"),
+            st.Page(common.PAGE_REFERENCE, title="Reference data", icon=":material/contacts:"),
         ]
     return pages
 
 
-def _navigation_ready() -> None:
-    """Leave Streamlit's legacy pages/-directory mode before the first real run.
-
-    Until st.navigation has been called once in the process, Streamlit runs files of
-    ``pages/`` as pages of their own and ids its widgets differently, so a sign-in typed
-    on a fresh server's first page view would be lost. Register the navigation once, then
-    rerun: from then on every run starts here.
-    """
-    if getattr(sys, NAVIGATION_READY, False):
-        return
-    st.navigation(_pages(admin=False), position="hidden")
-    setattr(sys, NAVIGATION_READY, True)
-    st.rerun()
-
-
 def main() -> None:
-    _navigation_ready()
     _first_start()
     # Resolve the requested page before anything can interrupt this run (the cookie
     # component reruns the app as soon as it loads): a reload or a deep link then keeps
@@ -160,17 +146,17 @@ def main() -> None:
     authenticator = _authenticator()
     if not _sign_in(authenticator):
         return
-    user = ui.require_user()
+    user = common.require_user()
     _sidebar(authenticator, user)
-    if requested.url_path in ADMIN_URLS and not ui.is_admin():
+    if requested.url_path in ADMIN_URLS and not common.is_admin():
         st.navigation(_pages(admin=False))
         st.error("This page is for administrators only.")
         return
-    st.navigation(_pages(admin=ui.is_admin())).run()
+    st.navigation(_pages(admin=common.is_admin())).run()
 
 
 try:
     main()
 except Exception as exc:  # never a stack trace in the browser
-    ui.log_unexpected("app", exc)
-    st.error(ui.GENERIC_ERROR)
+    common.log_unexpected("app", exc)
+    st.error(common.GENERIC_ERROR)

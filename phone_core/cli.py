@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from phone_core import credits, service
+from phone_core import credits, ingest, service
 from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.models import OUTPUT_FILES, Run
@@ -65,12 +65,12 @@ def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) ->
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from phone_core.ingest import load_upload
-
     path = Path(args.file)
     if not path.is_file():
         raise PhoneError(f"no such file: {path}")
-    upload = load_upload(path.read_bytes(), path.name, overrides=_parse_map(args.map or []))
+    upload = ingest.load_upload(
+        path.read_bytes(), path.name, settings=get_settings(), overrides=_parse_map(args.map or [])
+    )
     print(f"mapping: {json.dumps(upload.mapping)}", file=sys.stderr)
     for warning in upload.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -124,10 +124,8 @@ def cmd_credits(args: argparse.Namespace) -> int:
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
-    from phone_core.ingest import load_directory_file
-
     rt = get_runtime(worker=False)
-    read, loaded = load_directory_file(
+    read, loaded = ingest.load_directory_file(
         rt, Path(args.file), loaded_by="cli", replace=not args.append
     )
     _out({"rows_read": read, "rows_loaded": loaded})

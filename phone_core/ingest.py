@@ -1,43 +1,189 @@
-"""From an uploaded file to mapped rows: read, suggest a mapping, apply overrides, check.
+"""The upload pipeline, one for the web app, the CLI and the reference-data loader.
 
-One place for the CLI, the web app and the directory loader, so the three agree on what
-a file means.
+read (bounded by the settings) -> mapping (the user's last one for these headers, else
+suggested; then edited) -> problems and warnings -> mapped rows -> pre-flight -> submit a
+batch or load the directory. Pages call this through ``ui_api`` and only render.
+
+Parsed files and pre-flights are kept in small bounded caches so a page can ask for them
+on every rerun instead of holding them in its session: a parsed file is keyed by the
+sha256 of its bytes (only someone holding the same bytes can hit it), a pre-flight by the
+user, the file, the mapping and the upload's revision (a fresh upload is a fresh count).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
-from phone_core.errors import InputError
+from phone_core import preferences, service
+from phone_core.errors import FileFormatError, InputError
 from phone_core.mapping import (
     DIRECTORY_TARGETS,
     FIELDS,
     PERSON_TARGETS,
+    PHONE,
     apply_mapping,
+    can_enrich,
     mapping_warnings,
     suggest_mapping,
 )
+from phone_core.models import BatchAccepted, Preflight
+from phone_core.records import ENRICHABLE_RULE
+from phone_core.runtime import Runtime
+from phone_core.settings import Settings, get_settings
+from phone_core.sources import directory
 from phone_core.tables import Table, read_table
 
-if TYPE_CHECKING:
-    from phone_core.runtime import Runtime
+NO_COLUMNS = (
+    "None of the columns could be recognised as a name, company, website, LinkedIn or email "
+    "column. Check that the first row holds the column names, or choose the columns by hand."
+)
+NO_PHONE = "Map the column that holds the phone numbers: a directory needs one."
+NOTHING_TO_MATCH = f"Map the columns to match on: {ENRICHABLE_RULE}."
+NOTHING_ENRICHABLE = (
+    f"No row of this file can be enriched with this mapping: each row needs {ENRICHABLE_RULE}."
+)
+NO_CREDITS = (
+    "You have no credits available, so this batch cannot start. Ask an administrator to "
+    "grant you credits."
+)
+Mapped = dict[str, str | None]  # field -> column of the file, or None
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """What an upload is for: the fields it maps, its limits, its remembered mappings."""
+
+    scope: str  # the preferences scope its mappings are remembered under
+    targets: tuple[str, ...]
+
+    def limits(self, settings: Settings) -> tuple[int, int]:
+        """(most bytes, most data rows), from the settings."""
+        if self is DIRECTORY:
+            return settings.directory_max_bytes, settings.directory_max_rows
+        return settings.upload_max_bytes, settings.upload_max_rows
+
+
+BATCH = Purpose(preferences.BATCH, PERSON_TARGETS)
+DIRECTORY = Purpose(preferences.DIRECTORY, DIRECTORY_TARGETS)
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """An uploaded file read into a table; treat as read-only (it may be shared)."""
+
+    name: str
+    digest: str  # sha256 of the bytes
+    table: Table
 
 
 @dataclass
 class Upload:
+    """A file read and mapped: what the CLI and the loaders submit."""
+
     table: Table
-    mapping: dict[str, str | None]
+    mapping: Mapped
     rows: list[dict[str, str]] = field(default_factory=list)
     source_rows: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A small thread-safe LRU map (Streamlit serves sessions from several threads)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# A parsed file, or the message of why it could not be read (not parsed again either).
+_FILES: _Lru[tuple[str, str, int, int], ParsedFile | str] = _Lru(4)
+_PREFLIGHTS: _Lru[tuple[str, str, str, tuple[tuple[str, str | None], ...]], Preflight] = _Lru(64)
+
+
+def clear_caches() -> None:
+    _FILES.clear()
+    _PREFLIGHTS.clear()
+
+
+# --- read and map -----------------------------------------------------------------------
+
+
+def read(
+    name: str,
+    data: bytes | Callable[[], bytes],
+    settings: Settings,
+    purpose: Purpose = BATCH,
+    *,
+    digest: str | None = None,
+) -> ParsedFile:
+    """The file as a table, within ``purpose``'s limits; FileFormatError says why not.
+
+    ``data`` may be a callable, called only when ``digest`` (the sha256 hex of an earlier
+    read of the same bytes) does not find the file in the cache.
+    """
+    max_bytes, max_rows = purpose.limits(settings)
+    cached = _FILES.get((digest, name, max_bytes, max_rows)) if digest else None
+    if cached is None:
+        raw = data() if callable(data) else data
+        digest = hashlib.sha256(raw).hexdigest()
+        key = (digest, name, max_bytes, max_rows)
+        cached = _FILES.get(key)
+        if cached is None:
+            try:
+                table = read_table(raw, name, max_rows=max_rows, max_bytes=max_bytes)
+                cached = _FILES.put(key, ParsedFile(name, digest, table))
+            except FileFormatError as exc:
+                cached = _FILES.put(key, str(exc))
+    if isinstance(cached, str):
+        raise FileFormatError(cached)
+    return cached
+
+
+def initial_mapping(
+    rt: Runtime, user: str, parsed: ParsedFile, purpose: Purpose = BATCH
+) -> tuple[Mapped, bool]:
+    """The user's last mapping for these headers, else the suggestion; True when recalled."""
+    headers = parsed.table.headers
+    with rt.db.connect() as conn:
+        saved = preferences.load_mapping(conn, user, headers, purpose.scope)
+    if saved and any(saved.values()):
+        return {f: saved.get(f) if saved.get(f) in headers else None for f in purpose.targets}, True
+    return suggest_mapping(parsed.table, purpose.targets), False
+
+
 def merge_mapping(
     table: Table, suggested: Mapping[str, str | None], overrides: Mapping[str, str]
-) -> dict[str, str | None]:
+) -> Mapped:
     """Suggested mapping with ``field=Column`` overrides (column '' or '-' unmaps)."""
     mapping = dict(suggested)
     for name, column in overrides.items():
@@ -57,68 +203,161 @@ def merge_mapping(
     return mapping
 
 
+def problem(mapping: Mapping[str, str | None], purpose: Purpose = BATCH) -> str | None:
+    """Why nothing can go on with this mapping, or None."""
+    if not any(mapping.values()):
+        return NO_COLUMNS
+    if purpose is DIRECTORY and not mapping.get(PHONE):
+        return NO_PHONE
+    if purpose is DIRECTORY and not can_enrich(mapping):
+        return NOTHING_TO_MATCH
+    return None
+
+
+def warnings(table: Table, mapping: Mapping[str, str | None]) -> list[str]:
+    """Mapped columns whose contents look wrong, repeated ids, or nothing enrichable."""
+    return mapping_warnings(table, mapping)
+
+
 def source_rows(table: Table) -> list[dict[str, str]]:
+    """The original rows as header -> cell (kept for the enriched export)."""
     return [dict(zip(table.headers, row, strict=True)) for row in table.rows]
+
+
+def build_upload(table: Table, mapping: Mapped, purpose: Purpose = BATCH) -> Upload:
+    """Map every row; InputError when the mapping cannot be used at all."""
+    refused = problem(mapping, purpose)
+    if refused:
+        raise InputError(refused)
+    return Upload(
+        table=table,
+        mapping=mapping,
+        rows=apply_mapping(table, mapping),
+        source_rows=source_rows(table),
+        warnings=warnings(table, mapping),
+    )
 
 
 def load_upload(
     data: bytes,
     filename: str,
     *,
+    settings: Settings | None = None,
     overrides: Mapping[str, str] | None = None,
-    targets: Sequence[str] = PERSON_TARGETS,
-    max_bytes: int = 50 * 1024 * 1024,
+    purpose: Purpose = BATCH,
 ) -> Upload:
-    """Read and map a lead list; raises InputError when nothing enrichable can be mapped."""
-    table = read_table(data, filename, max_bytes=max_bytes)
-    mapping = merge_mapping(table, suggest_mapping(table, targets), overrides or {})
-    return build_upload(table, mapping)
+    """Read a file and map it by the suggestion plus ``overrides`` (the CLI's ``--map``)."""
+    max_bytes, max_rows = purpose.limits(settings or get_settings())
+    table = read_table(data, filename, max_rows=max_rows, max_bytes=max_bytes)
+    mapping = merge_mapping(table, suggest_mapping(table, purpose.targets), overrides or {})
+    return build_upload(table, mapping, purpose)
 
 
-def build_upload(table: Table, mapping: dict[str, str | None]) -> Upload:
-    if not any(mapping.values()):
-        raise InputError(
-            "no column could be matched to a person field: name the columns e.g. "
-            "'First Name', 'Last Name', 'Company', 'Website', 'LinkedIn', 'Email'"
-        )
-    return Upload(
-        table=table,
-        mapping=mapping,
-        rows=apply_mapping(table, mapping),
-        source_rows=source_rows(table),
-        warnings=mapping_warnings(table, mapping),
+# --- pre-flight and budget --------------------------------------------------------------
+
+
+def preflight(
+    rt: Runtime, user: str, parsed: ParsedFile, mapping: Mapped, revision: str = ""
+) -> Preflight:
+    """Counts and worst-case cost of the mapped file for ``user``, before anything is spent.
+
+    Kept per (user, file, mapping, ``revision``): the same upload shows the same numbers
+    on every rerun; a new revision (a new upload of the file) counts again.
+    """
+    key = (user, parsed.digest, revision, tuple(sorted(mapping.items())))
+    cached = _PREFLIGHTS.get(key)
+    if cached is None:
+        rows = apply_mapping(parsed.table, mapping)
+        cached = _PREFLIGHTS.put(key, service.preflight(rt, user, rows))
+    return cached
+
+
+def budget_blocker(pf: Preflight) -> str:
+    """Why this batch cannot be submitted whatever the budget, or ''."""
+    if pf.enrichable == 0:
+        return NOTHING_ENRICHABLE
+    return NO_CREDITS if pf.available_credits < 1 else ""
+
+
+def default_max_credits(pf: Preflight) -> int:
+    """The smaller of the worst case and the available balance (at least 1)."""
+    return max(1, min(pf.worst_case_credits, pf.available_credits))
+
+
+def over_budget(pf: Preflight, max_credits: int) -> str:
+    """The warning when the cap is more than the user has (it blocks the submit), or ''."""
+    if max_credits <= pf.available_credits:
+        return ""
+    return (
+        f"You have {pf.available_credits:,} credits available: lower the maximum to "
+        f"{pf.available_credits:,} or less, or ask an administrator for more credits."
     )
 
 
-def load_directory_bytes(
+def below_worst_case(pf: Preflight, max_credits: int) -> str:
+    """The note when the cap may stop the batch early, or ''."""
+    if max_credits >= pf.worst_case_credits:
+        return ""
+    return (
+        f"This cap is below the worst case ({pf.worst_case_credits:,} credits). The batch "
+        "stops when the cap is reached; rows it did not reach are marked 'not processed' "
+        "and can be re-run later from the Runs page."
+    )
+
+
+# --- submit and load --------------------------------------------------------------------
+
+
+def remember_mapping(
+    rt: Runtime, user: str, table: Table, mapping: Mapped, purpose: Purpose
+) -> None:
+    with rt.db.begin() as conn:
+        preferences.save_mapping(conn, user, table.headers, mapping, purpose.scope)
+
+
+def submit_upload(
+    rt: Runtime, user: str, parsed: ParsedFile, mapping: Mapped, max_credits: int, label: str = ""
+) -> list[BatchAccepted]:
+    """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping."""
+    upload = build_upload(parsed.table, mapping)
+    accepted = service.submit_upload(
+        rt, user, upload.rows, max_credits, source_rows=upload.source_rows, label=label
+    )
+    remember_mapping(rt, user, parsed.table, mapping, BATCH)
+    return accepted
+
+
+def load_directory(
     rt: Runtime,
-    data: bytes,
-    filename: str,
+    parsed: ParsedFile,
+    mapping: Mapped,
     *,
     loaded_by: str,
     replace: bool = True,
-    overrides: Mapping[str, str] | None = None,
+    remember: bool = True,
 ) -> tuple[int, int]:
-    """Load a reference directory file (needs a phone column); (rows read, rows loaded)."""
-    from phone_core.sources.directory import load_rows
-
-    upload = load_upload(
-        data,
-        filename,
-        overrides=overrides,
-        targets=DIRECTORY_TARGETS,
-        max_bytes=max(rt.settings.upload_max_bytes, 1024 * 1024 * 1024),
-    )
-    if not upload.mapping.get("phone"):
-        raise InputError("the directory file needs a phone column (e.g. 'Phone', 'Mobile')")
-    return load_rows(
+    """Load the mapped file as the reference directory; (rows read, rows loaded)."""
+    upload = build_upload(parsed.table, mapping, DIRECTORY)
+    counts = directory.load_rows(
         rt.db,
         upload.rows,
-        file_name=filename,
+        file_name=parsed.name,
         loaded_by=loaded_by,
         replace=replace,
         default_region=rt.settings.default_region,
     )
+    if remember:
+        remember_mapping(rt, loaded_by, parsed.table, mapping, DIRECTORY)
+    return counts
+
+
+def load_directory_bytes(
+    rt: Runtime, data: bytes, filename: str, *, loaded_by: str, replace: bool = True
+) -> tuple[int, int]:
+    """Load a directory file by the suggested mapping (CLI, demo seed), same limits as the app."""
+    parsed = read(filename, data, rt.settings, DIRECTORY)
+    mapping = suggest_mapping(parsed.table, DIRECTORY.targets)
+    return load_directory(rt, parsed, mapping, loaded_by=loaded_by, replace=replace, remember=False)
 
 
 def load_directory_file(

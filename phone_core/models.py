@@ -353,7 +353,3 @@ class Preflight(BaseModel):
     per_record_worst_case: int
     available_credits: int
     runs_needed: int
-
-    @property
-    def suggested_max_credits(self) -> int:
-        return max(0, min(self.worst_case_credits, self.available_credits))

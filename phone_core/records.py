@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
@@ -127,13 +127,43 @@ def normalize(record: PersonRecord | Mapping[str, object], *, new_id: bool = Tru
     )
 
 
+# The enrichability rule, in one place: a record is enrichable when every field of one of
+# these groups is filled, and its identity comes from the first such group (strongest
+# first). Everything else (the mapping check, previews, the directory load) derives from it.
+IDENTITY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("li", ("linkedin",)),
+    ("em", ("email",)),
+    ("nd", ("first_name", "last_name", "company_url")),
+    ("nc", ("first_name", "last_name", "company_name")),
+)
+# The rule in words, for messages (e.g. why a row is skipped).
+ENRICHABLE_RULE = "LinkedIn, email, or first + last name with a company name or website"
+
+
+def has_identity_fields(filled: Collection[str]) -> bool:
+    """Whether these filled fields make a record enrichable (the rule above)."""
+    return any(all(f in filled for f in fields) for _, fields in IDENTITY_GROUPS)
+
+
 def is_enrichable(person: Person) -> bool:
     """linkedin, or email, or first + last + (company name or domain)."""
-    if person.linkedin or person.email:
-        return True
-    return bool(
-        person.first_name and person.last_name and (person.company_name or person.company_url)
-    )
+    return any(all(getattr(person, f) for f in fields) for _, fields in IDENTITY_GROUPS)
+
+
+# How a normalised field enters an identity key (others enter as they are).
+_KEY_PARTS: dict[str, Callable[[str], str]] = {
+    "first_name": fold,
+    "last_name": fold,
+    "company_name": normalize_company,
+}
+_NORMALIZERS: dict[str, Callable[[object], str]] = {
+    "first_name": clean,
+    "last_name": clean,
+    "company_name": clean,
+    "company_url": normalize_domain,
+    "linkedin": normalize_linkedin,
+    "email": normalize_email,
+}
 
 
 def _bounded(key: str) -> str:
@@ -146,37 +176,36 @@ def _bounded(key: str) -> str:
 
 def identity_key(person: Person) -> str:
     """The person's identity for dedup and cache; empty when not enrichable."""
-    if person.linkedin:
-        return f"li:{person.linkedin}"
-    if person.email:
-        return _bounded(f"em:{person.email}")
-    if not is_enrichable(person):
-        return ""
-    names = name_key(person.first_name, person.last_name)
-    if person.company_url:
-        return _bounded(f"nd:{names}|{person.company_url}")
-    return _bounded(f"nc:{names}|{normalize_company(person.company_name)}")
+    return _identity(person.__dict__, None)
 
 
 def identity_of(data: Mapping[str, object]) -> str:
     """``identity_key(normalize(data))`` without building the Person: for large previews.
 
-    Only the fields that decide the identity are normalised, strongest first.
+    Only the fields that decide the identity are normalised, each at most once.
     """
-    slug = normalize_linkedin(data.get("linkedin"))
-    if slug:
-        return f"li:{slug}"
-    email = normalize_email(data.get("email"))
-    if email:
-        return _bounded(f"em:{email}")
-    first, last = clean(data.get("first_name")), clean(data.get("last_name"))
-    if not (first and last):
-        return ""
-    domain = normalize_domain(data.get("company_url"))
-    if domain:
-        return _bounded(f"nd:{name_key(first, last)}|{domain}")
-    company = clean(data.get("company_name"))
-    return _bounded(f"nc:{name_key(first, last)}|{normalize_company(company)}") if company else ""
+    return _identity(data, {})
+
+
+def _identity(data: Mapping[str, object], seen: dict[str, str] | None) -> str:
+    """The key of the first complete identity group. ``seen`` is None when ``data`` is
+    already normalised, else the cache of the fields normalised so far."""
+    for prefix, fields in IDENTITY_GROUPS:
+        texts: list[str] = []
+        for field in fields:
+            if seen is None:
+                text = str(data[field])
+            elif field in seen:
+                text = seen[field]
+            else:
+                text = seen[field] = _NORMALIZERS[field](data.get(field))
+            if not text:
+                break
+            texts.append(text)
+        else:
+            parts = (_KEY_PARTS.get(f, str)(t) for f, t in zip(fields, texts, strict=True))
+            return _bounded(f"{prefix}:" + "|".join(parts))
+    return ""
 
 
 def first_occurrences(keys: list[str]) -> list[int | None]:

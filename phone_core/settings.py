@@ -72,7 +72,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_rate_per_minute: int = Field(default=120, ge=1)
-    upload_max_bytes: int = 50 * 1024 * 1024
+    # Upload limits, the same on every path (web app, CLI, reference-data loader).
+    upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)  # a lead list
+    upload_max_rows: int = Field(default=200_000, ge=1)  # runs of 1000 are made from it
+    directory_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # a reference directory
+    directory_max_rows: int = Field(default=2_000_000, ge=1)
     # Largest API request body: 16 MiB, a little above the largest valid one (1000 records,
     # every field at its limit, 4 UTF-8 bytes per character: 12.9 MB; see api/limits.py).
     api_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

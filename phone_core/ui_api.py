@@ -1,21 +1,26 @@
 """What the web app pages call: thin functions over the engine, one connection each.
 
-Pages import this module (and the plain data modules: models, tables, mapping, errors),
-never SQLAlchemy, boto3 or httpx. Every function acting on runs takes the signed-in user;
-``admin=True`` is passed only by pages that checked the admin role themselves. Nothing
-here imports streamlit.
+Pages (and ``ui/``) import this module, plus types and constants of the plain modules
+(models, tables, mapping, errors, ``ingest.ParsedFile``), never SQLAlchemy, boto3 or
+httpx. Uploads go through ``ingest`` (the one pipeline): a page asks for the parsed file
+and its pre-flight on every rerun and keeps none of it in its session.
+
+Every function acting on runs takes the signed-in user; ``admin=True`` is passed only by
+pages that checked the admin role themselves. Nothing here imports streamlit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phone_core import credits, ingest, keys, preferences, service, users
+from phone_core import credits, ingest, keys, service, users
+from phone_core import mapping as mapping_rules
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
+from phone_core.ingest import ParsedFile, Purpose
 from phone_core.keys import ApiKey
 from phone_core.models import (
     BatchAccepted,
@@ -28,15 +33,10 @@ from phone_core.models import (
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
 from phone_core.sources import directory
-from phone_core.tables import Table, read_table
 from phone_core.users import UserInfo
 
-# A generous bound on data rows per upload (the engine splits into runs of 1000 anyway);
-# it keeps a mis-exported file from filling memory.
-UPLOAD_MAX_ROWS = 200_000
-BATCH_SCOPE = preferences.BATCH
-DIRECTORY_SCOPE = preferences.DIRECTORY
-DIRECTORY_MAX_ROWS = 2_000_000
+BATCH = ingest.BATCH  # what an upload is for: a batch of leads ...
+DIRECTORY = ingest.DIRECTORY  # ... or the reference directory
 
 
 def runtime() -> Runtime:
@@ -74,57 +74,71 @@ def reset_password(username: str) -> str:
     return users.reset_password(settings(), username)
 
 
-# --- uploads and mappings ---------------------------------------------------------------
+# --- uploads: read, map, check, pre-flight, submit (the pipeline is phone_core.ingest) ----
 
 
 def read_upload(
-    data: bytes, filename: str, *, max_rows: int = UPLOAD_MAX_ROWS, max_bytes: int | None = None
-) -> Table:
-    """An uploaded CSV/XLSX as a Table; FileFormatError carries the message to show."""
-    limit = settings().upload_max_bytes if max_bytes is None else max_bytes
-    return read_table(data, filename, max_rows=max_rows, max_bytes=limit)
-
-
-def source_rows(table: Table) -> list[dict[str, str]]:
-    """The original rows as header -> cell (kept for the enriched export)."""
-    return ingest.source_rows(table)
-
-
-def saved_mapping(
-    user: str, headers: Sequence[str], scope: str = preferences.BATCH
-) -> dict[str, str | None] | None:
-    with runtime().db.connect() as conn:
-        return preferences.load_mapping(conn, user, headers, scope)
-
-
-def remember_mapping(
-    user: str,
-    headers: Sequence[str],
-    mapping: Mapping[str, str | None],
-    scope: str = preferences.BATCH,
-) -> None:
-    with runtime().db.begin() as conn:
-        preferences.save_mapping(conn, user, headers, mapping, scope)
-
-
-# --- batches and runs -------------------------------------------------------------------
-
-
-def preflight(user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
-    return service.preflight(runtime(), user, rows)
-
-
-def submit(
-    user: str,
-    rows: Sequence[Mapping[str, str]],
-    max_credits: int,
+    name: str,
+    data: bytes | Callable[[], bytes],
+    purpose: Purpose = BATCH,
     *,
-    source_rows: Sequence[dict[str, str]] | None = None,
-    label: str = "",
+    digest: str | None = None,
+) -> ParsedFile:
+    """An uploaded CSV/XLSX within the limits of the settings; FileFormatError says why not."""
+    return ingest.read(name, data, settings(), purpose, digest=digest)
+
+
+def initial_mapping(
+    user: str, parsed: ParsedFile, purpose: Purpose = BATCH
+) -> tuple[dict[str, str | None], bool]:
+    """The user's last mapping for these headers, else the suggestion; True when recalled."""
+    return ingest.initial_mapping(runtime(), user, parsed, purpose)
+
+
+def mapping_problem(mapping: Mapping[str, str | None], purpose: Purpose = BATCH) -> str | None:
+    return ingest.problem(mapping, purpose)
+
+
+def can_enrich(mapping: Mapping[str, str | None]) -> bool:
+    """Whether rows mapped this way can be enrichable at all (records.IDENTITY_GROUPS)."""
+    return mapping_rules.can_enrich(mapping)
+
+
+def mapping_warnings(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> list[str]:
+    return ingest.warnings(parsed.table, mapping)
+
+
+def preflight(
+    user: str, parsed: ParsedFile, mapping: dict[str, str | None], revision: str = ""
+) -> Preflight:
+    return ingest.preflight(runtime(), user, parsed, mapping, revision)
+
+
+def budget_blocker(pf: Preflight) -> str:
+    return ingest.budget_blocker(pf)
+
+
+def default_max_credits(pf: Preflight) -> int:
+    return ingest.default_max_credits(pf)
+
+
+def budget_advice(pf: Preflight, max_credits: int) -> tuple[str, str]:
+    """(a warning that blocks the submit, a note that does not); either may be ''."""
+    warning = ingest.over_budget(pf, max_credits)
+    return warning, "" if warning else ingest.below_worst_case(pf, max_credits)
+
+
+def submit_upload(
+    user: str, parsed: ParsedFile, mapping: dict[str, str | None], max_credits: int, label: str
 ) -> list[BatchAccepted]:
-    return service.submit_upload(
-        runtime(), user, rows, max_credits, source_rows=source_rows, label=label
-    )
+    return ingest.submit_upload(runtime(), user, parsed, mapping, max_credits, label)
+
+
+def load_directory(
+    user: str, parsed: ParsedFile, mapping: dict[str, str | None]
+) -> tuple[int, int]:
+    """Replace the reference directory with the mapped file; (rows read, rows loaded)."""
+    return ingest.load_directory(runtime(), parsed, mapping, loaded_by=user)
 
 
 def per_record_worst_case() -> int:
@@ -211,20 +225,6 @@ def grants(user: str | None = None, limit: int = 200) -> list[dict[str, object]]
 
 def directory_stats() -> dict[str, object]:
     return directory.stats(runtime().db)
-
-
-def load_directory(
-    rows: Sequence[Mapping[str, str]], *, file_name: str, loaded_by: str
-) -> tuple[int, int]:
-    rt = runtime()
-    return directory.load_rows(
-        rt.db,
-        rows,
-        file_name=file_name,
-        loaded_by=loaded_by,
-        replace=True,
-        default_region=rt.settings.default_region,
-    )
 
 
 # --- API keys ---------------------------------------------------------------------------

@@ -134,11 +134,6 @@ def load_config(settings: Settings) -> dict[str, Any]:
         return config
 
 
-def save_config(settings: Settings, config: dict[str, Any]) -> None:
-    with _locked(settings) as path:
-        _write(path, config)
-
-
 def _users(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     users: dict[str, dict[str, Any]] = config["credentials"]["usernames"]
     return users

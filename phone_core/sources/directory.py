@@ -16,7 +16,7 @@ from phone_core import db
 from phone_core.credits import Price
 from phone_core.models import Detail, RecordStatus, SourceResult
 from phone_core.phones import to_e164
-from phone_core.records import name_key, normalize, normalize_company
+from phone_core.records import is_enrichable, name_key, normalize, normalize_company
 from phone_core.sources.base import Lookup
 
 NAME = "directory"
@@ -130,10 +130,10 @@ def load_rows(
             if not phone:
                 continue
             person = normalize(row, new_id=False)
+            if not is_enrichable(person):  # nothing a lookup could match it on
+                continue
             nk = name_key(person.first_name, person.last_name) if person.last_name else ""
             company = normalize_company(person.company_name)
-            if not (person.linkedin or person.email or (nk and (person.company_url or company))):
-                continue
             batch.append(
                 {
                     "linkedin": person.linkedin,

@@ -64,3 +64,25 @@ def test_bad_input_and_insufficient_credits(tmp_path: Path) -> None:
         assert r.stdout == ""
     finally:
         _stop_s3(data_dir)
+
+
+def test_submit_and_directory_load_use_the_upload_limit_settings(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(
+        data_dir,
+        free_port(),
+        PHONE_LANTERN_ENABLED="false",
+        PHONE_UPLOAD_MAX_ROWS="1",
+        PHONE_DIRECTORY_MAX_ROWS="1",
+    )
+    leads = tmp_path / "l.csv"
+    leads.write_text("Email\na@b.com\nc@d.com\n")
+    contacts = tmp_path / "d.csv"
+    contacts.write_text("Email,Phone\na@b.com,+14155550100\nc@d.com,+14155550101\n")
+    try:
+        r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5")
+        assert r.returncode == 1 and "the limit is 1" in r.stderr, r.stderr
+        r = _cli(env, "directory", "load", str(contacts))
+        assert r.returncode == 1 and "the limit is 1" in r.stderr, r.stderr
+    finally:
+        _stop_s3(data_dir)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import tomllib
+from importlib import resources
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +19,7 @@ from phone_core.mapping import (
     PERSON_TARGETS,
     apply_mapping,
     header_signature,
+    load_spec,
     mapping_warnings,
     normalize_header,
     split_full_name,
@@ -23,6 +27,7 @@ from phone_core.mapping import (
 )
 from phone_core.tables import Table
 
+ROOT = Path(__file__).resolve().parents[2]
 ENRICH_WARNING = "map at least LinkedIn, Email, or First + Last name with Company"
 
 
@@ -610,3 +615,60 @@ def test_header_signature_is_stable() -> None:
     assert header_signature(("firstName", "E-mail")) == signature
     assert header_signature(["Email", "Last Name"]) != signature
     assert len(signature) == 64
+
+
+# --- the mapping data file (phone_core/data/mapping.toml) ---------------------------------------
+
+DATA_TEXT = (resources.files("phone_core") / "data" / "mapping.toml").read_text("utf-8")
+
+
+def test_the_data_file_covers_every_field_and_is_packaged() -> None:
+    spec = load_spec()
+    assert set(spec.exact) == set(FIELDS) and set(spec.rules) == set(FIELDS)
+    assert all(spec.exact[field] for field in FIELDS)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "data/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["phone_core"]
+
+
+def test_every_spelling_alone_maps_to_its_own_field() -> None:
+    for field, spellings in load_spec().exact.items():
+        for name, score in spellings.items():
+            if score < 0.35:  # deliberately too weak to decide alone
+                continue
+            mapping = suggest_mapping(Table(headers=[name], rows=[[""]]), DIRECTORY_TARGETS)
+            assert mapped(mapping) == {field: name}, (name, field)
+
+
+def with_spelling(field: str, spelling: str, score: str = "1.0") -> str:
+    """The shipped data with one more exact spelling for ``field``."""
+    anchor = f"[fields.{field}.rule]"
+    assert DATA_TEXT.count(anchor) == 1
+    extra = f'[[fields.{field}.exact]]\nscore = {score}\nnames = ["{spelling}"]\n\n'
+    return DATA_TEXT.replace(anchor, extra + anchor)
+
+
+def test_adding_a_spelling_to_the_data_changes_the_suggestion() -> None:
+    t = table({"Rufnummer": ["+49 30 1234567", "+49 30 7654321"], "Nachname": ["Roth", "Kuhn"]})
+    assert "phone" not in mapped(suggest_mapping(t, DIRECTORY_TARGETS))
+    spec = load_spec(with_spelling("phone", "rufnummer"))
+    assert mapped(suggest_mapping(t, DIRECTORY_TARGETS, spec=spec)) == {
+        "phone": "Rufnummer",
+        "last_name": "Nachname",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (with_spelling("email", "first name"), "claimed by first_name and email"),
+        (with_spelling("email", "E-Mail Adresse"), "not normalised"),
+        (with_spelling("email", "work mail", score="1.5"), "score"),
+        (DATA_TEXT + '\n[fields.nickname]\nexact = [{score = 1.0, names = ["nick"]}]\n', "fields"),
+        (DATA_TEXT.replace("[headers]\n", "[headers]\nstopwords = []\n"), "unknown keys"),
+        (DATA_TEXT.replace("unless = [", "only_with = []\nunless = [", 1), "not both"),
+        (DATA_TEXT.replace('noise = [\n  "apollo"', "noise = [\n  1", 1), "list of non-empty"),
+    ],
+)
+def test_a_data_file_that_breaks_the_schema_is_refused(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        load_spec(text)

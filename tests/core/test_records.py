@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phone_core import db
+from phone_core.mapping import can_enrich
 from phone_core.models import PERSON_FIELDS, Person, PersonRecord
 from phone_core.records import (
     first_occurrences,
+    has_identity_fields,
     identity_key,
     identity_of,
     is_enrichable,
@@ -16,6 +21,7 @@ from phone_core.records import (
     normalize_email,
     normalize_linkedin,
 )
+from phone_core.sources import directory
 
 
 @pytest.mark.parametrize(
@@ -124,3 +130,36 @@ _field = st.one_of(
 @given(st.fixed_dictionaries({f: _field for f in PERSON_FIELDS[1:]}))
 def test_identity_of_matches_identity_key_of_normalize(data: dict[str, str]) -> None:
     assert identity_of(data) == identity_key(normalize(data, new_id=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({f: _field for f in PERSON_FIELDS[1:]}))
+def test_one_rule_decides_enrichability_everywhere(data: dict[str, str]) -> None:
+    """The person check, the field-set check, the identity and the mapping check agree."""
+    person = normalize(data, new_id=False)
+    filled = {f for f in PERSON_FIELDS[1:] if getattr(person, f)}
+    assert is_enrichable(person) == has_identity_fields(filled) == bool(identity_key(person))
+    assert can_enrich(dict.fromkeys(filled, "column")) == has_identity_fields(filled)
+
+
+def test_a_full_name_column_stands_for_first_and_last_name() -> None:
+    assert can_enrich({"full_name": "Name", "company_url": "Website"})
+    assert not can_enrich({"full_name": "Name"})
+    assert not can_enrich({"first_name": "First", "company_name": None, "company_url": ""})
+
+
+def test_the_directory_loads_exactly_the_enrichable_rows(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    db.migrate(engine)
+    rows = [
+        {"linkedin": "ann-1"},
+        {"email": "bob@globex.com"},
+        {"first_name": "Cat", "last_name": "Fox", "company_name": "Initech"},
+        {"last_name": "Fox", "company_name": "Initech"},  # no first name: not a lookup key
+        {"first_name": "Dan", "last_name": "Ng"},  # no company
+    ]
+    for i, row in enumerate(rows):
+        row["phone"] = f"+1415555{i:04d}"
+    rows.append({"linkedin": "no-phone"})
+    assert directory.load_rows(engine, rows, file_name="d.csv", loaded_by="t") == (6, 3)
+    engine.dispose()

@@ -8,11 +8,9 @@ session state before the run.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-from streamlit.runtime import pages_manager
 from streamlit.testing.v1 import AppTest
 
 from phone_core import users
@@ -21,26 +19,8 @@ from tests.ui.helpers import APP, ROOT
 
 TIMEOUT = 60.0
 
-if str(ROOT) not in sys.path:  # `from pages import _common` when a page runs on its own
+if str(ROOT) not in sys.path:  # `from ui import common` when a page runs on its own
     sys.path.insert(0, str(ROOT))
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run AppTest the way the server runs after its first request: st.navigation only.
-
-    AppTest resets Streamlit's process-wide "legacy pages/ directory" flag before every
-    run, which would run a page file without app.py; a real server clears the flag for
-    good the first time app.py calls st.navigation.
-    """
-    original = pages_manager.PagesManager.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        pages_manager.PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(pages_manager.PagesManager, "__init__", init)
-    yield
 
 
 def sign_in(at: AppTest, username: str, role: str = "user", name: str = "") -> AppTest:

@@ -28,7 +28,7 @@ def button(at: AppTest, label: str) -> object:
 
 def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., AppTest]) -> None:
     users.add_user(rt.settings, "alice", "Alice", "", "alice-password-1", "user")
-    at = open_page(app, "pages/credits.py", "admin", "admin")
+    at = open_page(app, "app_pages/credits.py", "admin", "admin")
     assert [t.value for t in at.title] == ["Credits"]
     at.selectbox(key="credits_grant_user").set_value("alice")
     at.number_input(key="credits_grant_amount").set_value(250)
@@ -56,7 +56,7 @@ def test_usage_by_user_day_and_run(rt: Runtime, app: Callable[..., AppTest]) -> 
     load_directory(rt)
     run_id = submit(rt, "alice")
     wait_finished(rt, "alice", run_id)
-    at = open_page(app, "pages/credits.py", "admin", "admin")
+    at = open_page(app, "app_pages/credits.py", "admin", "admin")
     assert metrics(at)["Credits spent in the period"] == "5"
     by_run = at.dataframe[-1].value
     assert list(by_run["Run"]) == [run_id] and list(by_run["Credits"]) == [5]
@@ -69,7 +69,7 @@ def test_usage_by_user_day_and_run(rt: Runtime, app: Callable[..., AppTest]) -> 
 
 
 def test_add_users_and_reset_a_password(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    at = open_page(app, "pages/users.py", "admin", "admin")
+    at = open_page(app, "app_pages/users.py", "admin", "admin")
     assert list(at.dataframe[0].value["Username"]) == ["admin"]
 
     at.text_input(key="users_new_username").set_value("Carol")
@@ -100,7 +100,7 @@ def test_add_users_and_reset_a_password(rt: Runtime, app: Callable[..., AppTest]
 
 
 def test_adding_an_existing_user_is_refused(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    at = open_page(app, "pages/users.py", "admin", "admin")
+    at = open_page(app, "app_pages/users.py", "admin", "admin")
     at.text_input(key="users_new_username").set_value("admin")
     at.text_input(key="users_new_name").set_value("Someone")
     button(at, "Add user").click().run()  # type: ignore[attr-defined]
@@ -112,7 +112,7 @@ def test_adding_an_existing_user_is_refused(rt: Runtime, app: Callable[..., AppT
 
 
 def test_load_a_directory(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    at = open_page(app, "pages/reference_data.py", "admin", "admin")
+    at = open_page(app, "app_pages/reference_data.py", "admin", "admin")
     assert metrics(at)["Contacts in the directory"] == "0"
     data = csv_bytes(
         ["First Name", "Last Name", "Company", "Mobile Phone", "LinkedIn"],
@@ -134,7 +134,7 @@ def test_load_a_directory(rt: Runtime, app: Callable[..., AppTest]) -> None:
 
 
 def test_a_directory_needs_a_phone_column(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    at = open_page(app, "pages/reference_data.py", "admin", "admin")
+    at = open_page(app, "app_pages/reference_data.py", "admin", "admin")
     data = csv_bytes(["First Name", "Last Name", "Company"], [["Ann", "Lee", "Acme"]])
     at = upload(at, "nophone.csv", data, key="ref_upload")
     assert messages(at, "error") == [
@@ -147,7 +147,7 @@ def test_a_directory_needs_a_phone_column(rt: Runtime, app: Callable[..., AppTes
 
 
 def test_create_list_and_revoke_api_keys(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    at = open_page(app, "pages/api_keys.py", "alice", "user")
+    at = open_page(app, "app_pages/api_keys.py", "alice", "user")
     assert messages(at, "info") == ["You have no API keys yet."]
     at.text_input(key="keys_label").set_value("CRM sync")
     button(at, "Create key").click().run()  # type: ignore[attr-defined]
@@ -160,7 +160,7 @@ def test_create_list_and_revoke_api_keys(rt: Runtime, app: Callable[..., AppTest
     at.run()
     assert messages(at, "code") == []  # shown once only
 
-    other = open_page(app, "pages/api_keys.py", "bob", "user")
+    other = open_page(app, "app_pages/api_keys.py", "bob", "user")
     assert messages(other, "info") == ["You have no API keys yet."]
 
     at.button(key="keys_revoke").click().run()

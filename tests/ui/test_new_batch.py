@@ -25,7 +25,7 @@ from tests.ui.helpers import (
     xlsx_bytes,
 )
 
-NEW_BATCH = "pages/new_batch.py"
+NEW_BATCH = "app_pages/new_batch.py"
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def load_directory(rt: Runtime) -> None:
 def runs_page(app: Callable[..., AppTest]) -> Callable[..., AppTest]:
     def open_page(user: str = "alice", role: str = "user") -> AppTest:
         at = app(user, role).run()
-        at.switch_page("pages/runs.py").run()
+        at.switch_page("app_pages/runs.py").run()
         assert not at.exception
         assert [t.value for t in at.title] == ["Runs"]
         return at
@@ -66,7 +66,7 @@ def test_submit_then_the_run_is_listed_and_finishes(
     at = upload(at, "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
     at.button(key="nb_submit").click().run()
     run_id = service.list_runs(rt, "alice")[0].run_id
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["Run id"]) == [run_id]
@@ -88,7 +88,8 @@ def test_submit_then_the_run_is_listed_and_finishes(
     assert results.iloc[0]["Phone"] == "+14155550000" and results.iloc[0]["Status"] == "Found"
     assert results.iloc[4]["Status"] == "Skipped (free)"
     assert {b.label for b in at.get("download_button")} == {
-        "results.csv", "credits.csv", "Enriched CSV", "Enriched Excel"
+        "results.csv (for programs)", "credits.csv (for programs)", "Enriched CSV",
+        "Enriched Excel",
     }  # fmt: skip
     assert len(at.get("vega_lite_chart")) == 1  # outcomes by source
 
@@ -174,3 +175,17 @@ def test_rerun_the_rows_not_processed(rt: Runtime, runs_page: Callable[..., AppT
     assert child.parent_run_id == run_id and child.counts.total == left
     assert at.selectbox(key="runs_pick").value == child.run_id
     wait_finished(rt, "alice", child.run_id)
+
+
+def test_an_export_that_cannot_be_built_is_said_and_the_other_is_offered(
+    rt: Runtime, runs_page: Callable[..., AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    wide = {f"c{i}": "x" for i in range(16_380)}  # more columns than Excel allows
+    row = {"first_name": "Ann", "last_name": "Lee", "company_url": "acme.com"}
+    (acc,) = service.submit_upload(rt, "alice", [row], 5, source_rows=[wide], label="wide.csv")
+    wait_finished(rt, "alice", acc.run_id)
+    at = runs_page()
+    labels = {b.label for b in at.get("download_button")}
+    assert "Enriched CSV" in labels and "Enriched Excel" not in labels
+    assert any("Excel allows 16,384" in w for w in messages(at, "warning"))

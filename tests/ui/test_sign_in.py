@@ -12,14 +12,14 @@ from phone_core.runtime import Runtime
 from tests.ui.helpers import APP
 
 PAGES = (
-    "pages/new_batch.py",
-    "pages/runs.py",
-    "pages/api_keys.py",
-    "pages/credits.py",
-    "pages/users.py",
-    "pages/reference_data.py",
+    "app_pages/new_batch.py",
+    "app_pages/runs.py",
+    "app_pages/api_keys.py",
+    "app_pages/credits.py",
+    "app_pages/users.py",
+    "app_pages/reference_data.py",
 )
-ADMIN_PAGES = ("pages/credits.py", "pages/users.py", "pages/reference_data.py")
+ADMIN_PAGES = ("app_pages/credits.py", "app_pages/users.py", "app_pages/reference_data.py")
 
 
 def texts(at: AppTest) -> str:
@@ -107,15 +107,15 @@ def test_admin_pages_refuse_a_user(page: Callable[..., AppTest], script: str) ->
 def test_navigation_follows_the_role(app: Callable[..., AppTest]) -> None:
     at = app("alice", "user").run()
     with pytest.raises(ValueError):  # not registered for a user
-        at.switch_page("pages/credits.py")
+        at.switch_page("app_pages/credits.py")
     at = app("admin", "admin").run()
-    at.switch_page("pages/credits.py").run()
+    at.switch_page("app_pages/credits.py").run()
     assert [t.value for t in at.title] == ["Credits"]
 
 
 def test_admin_url_refused_for_a_user_even_through_the_app(app: Callable[..., AppTest]) -> None:
     at = app("admin", "admin").run()
-    at.switch_page("pages/users.py")  # registered while the admin's pages were known
+    at.switch_page("app_pages/users.py")  # registered while the admin's pages were known
     at.session_state["roles"] = ["user"]
     at.session_state["username"] = "alice"
     at.run()

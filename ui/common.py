@@ -1,4 +1,4 @@
-"""Shared by every page (not a page itself): session keys, guards, error boundary, labels.
+"""Shared by every page: session keys, page paths, sign-in guards, the error boundary.
 
 streamlit-authenticator 0.4.2 keeps the signed-in user in session state under the keys
 below; roles are not enforced by the library, so every page calls ``require_user`` or
@@ -7,11 +7,9 @@ below; roles are not enforced by the library, so every page calls ``require_user
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import traceback
 from collections.abc import Callable
-from datetime import datetime
 
 import streamlit as st
 
@@ -29,39 +27,14 @@ FOCUS_RUN = "focus_run_id"  # the run the Runs page opens (set after a submit)
 JUST_SIGNED_IN = "just_signed_in"
 FLASH = "flash_message"  # a success message that survives one st.rerun()
 
-APP_SCRIPT = "app.py"
-PAGE_NEW_BATCH = "pages/new_batch.py"
-PAGE_RUNS = "pages/runs.py"
-PAGE_API_KEYS = "pages/api_keys.py"
-PAGE_CREDITS = "pages/credits.py"
-PAGE_USERS = "pages/users.py"
-PAGE_REFERENCE = "pages/reference_data.py"
-
-STATE_LABELS = {
-    "queued": "Queued",
-    "running": "Running",
-    "completed": "Completed",
-    "credit_limit_reached": "Stopped: credit limit reached",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-}
-STATUS_LABELS = {
-    "found": "Found",
-    "not_found": "Not found",
-    "cached": "Already known (free)",
-    "duplicate": "Duplicate (free)",
-    "skipped": "Skipped (free)",
-    "not_processed": "Not processed",
-    "error": "Error",
-    "pending": "Waiting",
-}
-DETAIL_LABELS = {
-    "missing_required_fields": "missing fields: needs LinkedIn, email, or first + last name "
-    "with a company name or website",
-    "unknown_id": "unknown id",
-    "credit_limit": "the credit cap was reached",
-    "cancelled": "the batch was cancelled",
-}
+# The page files, as app.py registers them with st.navigation (not `pages/`: that name
+# would turn on Streamlit's legacy multipage mode).
+PAGE_NEW_BATCH = "app_pages/new_batch.py"
+PAGE_RUNS = "app_pages/runs.py"
+PAGE_API_KEYS = "app_pages/api_keys.py"
+PAGE_CREDITS = "app_pages/credits.py"
+PAGE_USERS = "app_pages/users.py"
+PAGE_REFERENCE = "app_pages/reference_data.py"
 
 GENERIC_ERROR = (
     "Something went wrong on this page. Please try again; if it keeps happening, tell your "
@@ -83,23 +56,10 @@ def is_admin() -> bool:
     return signed_in_user() is not None and ADMIN_ROLE in roles
 
 
-def _to_sign_in() -> None:
-    """Send a page that runs without app.py to the sign-in page.
-
-    On the first request a fresh server gets, Streamlit can run a file of ``pages/`` on its
-    own (its legacy pages-directory mode, until ``st.navigation`` has been called once);
-    switching to ``app.py`` puts that request through the sign-in. Once app.py has run,
-    it is not a page of the navigation and the switch fails: nothing to do then.
-    """
-    with contextlib.suppress(Exception):  # the normal case once st.navigation is in use
-        st.switch_page(APP_SCRIPT)
-
-
 def require_user() -> str:
     """The signed-in username, or stop the page with a message."""
     user = signed_in_user()
     if user is None:
-        _to_sign_in()
         st.warning("Please sign in first.")
         st.stop()
     assert user is not None
@@ -153,15 +113,3 @@ def show_flash() -> None:
     message = st.session_state.pop(FLASH, None)
     if message:
         st.success(message)
-
-
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
-
-
-def detail_label(detail: str) -> str:
-    return DETAIL_LABELS.get(detail, detail.replace("_", " "))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _common as ui
 from phone_core import ui_api
 from phone_core.users import MIN_PASSWORD_LENGTH, ROLES, generate_password
+from ui import common
 
 # Widget keys.
 ADD_FORM = "users_add_form"
@@ -71,7 +71,7 @@ def _show_once() -> None:
 
 
 def main() -> None:
-    ui.require_admin()
+    common.require_admin()
     st.title("Users")
     st.caption("People who can sign in to this app. Admins also see the admin pages.")
     _show_once()
@@ -88,4 +88,4 @@ def main() -> None:
     _reset([u.username for u in users])
 
 
-ui.guarded("users", main)
+common.guarded("users", main)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import _common as ui
 from phone_core import ui_api
 from phone_core.keys import ApiKey
+from ui import common, labels
 
 # Widget keys.
 CREATE_FORM = "keys_create_form"
@@ -25,9 +25,9 @@ def _keys_frame(keys: list[ApiKey]) -> pd.DataFrame:
             {
                 "Label": k.label or "(no label)",
                 "Key id": k.key_id,
-                "Created (UTC)": ui.when(k.created_at),
-                "Last used (UTC)": ui.when(k.last_used_at) or "never",
-                "Status": "active" if k.active else f"revoked {ui.when(k.revoked_at)}",
+                "Created (UTC)": labels.when(k.created_at),
+                "Last used (UTC)": labels.when(k.last_used_at) or "never",
+                "Status": "active" if k.active else f"revoked {labels.when(k.revoked_at)}",
             }
             for k in keys
         ]
@@ -73,7 +73,7 @@ def _revoke(user: str, keys: list[ApiKey]) -> None:
 
 
 def main() -> None:
-    user = ui.require_user()
+    user = common.require_user()
     st.title("API keys")
     st.caption(
         "Programs call the HTTP API with one of your keys and act as you: same credits, same runs."
@@ -88,4 +88,4 @@ def main() -> None:
     _revoke(user, keys)
 
 
-ui.guarded("api keys", main)
+common.guarded("api keys", main)

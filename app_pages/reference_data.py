@@ -1,0 +1,85 @@
+"""Reference data (admin): load the organisation's own contacts, used as the first source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from phone_core import ui_api
+from phone_core.records import ENRICHABLE_RULE
+from ui import common, labels, upload
+
+# Widget keys.
+UPLOAD = "ref_upload"
+MAP_PREFIX = "ref_map_"
+LOAD = "ref_load"
+CONFIRM = "ref_confirm"
+# Page state (UI state only: the parsed file comes from phone_core).
+STATE_PREFIX = "ref_"
+
+PREVIEW_ROWS = 10
+
+
+def _stats() -> None:
+    stats = ui_api.directory_stats()
+    last: Any = stats.get("last_load")
+    cols = st.columns(3)
+    cols[0].metric("Contacts in the directory", f"{int(str(stats.get('contacts', 0))):,}")
+    if last:
+        loaded_at = last.get("loaded_at")
+        cols[1].metric("Last load", loaded_at.strftime("%Y-%m-%d") if loaded_at else "")
+        cols[2].metric("Rows loaded / read", f"{last['rows_loaded']:,} / {last['rows_read']:,}")
+        st.caption(
+            f"Last file: {last['file_name']}, loaded by {last['loaded_by']} on "
+            f"{labels.when(loaded_at)} UTC. Rows without a valid phone or anything to match on "
+            "are not loaded."
+        )
+    else:
+        st.caption("Nothing loaded yet.")
+
+
+def main() -> None:
+    user = common.require_admin()
+    st.title("Reference data")
+    st.caption(
+        "Your organisation's own contacts (a CRM export or a purchased list). Every batch "
+        f"looks here first, matching on {ENRICHABLE_RULE}."
+    )
+    common.show_flash()
+    _stats()
+    st.subheader("Load a new directory")
+    uploaded = st.file_uploader(
+        "Directory file (CSV or Excel) with a phone column",
+        type=upload.UPLOAD_TYPES,
+        key=UPLOAD,
+    )
+    if uploaded is None:
+        return
+    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.DIRECTORY)
+    if opened.parsed is None:
+        st.error(opened.error)
+        return
+    parsed, table = opened.parsed, opened.parsed.table
+    if opened.fresh:
+        upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
+    st.markdown(f"**{uploaded.name}**: {table.row_count:,} rows, {len(table.headers)} columns.")
+    upload.preview(table, PREVIEW_ROWS, "ref_preview")
+    mapping = upload.mapping_form(table, ui_api.DIRECTORY.targets, MAP_PREFIX, 3)
+    problem = ui_api.mapping_problem(mapping, ui_api.DIRECTORY)
+    if problem:
+        st.error(problem)
+        return
+    st.warning(
+        f"Loading replaces the whole directory ({table.row_count:,} rows will be read). "
+        "Rows without a valid phone or anything to match on are left out."
+    )
+    confirmed = st.checkbox("Replace the current directory with this file", key=CONFIRM)
+    if st.button("Load directory", key=LOAD, type="primary", disabled=not confirmed):
+        with st.spinner("Loading…"):
+            read, loaded = ui_api.load_directory(user, parsed, mapping)
+        common.flash(f"Loaded {loaded:,} contacts from {read:,} rows of {uploaded.name}.")
+        st.rerun()
+
+
+common.guarded("reference data", main)

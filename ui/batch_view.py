@@ -1,0 +1,113 @@
+"""The New batch page's pre-flight summary, budget form and submitted view."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+import streamlit as st
+
+from phone_core import ui_api
+from phone_core.models import MAX_BATCH, Preflight
+from ui import common, labels
+
+
+def plan_token(file_token: str, mapping: Mapping[str, str | None]) -> str:
+    """Names one mapping of one upload (the budget default is set once per plan)."""
+    raw = json.dumps([file_token, sorted(mapping.items())], ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def show_preflight(pf: Preflight) -> None:
+    st.subheader("3. What this batch will do")
+    top = st.columns(4)
+    top[0].metric("Rows in the file", f"{pf.rows:,}")
+    top[1].metric("Can be enriched", f"{pf.enrichable:,}")
+    top[2].metric("Skipped (missing fields)", f"{sum(pf.skipped.values()):,}")
+    top[3].metric("Duplicates in the file", f"{pf.duplicates:,}", help="Charged once.")
+    bottom = st.columns(4)
+    bottom[0].metric("Already known (free)", f"{pf.cache_hits:,}", help="Found recently.")
+    bottom[1].metric("To look up", f"{pf.to_look_up:,}")
+    bottom[2].metric("Worst-case cost", f"{pf.worst_case_credits:,} credits")
+    bottom[3].metric("Your available credits", f"{pf.available_credits:,}")
+    per = pf.per_record_worst_case
+    credits_word = f"{per} credit{'s' if per != 1 else ''}"
+    if ui_api.pays_only_for_found():
+        how = (
+            f"You pay only when a phone is found, at most {credits_word} per row, so the "
+            "worst case assumes every looked-up row finds a phone."
+        )
+    else:
+        how = (
+            f"Some sources charge per lookup: each looked-up row costs at most {credits_word}, "
+            "found or not."
+        )
+    st.caption(f"Skipped rows, duplicates and already-known phones cost nothing. {how}")
+    for reason, count in pf.skipped.items():
+        st.caption(f"{count:,} rows will be skipped: {labels.detail_label(reason)}.")
+    if pf.runs_needed > 1:
+        st.info(
+            f"This file has {pf.rows:,} rows, more than {MAX_BATCH:,} per batch: it will be "
+            f"sent as {pf.runs_needed} runs of at most {MAX_BATCH:,} rows each, one after "
+            "the other, all sharing the one credit budget you set below."
+        )
+
+
+def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int, bool]:
+    """The max-credits and label inputs with their advice; (max credits, submit blocked).
+
+    ``keys`` names the widgets: ``max_credits``, ``label``, and ``set_for`` (the plan the
+    max-credits default was set for).
+    """
+    st.subheader("4. Set the budget and submit")
+    blocker = ui_api.budget_blocker(pf)
+    if blocker:
+        st.error(blocker)
+    if st.session_state.get(keys["set_for"]) != plan:
+        st.session_state[keys["max_credits"]] = ui_api.default_max_credits(pf)
+        st.session_state[keys["set_for"]] = plan
+    left, right = st.columns([1, 2])
+    with left:
+        max_credits = int(
+            st.number_input(
+                "Maximum credits to spend",
+                min_value=1,
+                step=1,
+                key=keys["max_credits"],
+                help="The batch never spends more than this. It is reserved from your "
+                "balance while the batch runs; what is not spent is released at the end.",
+            )
+        )
+    with right:
+        st.text_input("Batch name (shown on the Runs page)", key=keys["label"], max_chars=200)
+    if pf.to_look_up == 0 and pf.enrichable > 0:
+        st.success("Every row is a duplicate or already known: this batch should cost nothing.")
+    warning, note = ("", "") if blocker else ui_api.budget_advice(pf, max_credits)
+    if warning:
+        st.warning(warning)
+    elif note:
+        st.info(note)
+    blocked = bool(blocker or warning)
+    if not blocked:
+        available = pf.available_credits
+        st.markdown(
+            f"Submitting reserves **{max_credits:,} credits** of your {available:,} while the "
+            f"batch runs. It never spends more than {max_credits:,}; the rest is released "
+            "when it ends."
+        )
+    return max_credits, blocked
+
+
+def show_submitted(run_ids: list[str]) -> None:
+    st.subheader("3. Submitted")
+    count = len(run_ids)
+    st.success(
+        f"Submitted as {count} run{'s' if count != 1 else ''}. It runs in the background: "
+        "you can leave this page and come back later."
+    )
+    st.code("\n".join(run_ids), language=None)
+    st.page_link(
+        common.PAGE_RUNS, label="Follow progress on the Runs page", icon=":material/arrow_forward:"
+    )
+    st.caption("To send another file, upload it above.")
