@@ -37,7 +37,8 @@ FIELD_HELP = {
 def _show_file(name: str, parsed: ParsedFile) -> None:
     table = parsed.table
     how = upload.describe(table)
-    st.markdown(f"**{name}**: {table.row_count:,} rows, {len(table.headers)} columns ({how}).")
+    size = f"{table.row_count:,} rows, {len(table.headers)} columns ({how})"
+    st.markdown(f"**{common.plain(name)}**: {size}.")
     with st.expander(f"Preview (first {min(PREVIEW_ROWS, table.row_count)} rows)", expanded=True):
         upload.preview(table, PREVIEW_ROWS, "nb_preview")
 
@@ -94,7 +95,7 @@ def main() -> None:
         return
     opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.BATCH)
     if opened.parsed is None:
-        st.error(opened.error)
+        st.error(common.plain(opened.error))
         return
     if opened.fresh:
         upload.seed_mapping(user, opened.parsed, MAP_PREFIX, ui_api.BATCH)
@@ -103,10 +104,10 @@ def main() -> None:
     mapping = _mapping(opened.parsed)
     problem = ui_api.mapping_problem(mapping)
     if problem:
-        st.error(problem)
+        st.error(common.plain(problem))
         return
     for warning in ui_api.mapping_warnings(opened.parsed, mapping):
-        st.warning(warning)
+        st.warning(common.plain(warning))
     if not ui_api.can_enrich(mapping):
         return
     if st.session_state.get(SUBMITTED_FOR) == opened.token:

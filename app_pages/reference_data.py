@@ -58,17 +58,18 @@ def main() -> None:
         return
     opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.DIRECTORY)
     if opened.parsed is None:
-        st.error(opened.error)
+        st.error(common.plain(opened.error))
         return
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:
         upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
-    st.markdown(f"**{uploaded.name}**: {table.row_count:,} rows, {len(table.headers)} columns.")
+    size = f"{table.row_count:,} rows, {len(table.headers)} columns"
+    st.markdown(f"**{common.plain(uploaded.name)}**: {size}.")
     upload.preview(table, PREVIEW_ROWS, "ref_preview")
     mapping = upload.mapping_form(table, ui_api.DIRECTORY.targets, MAP_PREFIX, 3)
     problem = ui_api.mapping_problem(mapping, ui_api.DIRECTORY)
     if problem:
-        st.error(problem)
+        st.error(common.plain(problem))
         return
     st.warning(
         f"Loading replaces the whole directory ({table.row_count:,} rows will be read). "

@@ -8,6 +8,7 @@ below; roles are not enforced by the library, so every page calls ``require_user
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Callable
 
@@ -75,6 +76,15 @@ def require_admin() -> str:
     return user
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def plain(text: str) -> str:
+    """``text`` as literal text inside Streamlit markdown (captions, alerts, labels):
+    links, images, emphasis, colours, icons and LaTeX in user-typed text are escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
 def explain(error: PhoneError) -> str:
     """The message a user sees for an engine error."""
     if isinstance(error, InsufficientCredits):
@@ -84,7 +94,7 @@ def explain(error: PhoneError) -> str:
             "administrator for more credits."
         )
     message = str(error) or type(error).__name__
-    return message[:1].upper() + message[1:]
+    return plain(message[:1].upper() + message[1:])  # messages can quote cells and names
 
 
 def log_unexpected(where: str, exc: BaseException) -> None:

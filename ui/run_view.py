@@ -7,7 +7,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.models import Run
-from ui import labels
+from ui import common, labels
 
 # Widget keys.
 TABLE = "runs_table"
@@ -76,9 +76,10 @@ def status(user: str, admin: bool, run_id: str, was_active: bool) -> None:
     """One run's progress, counts and cancel button; polled while it runs."""
     run = ui_api.get_run(user, run_id, admin=admin)
     c = run.counts
-    st.markdown(f"### {run.label or 'Untitled batch'}")
+    st.markdown(f"### {common.plain(run.label) if run.label else 'Untitled batch'}")
     st.caption(
-        f"Run `{run.run_id}` · owner {run.owner} · created {labels.when(run.created_at)} UTC"
+        f"Run `{run.run_id}` · owner {common.plain(run.owner)}"
+        + f" · created {labels.when(run.created_at)} UTC"
         + (f" · finished {labels.when(run.finished_at)} UTC" if run.finished_at else "")
         + (f" · re-run of `{run.parent_run_id}`" if run.parent_run_id else "")
     )
@@ -112,7 +113,7 @@ def status(user: str, admin: bool, run_id: str, was_active: bool) -> None:
     cols[2].metric("Credits spent", f"{run.credits_spent:,} of {run.max_credits:,}")
     cols[3].metric("Not processed / errors", f"{c.not_processed:,} / {c.error:,}")
     if run.notice:
-        st.warning(f"Note on this run: {run.notice}")
+        st.warning(f"Note on this run: {common.plain(run.notice)}")
     if not run.state.finished:
         if not run.cancel_requested and st.button("Cancel this run", key=CANCEL):
             run = ui_api.cancel(user, run_id, admin=admin)
