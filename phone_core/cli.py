@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from phone_core import credits, ingest, service
 from phone_core.bootstrap import get_runtime, shutdown
@@ -177,8 +178,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_USAGE = 64  # a command line that does not parse (1-3 are the command's own outcomes)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own exit code for a bad command line is 2, which here means "not enough
+    credits": give usage errors their own code instead."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="phone-enrich", description=__doc__)
+    p = _Parser(prog="phone-enrich", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("submit", help="submit a CSV/XLSX lead list")

@@ -20,9 +20,16 @@ from sqlalchemy.engine import Connection
 
 from phone_core import db
 from phone_core.errors import InputError, InsufficientCredits
-from phone_core.models import CreditSummary, RunState, UsageRow
+from phone_core.models import MAX_CREDIT_AMOUNT, CreditSummary, RunState, UsageRow
 
 ACTIVE_STATES = (RunState.QUEUED.value, RunState.RUNNING.value)
+MAX_AMOUNT = MAX_CREDIT_AMOUNT
+
+
+def check_amount(amount: int, what: str) -> None:
+    """Refuse an amount that no real budget has (and that a column could not hold)."""
+    if abs(amount) > MAX_AMOUNT:
+        raise InputError(f"{what} must be at most {MAX_AMOUNT:,} credits")
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ def lock_account(conn: Connection, user: str) -> None:
 def grant(conn: Connection, user: str, amount: int, note: str = "", by: str = "") -> None:
     if amount == 0:
         raise InputError("a grant must not be zero")
+    check_amount(amount, "a grant")
     lock_account(conn, user)
     if amount < 0:
         summary = summarize(conn, user)
@@ -143,6 +151,8 @@ def record_charges(conn: Connection, user: str, run_id: str, charges: Sequence[C
 def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:
     if limit is not None and limit < 0:
         raise InputError("a monthly limit must be 0 or more (or none)")
+    if limit is not None:
+        check_amount(limit, "a monthly limit")
     ensure_account(conn, user)
     conn.execute(
         sa.update(db.accounts).where(db.accounts.c.user == user).values(monthly_limit=limit)

@@ -17,6 +17,9 @@ from pydantic import (
 )
 
 MAX_BATCH = 1000
+# The largest grant, monthly limit or hold: far above any real budget, and well inside
+# the 32-bit integer columns of every supported database.
+MAX_CREDIT_AMOUNT = 1_000_000_000
 
 # Sizes of the state-DB columns that caller text lands in. ``db.py`` sizes its columns with
 # these and the request models below validate with them, so the two cannot drift apart:
@@ -232,7 +235,10 @@ class BatchCreate(BaseModel):
         description="Type of entity being processed (must be 'person' for phone enrichment)"
     )
     max_credits: int = Field(
-        ge=1, strict=True, description="Maximum credits this request is allowed to consume"
+        ge=1,
+        le=MAX_CREDIT_AMOUNT,
+        strict=True,
+        description="Maximum credits this request is allowed to consume",
     )
 
     @model_validator(mode="after")

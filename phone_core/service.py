@@ -93,6 +93,7 @@ def _create_runs(
     """
     if max_credits < 1:
         raise InputError("max credits must be at least 1")
+    credits.check_amount(max_credits, "max credits")
     group_id = uuid.uuid4().hex if len(chunks) > 1 else None
     per_record = worst_case(rt.source_prices())
     accepted: list[BatchAccepted] = []
