@@ -43,6 +43,7 @@ def _balances(summaries: list[CreditSummary]) -> None:
         "Available = balance minus what running batches hold, and within the monthly limit "
         "when one is set."
     )
+    st.info(ui_api.cache_policy(), icon=":material/cached:")
 
 
 def _grant_form(admin: str, usernames: list[str]) -> None:

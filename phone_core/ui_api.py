@@ -43,6 +43,22 @@ def runtime() -> Runtime:
     return get_runtime()
 
 
+def cache_policy() -> str:
+    """Who gets found phones for free, in words (the admin Credits page)."""
+    s = settings()
+    days = f"{s.cache_ttl_days} days"
+    if s.cache_scope == "user":
+        return (
+            f"Phone cache: per user (PHONE_CACHE_SCOPE=user). A phone a user found is free "
+            f"for that user for {days}; other users pay for the same person again."
+        )
+    return (
+        f"Phone cache: shared by the organisation (PHONE_CACHE_SCOPE=organisation). A phone "
+        f"anyone found is free for every user for {days}, so nobody pays twice for one "
+        "person; a pre-flight counts those phones as already known."
+    )
+
+
 def settings() -> Settings:
     return runtime().settings
 

@@ -49,6 +49,16 @@ def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., A
     assert balances.loc["alice", "Monthly limit"] == "100"
 
 
+def test_the_credits_page_states_the_cache_scope(
+    make_runtime: Callable[..., Runtime], app: Callable[..., AppTest]
+) -> None:
+    at = open_page(app, "app_pages/credits.py", "admin", "admin")
+    assert any("shared by the organisation" in m for m in messages(at, "info"))
+    make_runtime(cache_scope="user")
+    at = open_page(app, "app_pages/credits.py", "admin", "admin")
+    assert any("per user (PHONE_CACHE_SCOPE=user)" in m for m in messages(at, "info"))
+
+
 def test_usage_by_user_day_and_run(rt: Runtime, app: Callable[..., AppTest]) -> None:
     from tests.ui.test_runs import load_directory, submit
 
