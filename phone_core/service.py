@@ -17,6 +17,7 @@ from phone_core.models import (
     CREDITS_FILE,
     MAX_BATCH,
     OUTPUT_FILES,
+    PERSON_FIELD_MAX_LEN,
     RESULTS_FILE,
     BatchAccepted,
     BatchCreate,
@@ -144,6 +145,19 @@ def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -
     )[0]
 
 
+def _check_lengths(people: Sequence[Person]) -> None:
+    """Refuse a value longer than its column holds (an API request is held to the same
+    limits by its model): a clear message instead of a database error."""
+    for row, person in enumerate(people, start=1):
+        for field, limit in PERSON_FIELD_MAX_LEN.items():
+            if len(getattr(person, field)) > limit:
+                name = field.replace("_", " ")
+                raise InputError(
+                    f"row {row}: the {name} is longer than {limit} characters; "
+                    "shorten it, or leave that column unmapped"
+                )
+
+
 def submit_upload(
     rt: Runtime,
     user: str,
@@ -157,6 +171,7 @@ def submit_upload(
     if not rows:
         raise InputError("the file has no rows to enrich")
     people = [normalize(r) for r in rows]
+    _check_lengths(people)
     chunks = []
     for start in range(0, len(people), MAX_BATCH):
         part = people[start : start + MAX_BATCH]

@@ -70,3 +70,13 @@ def test_cli_usage_errors_and_huge_grants_exit_cleanly(tmp_path: Path) -> None:
         assert "Traceback" not in huge.stderr + bad.stderr
     finally:
         _stop_s3(data)
+
+
+def test_an_upload_value_longer_than_its_column_is_refused_plainly(memory_rt: Runtime) -> None:
+    grant(memory_rt, "ann", 10)
+    ok = {"first_name": "Ann", "last_name": "Lee", "company_url": "a.com"}
+    with pytest.raises(InputError, match="row 2: the id is longer than 200"):
+        service.submit_upload(memory_rt, "ann", [ok, {**ok, "id": "x" * 201}], 5)
+    with pytest.raises(InputError, match="row 1: the first name is longer than 500"):
+        service.submit_upload(memory_rt, "ann", [{**ok, "first_name": "y" * 501}], 5)
+    assert service.list_runs(memory_rt, "ann") == []
