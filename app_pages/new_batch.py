@@ -95,7 +95,7 @@ def main() -> None:
         return
     opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.BATCH)
     if opened.parsed is None:
-        st.error(common.plain(opened.error))
+        st.error(opened.error)  # already explained (escaped)
         return
     if opened.fresh:
         upload.seed_mapping(user, opened.parsed, MAP_PREFIX, ui_api.BATCH)

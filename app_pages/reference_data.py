@@ -58,7 +58,7 @@ def main() -> None:
         return
     opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.DIRECTORY)
     if opened.parsed is None:
-        st.error(common.plain(opened.error))
+        st.error(opened.error)  # already explained (escaped)
         return
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:

@@ -37,6 +37,9 @@ class InlineRunQueue:
     def recover(self, executor_ids: list[str]) -> int:
         return 0  # nothing outlives this process
 
+    def interrupt(self) -> None:
+        return None  # drain() runs in the caller's thread: nothing runs in the background
+
     def close(self) -> None:
         self.waiting.clear()
 

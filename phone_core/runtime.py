@@ -37,6 +37,10 @@ class RunQueue(Protocol):
         """Take over the unfinished runs of dead executors; how many were taken."""
         ...
 
+    def interrupt(self) -> None:
+        """Stop the runs in flight in this process (they resume on the next start)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -48,6 +52,9 @@ class NoQueue:
 
     def recover(self, executor_ids: list[str]) -> int:
         raise RuntimeError("this process has no run queue")
+
+    def interrupt(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -69,8 +76,9 @@ class Runtime:
 
     def close(self) -> None:
         """Release everything the runtime holds: queue, sources' clients, DB, S3 server."""
+        self.queue.interrupt()  # no lookup in flight when the sources' clients close
         for src in self.sources:
-            src.close()  # first: a vendor client closes on the loop that runs batches
+            src.close()  # before the queue stops the event loop those clients live on
         self.queue.close()
         self.queue = NoQueue()
         self.db.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from dbos import DBOS, DBOSClient, SetWorkflowID
@@ -78,9 +79,26 @@ async def _exports_step(run_id: str) -> None:
         raise _scrubbed(run_id, "exports", exc) from None
 
 
+# The workflow tasks running in this process, with their loops: a shutdown interrupts
+# them (each step is atomic; the run resumes from its last checkpoint on the next start).
+_running: set[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = set()
+
+
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(run_id: str) -> None:
     """The durable twin of ``engine.process_run``: the same steps, each checkpointed."""
+    task = asyncio.current_task()
+    entry = (asyncio.get_running_loop(), task) if task is not None else None
+    if entry:
+        _running.add(entry)
+    try:
+        await _run_steps(run_id)
+    finally:
+        if entry:
+            _running.discard(entry)
+
+
+async def _run_steps(run_id: str) -> None:
     failed = False
     if await _start_step(run_id):
         try:
@@ -142,10 +160,46 @@ class DbosRunQueue:
             DBOS.resume_workflows(ids, queue_name=QUEUE_NAME)
         return len(ids)
 
+    def interrupt(self) -> None:
+        _interrupt_running()
+
     def close(self) -> None:
+        """Interrupt the runs in flight, then stop DBOS: DBOS stops its event loop with
+        whatever still runs on it, which leaves coroutines never awaited and a closed
+        loop under live tasks. Cancelled here, each run ends its current await cleanly;
+        its last step's commit is atomic, and it resumes from that checkpoint on the next
+        start (its workflow stays PENDING)."""
+        self.interrupt()
         DBOS.destroy(destroy_registry=False)
         _queues.clear()
         _bound.clear()
+
+
+class _QuietCancel(logging.Filter):
+    """Drops DBOS's warning for each task cancelled by an orderly shutdown (we log one
+    line for all of them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Asyncio task cancelled")
+
+
+def _interrupt_running(timeout: float = 10.0) -> None:
+    tasks = list(_running)
+    if not tasks:
+        return
+    log.info("shutting down: interrupting %d run(s); they resume on the next start", len(tasks))
+    quiet = _QuietCancel()
+    dbos_log = logging.getLogger("dbos")
+    dbos_log.addFilter(quiet)
+    try:
+        for loop, task in tasks:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(t.done() for _, t in tasks):
+            time.sleep(0.02)
+    finally:
+        dbos_log.removeFilter(quiet)
 
 
 class DbosClientQueue:
@@ -171,6 +225,9 @@ class DbosClientQueue:
 
     def recover(self, executor_ids: list[str]) -> int:
         raise RuntimeError("only a worker process can take over runs")
+
+    def interrupt(self) -> None:
+        return None
 
     def close(self) -> None:
         if self._client is not None:

@@ -76,13 +76,21 @@ def require_admin() -> str:
     return user
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+# Markdown that text can trigger inside one line: emphasis, code, links and images
+# ("![" needs the "["), HTML-ish brackets, tables, strike-through, LaTeX; Streamlit's
+# ":icon:" / ":red[...]" directives (a colon before a letter); and block markers at the
+# start (heading, quote, list).
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\](){}<>|~$&]|:(?=[A-Za-z/]))")
+_BLOCK_START = re.compile(r"^(?:([#>+\-])|(\d+)([.)]))")
 
 
 def plain(text: str) -> str:
     """``text`` as literal text inside Streamlit markdown (captions, alerts, labels):
     links, images, emphasis, colours, icons and LaTeX in user-typed text are escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    escaped = _INLINE_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    return _BLOCK_START.sub(
+        lambda m: "\\" + m.group(1) if m.group(1) else f"{m.group(2)}\\{m.group(3)}", escaped
+    )
 
 
 def explain(error: PhoneError) -> str:
