@@ -145,6 +145,15 @@ class LanternSource:
         self.breaker = CircuitBreaker(self.config.breaker_failures, self.config.breaker_pause_sec)
         self._fatal = None
 
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (for callers that run their own short-lived
+        loops, e.g. ``asyncio.run``: a client must close before its loop does)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            state = self._per_loop.pop(loop, None)
+        if state is not None:
+            await state[0].aclose()
+
     def close(self) -> None:
         """Close every loop's HTTP client, each on its own loop (called on shutdown, from
         any thread, before the loops stop). A client whose loop is gone is dropped."""
