@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_rate_per_minute: int = Field(default=120, ge=1)
     upload_max_bytes: int = 50 * 1024 * 1024
+    # Hostile-file limits (issue 9), the same on every path; see tables.read_table.
+    upload_max_rows: int = Field(default=200_000, ge=1)  # data rows of an upload (web, CLI)
+    directory_max_rows: int = Field(default=2_000_000, ge=1)  # rows of a directory file
+    # The enriched XLSX adds 6 columns and Excel stops at 16,384.
+    upload_max_columns: int = Field(default=1_000, ge=1, le=16_378)
+    # What an XLSX may expand to once unzipped (its XML is streamed, so this bounds time).
+    xlsx_max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
 
     @property
     def state_db_url(self) -> str:
