@@ -261,7 +261,8 @@ class _Sheet(_Strings):
         self.rows: list[dict[int, str]] = []
         self.cells: dict[int, str] = {}
         self.column = 0
-        self.kind = self.style = self.value = ""
+        self.attrs: dict[str, str] = {}
+        self.value = ""
 
     def start_dimension(self, attrs: dict[str, str]) -> None:
         _check_dimension(attrs.get("ref", ""))
@@ -277,10 +278,9 @@ class _Sheet(_Strings):
         self.done = True
 
     def start_c(self, attrs: dict[str, str]) -> None:
-        ref = attrs.get("r")
-        self.column = _column_index(ref.rstrip(_DIGITS)) if ref else self.column + 1
-        self.kind, self.style, self.value = attrs.get("t", "n"), attrs.get("s", ""), ""
-        self.texts.clear()
+        self.attrs, self.value = attrs, ""
+        if self.texts:
+            self.texts.clear()
 
     def start_v(self, attrs: dict[str, str]) -> None:
         self.collect()
@@ -289,7 +289,13 @@ class _Sheet(_Strings):
         self.value = self.collected()
 
     def end_c(self) -> None:
-        text = _cell_value(self.kind, self.style, self.value, self, self.book)
+        attrs = self.attrs
+        ref = attrs.get("r")
+        self.column = _column_index(ref.rstrip(_DIGITS)) if ref else self.column + 1
+        if not self.value and not self.texts:
+            return  # empty (most cells of a formatted sheet): nothing more to do
+        kind, style = attrs.get("t", "n"), attrs.get("s", "")
+        text = _cell_value(kind, style, self.value, self, self.book)
         if text:
             if self.column > self.max_columns:
                 raise columns_error(self.max_columns)
