@@ -56,17 +56,41 @@ Mapped = dict[str, str | None]  # field -> column of the file, or None
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """The bounds a file is read within (``tables.read_table``'s limits)."""
+
+    max_bytes: int
+    max_rows: int
+    max_columns: int
+    max_uncompressed_bytes: int
+
+    def read(self, data: bytes, filename: str) -> Table:
+        return read_table(
+            data,
+            filename,
+            max_bytes=self.max_bytes,
+            max_rows=self.max_rows,
+            max_columns=self.max_columns,
+            max_uncompressed_bytes=self.max_uncompressed_bytes,
+        )
+
+
+@dataclass(frozen=True)
 class Purpose:
     """What an upload is for: the fields it maps, its limits, its remembered mappings."""
 
     scope: str  # the preferences scope its mappings are remembered under
     targets: tuple[str, ...]
 
-    def limits(self, settings: Settings) -> tuple[int, int]:
-        """(most bytes, most data rows), from the settings."""
-        if self is DIRECTORY:
-            return settings.directory_max_bytes, settings.directory_max_rows
-        return settings.upload_max_bytes, settings.upload_max_rows
+    def limits(self, settings: Settings) -> ReadLimits:
+        """What a file for this purpose may hold, from the settings (every path)."""
+        directory = self is DIRECTORY
+        return ReadLimits(
+            max_bytes=settings.directory_max_bytes if directory else settings.upload_max_bytes,
+            max_rows=settings.directory_max_rows if directory else settings.upload_max_rows,
+            max_columns=settings.upload_max_columns,
+            max_uncompressed_bytes=settings.xlsx_max_uncompressed_bytes,
+        )
 
 
 BATCH = Purpose(preferences.BATCH, PERSON_TARGETS)
@@ -126,7 +150,7 @@ class _Lru(Generic[K, V]):
 
 
 # A parsed file, or the message of why it could not be read (not parsed again either).
-_FILES: _Lru[tuple[str, str, int, int], ParsedFile | str] = _Lru(4)
+_FILES: _Lru[tuple[str, str, ReadLimits], ParsedFile | str] = _Lru(4)
 _PREFLIGHTS: _Lru[tuple[str, str, str, tuple[tuple[str, str | None], ...]], Preflight] = _Lru(64)
 
 
@@ -151,16 +175,16 @@ def read(
     ``data`` may be a callable, called only when ``digest`` (the sha256 hex of an earlier
     read of the same bytes) does not find the file in the cache.
     """
-    max_bytes, max_rows = purpose.limits(settings)
-    cached = _FILES.get((digest, name, max_bytes, max_rows)) if digest else None
+    limits = purpose.limits(settings)
+    cached = _FILES.get((digest, name, limits)) if digest else None
     if cached is None:
         raw = data() if callable(data) else data
         digest = hashlib.sha256(raw).hexdigest()
-        key = (digest, name, max_bytes, max_rows)
+        key = (digest, name, limits)
         cached = _FILES.get(key)
         if cached is None:
             try:
-                table = read_table(raw, name, max_rows=max_rows, max_bytes=max_bytes)
+                table = limits.read(raw, name)
                 cached = _FILES.put(key, ParsedFile(name, digest, table))
             except FileFormatError as exc:
                 cached = _FILES.put(key, str(exc))
@@ -247,8 +271,7 @@ def load_upload(
     purpose: Purpose = BATCH,
 ) -> Upload:
     """Read a file and map it by the suggestion plus ``overrides`` (the CLI's ``--map``)."""
-    max_bytes, max_rows = purpose.limits(settings or get_settings())
-    table = read_table(data, filename, max_rows=max_rows, max_bytes=max_bytes)
+    table = purpose.limits(settings or get_settings()).read(data, filename)
     mapping = merge_mapping(table, suggest_mapping(table, purpose.targets), overrides or {})
     return build_upload(table, mapping, purpose)
 

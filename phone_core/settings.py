@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     api_auth_max_failures: int = Field(default=10, ge=1)
     api_auth_window_sec: float = Field(default=300.0, gt=0)
     api_auth_max_lockout_sec: float = Field(default=3600.0, gt=0)
+    # The enriched XLSX adds 6 columns and Excel stops at 16,384.
+    upload_max_columns: int = Field(default=1_000, ge=1, le=16_378)
+    # What an XLSX may expand to once unzipped (its XML is streamed, so this bounds time).
+    xlsx_max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
 
     @property
     def state_db_url(self) -> str:

@@ -375,3 +375,56 @@ def test_random_bytes_only_ever_raise_file_format_error(
         assert all(table.headers) and len(set(table.headers)) == len(table.headers)
         assert all(len(row) == len(table.headers) for row in table.rows)
         assert all(cell == cell.strip() for row in table.rows for cell in row)
+
+
+# --- XLSX as other exporters write it (the reader streams the XML itself) ----------------------
+
+
+def test_xlsx_with_prefixed_elements_and_no_cell_references() -> None:
+    from tests.security.hostile import xlsx
+
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    sheet = (
+        f'<x:worksheet xmlns:x="{ns}"><x:sheetData>'
+        '<x:row><x:c t="inlineStr"><x:is><x:t>Email</x:t></x:is></x:c>'
+        '<x:c t="inlineStr"><x:is><x:t>Count</x:t></x:is></x:c></x:row>'
+        '<x:row><x:c t="inlineStr"><x:is><x:t>a@b.co</x:t></x:is></x:c><x:c><x:v>7</x:v></x:c>'
+        "</x:row></x:sheetData></x:worksheet>"
+    )
+    table = read_table(xlsx([sheet.encode()]), "dotnet.xlsx")
+    assert table.headers == ["Email", "Count"]
+    assert table.rows == [["a@b.co", "7"]]
+
+
+def test_xlsx_rich_text_phonetic_guides_and_escapes() -> None:
+    from tests.security.hostile import row, sheet, xlsx
+
+    strings = [
+        "Name",
+        "<si><r><t>Ri</t></r><r><rPr><b/></rPr><t>ch</t></r></si>",
+        "<si><t>東京</t><rPh sb='0' eb='2'><t>トウキョウ</t></rPh></si>",
+        "<si><t>a_x005F_x0041_b_x0041_</t></si>",
+    ]
+    cells = [b'<c r="A%d" t="s"><v>%d</v></c>' % (n + 1, n) for n in range(4)]
+    data = xlsx(sheet(row(n + 1, cell) for n, cell in enumerate(cells)), shared_strings=strings)
+    assert read_table(data, "x.xlsx").rows == [["Rich"], ["東京"], ["a_x0041_bA"]]
+
+
+def test_xlsx_1904_dates() -> None:
+    workbook = openpyxl.Workbook()
+    workbook.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    workbook.active.append(["Joined"])
+    workbook.active.append([dt.datetime(2024, 1, 15)])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert read_table(buffer.getvalue(), "mac.xlsx").rows == [["2024-01-15"]]
+
+
+def test_xlsx_phone_number_formatted_as_a_date_keeps_its_digits() -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Phone"])
+    workbook.active.append([15551234567])
+    workbook.active["A2"].number_format = "yyyy-mm-dd"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert read_table(buffer.getvalue(), "x.xlsx").rows == [["15551234567"]]
