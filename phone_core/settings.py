@@ -98,6 +98,9 @@ class Settings(BaseSettings):
 
     # Web app / API
     app_port: int = 8501
+    # `serve` loads a demo directory and grants the admin demo credits, only on an empty
+    # install; `make run` turns it on, production leaves it off.
+    demo_seed: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_rate_per_minute: int = Field(default=120, ge=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from phone_core.settings import Settings
 from tests.conftest import free_port
 from tests.core.test_durability import BIN, _env, _stop_s3
+from tests.security.test_supervision import Serve
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -76,6 +78,21 @@ def test_full_batch_under_umask_000_leaves_only_private_files(tmp_path: Path) ->
     assert {"results.csv", "credits.csv"} <= names  # S3 objects written by rclone
     assert any(n.startswith("executor-") for n in names)
     assert loose_modes(data_dir) == []
+
+
+def test_serve_and_its_web_app_under_umask_000_leave_only_private_files(tmp_path: Path) -> None:
+    """The supervisor, the web app child and rclone: credentials file, lock files, pidfile."""
+    serve = Serve(tmp_path)
+    try:
+        proc = serve.start(umask=0)
+        serve.wait_app(proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        serve.stop()
+    names = {p.name for p in serve.data_dir.rglob("*")}
+    assert {"auth.yaml", "serve.pid", "state.sqlite", "dbos.sqlite", "s3.log"} <= names
+    assert loose_modes(serve.data_dir) == []
 
 
 def test_an_existing_loose_data_dir_is_tightened(tmp_path: Path) -> None:
