@@ -68,12 +68,15 @@ class _Spawner:
         self._jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def run(self, fn: Callable[[], Any]) -> Any:
         with self._lock:
-            if self._thread is None:
+            if self._pid != os.getpid():  # a forked copy: the thread was not copied
+                self._jobs, self._thread, self._pid = queue.Queue(), None, os.getpid()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._loop, name="phone-child-spawner", daemon=True
+                    target=self._loop, args=(self._jobs,), name="phone-child-spawner", daemon=True
                 )
                 self._thread.start()
         reply: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -83,9 +86,10 @@ class _Spawner:
             raise value
         return value
 
-    def _loop(self) -> None:
+    @staticmethod
+    def _loop(jobs: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]]) -> None:
         while True:
-            fn, reply = self._jobs.get()
+            fn, reply = jobs.get()
             try:
                 reply.put((True, fn()))
             except BaseException as exc:  # handed to the caller's thread
