@@ -19,8 +19,10 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 
 install: $(STAMP)
 
+# The demo seed (directory + admin credits) is for this target only, and only on an
+# empty install; an explicit PHONE_DEMO_SEED in the environment wins.
 run: $(STAMP)
-	$(BIN)/phone-enrich serve
+	PHONE_DEMO_SEED="$${PHONE_DEMO_SEED:-true}" $(BIN)/phone-enrich serve
 
 api: $(STAMP)
 	$(BIN)/phone-enrich api

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.models import OUTPUT_FILES, Run
 from phone_core.runtime import Runtime
-from phone_core.settings import get_settings
+from phone_core.settings import PRIVATE_UMASK, get_settings
 
 log = logging.getLogger("phone_core.cli")
 
@@ -255,6 +256,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)  # every file this process writes is private (data dir, downloads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)

@@ -3,28 +3,31 @@
 Keys are generated once into the data dir (mode 0600) and data kept under
 ``data_dir/s3``. Whoever needs it first (app, API, CLI) starts it if nothing answers on
 the port, and stops it on exit. Only this module knows about the process.
+
+The keys reach rclone through its environment (``RCLONE_AUTH_KEY``), never its command
+line: any local account can read a command line (``ps``), only this account the
+environment. rclone runs with umask 077 (its objects are 0600 in 0700 directories) and
+dies with the process that started it (see ``children.spawn``).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import json
 import logging
+import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from phone_core.children import spawn
 from phone_core.errors import StorageError
-from phone_core.settings import Settings
+from phone_core.settings import PRIVATE_FILE, Settings, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,10 @@ def embedded_credentials(settings: Settings) -> S3Credentials:
             "secret_key": secrets.token_urlsafe(30),
         }
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keys))
-        tmp.chmod(0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+        os.fchmod(fd, PRIVATE_FILE)  # private before the first byte, whatever was there
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(keys))
         tmp.replace(path)
     keys = json.loads(path.read_text())
     return S3Credentials(
@@ -75,10 +80,12 @@ def rclone_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the server gets SIGTERM when the thread that started it goes away."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def rclone_env(creds: S3Credentials) -> dict[str, str]:
+    """rclone's environment: ours without any inherited ``RCLONE_*`` setting, plus the
+    key pair (CSV-quoted: the pair holds a comma)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+    env["RCLONE_AUTH_KEY"] = f'"{creds.access_key},{creds.secret_key}"'
+    return env
 
 
 class LocalS3Server:
@@ -93,10 +100,14 @@ class LocalS3Server:
         if _port_open(self.settings.s3_port):
             return False
         creds = embedded_credentials(self.settings)
-        self.settings.s3_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.s3_dir)
         log_path = self.settings.data_dir / "s3.log"
-        with log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
+        log_fd = os.open(
+            log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE
+        )
+        os.fchmod(log_fd, PRIVATE_FILE)
+        with os.fdopen(log_fd, "ab") as log_file:
+            self.process = spawn(
                 [
                     rclone_binary(),
                     "serve",
@@ -104,22 +115,14 @@ class LocalS3Server:
                     str(self.settings.s3_dir),
                     "--addr",
                     f"127.0.0.1:{self.settings.s3_port}",
-                    "--auth-key",
-                    f"{creds.access_key},{creds.secret_key}",
                     "--config",
                     "/dev/null",
                 ],
+                env=rclone_env(creds),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                # Tie the server's life to this process even on kill -9, but only from the
-                # main thread: the signal follows the starting thread, not the process.
-                preexec_fn=(
-                    _die_with_parent
-                    if threading.current_thread() is threading.main_thread()
-                    else None
-                ),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

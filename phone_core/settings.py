@@ -6,12 +6,43 @@ into constructors. Every field is listed in the README with its default.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+PRIVATE_DIR = 0o700  # the data dir and every directory in it
+PRIVATE_FILE = 0o600  # every file in it
+# What this process creates from now on is private whatever the umask it inherited: set
+# by the entry points (cli.main) and for the child processes (rclone, the web app).
+PRIVATE_UMASK = 0o077
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing, else tighten it to 0600."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != PRIVATE_FILE:
+            os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) with mode 0700, or tighten it to 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR:
+        try:
+            path.chmod(PRIVATE_DIR)
+        except PermissionError:  # not ours: say so rather than refuse to start
+            log.warning("cannot make %s private (mode 0700): not its owner", path)
 
 
 class Settings(BaseSettings):
@@ -69,6 +100,9 @@ class Settings(BaseSettings):
 
     # Web app / API
     app_port: int = 8501
+    # `serve` loads a demo directory and grants the admin demo credits, only on an empty
+    # install; `make run` turns it on, production leaves it off.
+    demo_seed: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_rate_per_minute: int = Field(default=120, ge=1)
@@ -106,8 +140,31 @@ class Settings(BaseSettings):
     def s3_dir(self) -> Path:
         return (self.data_dir / "s3").resolve()
 
+    def _sqlite_files(self) -> list[Path]:
+        out = []
+        for url in (self.state_db_url, self.system_db_url):
+            if url.startswith("sqlite:///") and ":memory:" not in url:
+                out.append(Path(url.removeprefix("sqlite:///").split("?", 1)[0]))
+        return out
+
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The one place that creates the data dir: private to this account (0700) and
+        kept so. An existing dir and the files directly in it are tightened (an install
+        from before, or a copy); the SQLite files are created 0600 before any driver
+        opens them, so their -wal/-shm/-journal files (which SQLite gives the database's
+        mode) are private too."""
+        private_dir(self.data_dir)
+        with os.scandir(self.data_dir) as entries:
+            for entry in entries:
+                mode = entry.stat(follow_symlinks=False).st_mode
+                with contextlib.suppress(OSError):  # gone meanwhile, or not ours
+                    if stat.S_ISREG(mode) and stat.S_IMODE(mode) != PRIVATE_FILE:
+                        os.chmod(entry.path, PRIVATE_FILE)
+                    elif stat.S_ISDIR(mode) and stat.S_IMODE(mode) != PRIVATE_DIR:
+                        os.chmod(entry.path, PRIVATE_DIR)
+        for path in self._sqlite_files():
+            if path.parent.is_dir():
+                private_file(path)
         return self.data_dir
 
 
