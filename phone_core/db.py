@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from phone_core.models import ID_MAX_LEN, IDENTITY_MAX_LEN, PERSON_TEXT_MAX_LEN, RUN_ID_MAX_LEN
+from phone_core.models import (
+    ID_MAX_LEN,
+    IDENTITY_MAX_LEN,
+    PERSON_FIELDS,
+    PERSON_TEXT_MAX_LEN,
+    RUN_ID_MAX_LEN,
+)
 
 metadata = sa.MetaData()
 
@@ -48,17 +54,20 @@ ledger = sa.Table(
     sa.UniqueConstraint("run_id", "record_idx", name="uq_ledger_run_record"),
 )
 
+def _person_columns() -> list[sa.Column[Any]]:
+    """The person fields but the id, as stored in ``persons`` and ``run_records``."""
+    return [
+        sa.Column(name, sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default="")
+        for name in PERSON_FIELDS[1:]
+    ]
+
+
 persons = sa.Table(
     "persons",
     metadata,
     sa.Column("owner", sa.String(200), primary_key=True),
     sa.Column("id", sa.String(ID_MAX_LEN), primary_key=True),
-    sa.Column("first_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("last_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("company_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("company_url", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("linkedin", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("email", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    *_person_columns(),
     sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
 )
 
@@ -92,12 +101,7 @@ run_records = sa.Table(
     sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), primary_key=True),
     sa.Column("idx", sa.Integer, primary_key=True),
     sa.Column("person_id", sa.String(ID_MAX_LEN), nullable=False),
-    sa.Column("first_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("last_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("company_name", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("company_url", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("linkedin", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
-    sa.Column("email", sa.String(PERSON_TEXT_MAX_LEN), nullable=False, default=""),
+    *_person_columns(),
     sa.Column("identity", sa.String(IDENTITY_MAX_LEN), nullable=False, default=""),
     sa.Column("dup_of", sa.Integer, nullable=True),
     sa.Column("known", sa.Boolean, nullable=False, default=True),
