@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from phone_core import runs
+from phone_core import run_views
 from phone_core.runtime import Runtime, create_runtime
 from phone_core.settings import Settings, get_settings
 from phone_core.workflow import DbosClientQueue, DbosRunQueue
@@ -74,7 +74,7 @@ def _outside_event_loop(fn: Callable[[], None]) -> None:
 def requeue_orphans(rt: Runtime) -> int:
     """Queue runs left queued without a workflow (a crash between commit and enqueue)."""
     with rt.db.connect() as conn:
-        ready = runs.queued_ready(conn)
+        ready = run_views.queued_ready(conn)
     for run_id in ready:
         rt.queue.enqueue(run_id)
     return len(ready)

@@ -54,6 +54,7 @@ ledger = sa.Table(
     sa.UniqueConstraint("run_id", "record_idx", name="uq_ledger_run_record"),
 )
 
+
 def _person_columns() -> list[sa.Column[Any]]:
     """The person fields but the id, as stored in ``persons`` and ``run_records``."""
     return [

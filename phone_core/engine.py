@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from phone_core import outputs, runs
+from phone_core import outputs, run_views, runs
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import ExportError, redacted_trace
 from phone_core.models import (
@@ -324,7 +324,7 @@ def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
 def publish_contract_files(rt: Runtime, row: RunRow) -> None:
     """results.csv and credits.csv (whatever is processed) at the URIs stored on the run."""
     with rt.db.connect() as conn:
-        items = runs.outcomes(conn, row.run_id)
+        items = run_views.outcomes(conn, row.run_id)
     files = outputs.contract_files(items)
     rt.store.put(rt.store.key_of(row.result_path), files[RESULTS_FILE.name], RESULTS_FILE.mime)
     rt.store.put(rt.store.key_of(row.credits_path), files[CREDITS_FILE.name], CREDITS_FILE.mime)
@@ -340,7 +340,7 @@ def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[s
     """
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)
-        items = runs.outcomes(conn, run_id)
+        items = run_views.outcomes(conn, run_id)
     built: dict[str, bytes] = {}
     for name, build in outputs.EXPORT_BUILDERS.items():
         if only is not None and name != only:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from phone_core import credits, engine, persons, runs
+from phone_core import credits, engine, persons, run_views, runs
 from phone_core.credits import worst_case
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
@@ -217,14 +217,14 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
 
 def get_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
     with rt.db.connect() as conn:
-        return runs.load_run(conn, run_id, None if admin else user)
+        return run_views.load_run(conn, run_id, None if admin else user)
 
 
 def list_runs(
     rt: Runtime, user: str, *, admin: bool = False, owner: str | None = None, limit: int = 200
 ) -> list[Run]:
     with rt.db.connect() as conn:
-        return runs.load_runs(conn, owner if admin else user, limit)
+        return run_views.load_runs(conn, owner if admin else user, limit)
 
 
 def run_outcomes(
@@ -232,7 +232,7 @@ def run_outcomes(
 ) -> list[RecordOutcome]:
     with rt.db.connect() as conn:
         runs.get(conn, run_id, None if admin else user)
-        return runs.outcomes(conn, run_id)
+        return run_views.outcomes(conn, run_id)
 
 
 def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
@@ -259,7 +259,7 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         row = runs.get(conn, run_id, user)
         if not row.state.finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
-        items = _rerunnable(runs.outcomes(conn, run_id))
+        items = _rerunnable(run_views.outcomes(conn, run_id))
     if not items:
         raise InputError("this run has no failed or unprocessed rows to re-run")
     prep = prepare_people([o.person for o in items])
@@ -309,4 +309,4 @@ def presigned_urls(rt: Runtime, run: Run) -> dict[str, str]:
 def active_holds(rt: Runtime, user: str) -> list[tuple[str, int]]:
     """(run_id, credits held) for each of the user's queued/running runs holding credits."""
     with rt.db.connect() as conn:
-        return runs.active_holds(conn, user)
+        return run_views.active_holds(conn, user)

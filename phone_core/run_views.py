@@ -1,0 +1,129 @@
+"""Runs and their records as read models: the ``Run`` and ``RecordOutcome`` pages,
+APIs and output files show, counts per status, holds, and the runs ready to start.
+
+Read-only: ``runs`` is the module that writes these tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from phone_core import credits, db
+from phone_core.models import (
+    PERSON_FIELDS,
+    RecordOutcome,
+    RecordStatus,
+    Run,
+    RunCounts,
+    RunState,
+)
+from phone_core.runs import RunRow, get, person_of
+
+rr = db.run_records
+rt_ = db.runs
+_PERSON_COLS = PERSON_FIELDS[1:]
+
+
+def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
+    out = {rid: RunCounts() for rid in run_ids}
+    if not run_ids:
+        return out
+    stmt = (
+        sa.select(rr.c.run_id, rr.c.status, sa.func.count())
+        .where(rr.c.run_id.in_(list(run_ids)))
+        .group_by(rr.c.run_id, rr.c.status)
+    )
+    for run_id, status, n in conn.execute(stmt):
+        c = out[run_id]
+        c.total += n
+        key = "pending" if status is None else str(status)
+        setattr(c, key, getattr(c, key) + n)
+    return out
+
+
+def to_model(row: RunRow, run_counts: RunCounts) -> Run:
+    return Run(
+        run_id=row.run_id,
+        owner=row.owner,
+        state=row.state,
+        max_credits=row.max_credits,
+        credits_spent=row.spent,
+        credits_held=0 if row.state.finished else max(0, row.budget_left),
+        counts=run_counts,
+        result_path=row.result_path,
+        credits_csv_path=row.credits_path,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cancel_requested=row.cancel_requested,
+        notice=row.notice,
+        label=row.label,
+        parent_run_id=row.parent_run_id,
+    )
+
+
+def load_run(conn: Connection, run_id: str, owner: str | None = None) -> Run:
+    row = get(conn, run_id, owner)
+    return to_model(row, counts(conn, [run_id])[run_id])
+
+
+def load_runs(conn: Connection, owner: str | None = None, limit: int = 200) -> list[Run]:
+    """Newest first; every owner's when ``owner`` is None."""
+    stmt = sa.select(rt_).order_by(rt_.c.created_at.desc()).limit(limit)
+    if owner is not None:
+        stmt = stmt.where(rt_.c.owner == owner)
+    rows = [RunRow.of(r) for r in conn.execute(stmt)]
+    by_run = counts(conn, [r.run_id for r in rows])
+    return [to_model(r, by_run[r.run_id]) for r in rows]
+
+
+def outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
+    rows = conn.execute(sa.select(rr).where(rr.c.run_id == run_id).order_by(rr.c.idx))
+    return [
+        RecordOutcome(
+            idx=m["idx"],
+            person=person_of(m),
+            status=RecordStatus(m["status"]) if m["status"] else None,
+            source=m["source"],
+            phone=m["phone"],
+            credits_charged=m["credits"],
+            detail=m["detail"],
+            source_row=m["source_row"],
+        )
+        for m in (r._mapping for r in rows)
+    ]
+
+
+def queued_ready(conn: Connection) -> list[str]:
+    """Queued runs that may start now: not waiting for an earlier part of their upload."""
+    rows = list(
+        conn.execute(
+            sa.select(rt_.c.run_id, rt_.c.group_id, rt_.c.group_seq).where(
+                rt_.c.state == RunState.QUEUED.value
+            )
+        )
+    )
+    ready = []
+    for run_id, group_id, seq in rows:
+        if group_id and seq > 0:
+            prev = conn.execute(
+                sa.select(rt_.c.state).where(rt_.c.group_id == group_id, rt_.c.group_seq == seq - 1)
+            ).scalar()
+            if prev is None or not RunState(prev).finished:
+                continue
+        ready.append(str(run_id))
+    return ready
+
+
+def active_holds(conn: Connection, owner: str) -> list[tuple[str, int]]:
+    """(run_id, credits held) for each of the owner's queued/running runs holding credits."""
+    held = rt_.c.max_credits - rt_.c.spent
+    stmt = (
+        sa.select(rt_.c.run_id, held)
+        .where(rt_.c.owner == owner, rt_.c.state.in_(credits.ACTIVE_STATES), held > 0)
+        .order_by(rt_.c.created_at)
+    )
+    return [(str(run_id), int(n)) for run_id, n in conn.execute(stmt)]
