@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from phone_core import credits, db, keys
 from phone_core.api.app import create_app
@@ -23,6 +24,8 @@ from phone_core.runtime import Runtime
 from phone_core.sources.directory import load_rows
 from tests.api.conftest import POST, RESULT_HEADER, ServerThread, auth, new_key
 from tests.conftest import free_port, grant
+
+pytestmark = pytest.mark.integration  # subprocesses on the full stack
 
 RECORDS = [
     {"id": "r1", "first_name": "John", "last_name": "Smith", "company_name": "Acme Corp",

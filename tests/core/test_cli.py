@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 from tests.core.test_durability import _cli, _env, _stop_s3
+
+pytestmark = pytest.mark.integration  # subprocesses on the full stack
 
 ROOT = Path(__file__).resolve().parents[2]
 

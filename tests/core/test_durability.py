@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from phone_core import db
 from phone_core.demo import to_csv
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration  # subprocesses on the full stack
 
 BIN = Path(sys.executable).parent / "phone-enrich"
 

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from phone_core import db
@@ -31,6 +32,8 @@ from phone_core.storage import S3ObjectStore
 from tests.conftest import free_port
 from tests.fakes.batches import people, record_id, settings_for
 from tests.fakes.upstream import FakeUpstream
+
+pytestmark = pytest.mark.integration  # subprocesses on the full stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 4

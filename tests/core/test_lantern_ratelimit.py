@@ -120,6 +120,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.integration  # two OS processes
 def test_two_processes_share_the_limit(engine: Engine, tmp_path: Path) -> None:
     rate, per_child = 20.0, 25
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
