@@ -277,14 +277,32 @@ class RunCounts(BaseModel):
     skipped: int = 0
     not_processed: int = 0
     error: int = 0
+    duplicate_with_phone: int = 0  # duplicate rows that got their first row's phone
 
     @property
     def processed(self) -> int:
+        """Rows with a final outcome (not processed ones included)."""
         return self.total - self.pending
 
     @property
+    def handled(self) -> int:
+        """Rows the run really dealt with: processed, less those it never reached."""
+        return self.processed - self.not_processed
+
+    @property
     def with_phone(self) -> int:
+        """People with a phone (found now or already known): one per distinct person."""
         return self.found + self.cached
+
+    @property
+    def rows_with_phone(self) -> int:
+        """Rows with a phone: ``phone_found=true`` in results.csv (duplicates included)."""
+        return self.with_phone + self.duplicate_with_phone
+
+    @property
+    def looked_up(self) -> int:
+        """Distinct people looked up (source or cache)."""
+        return self.found + self.not_found + self.cached + self.error
 
     @property
     def found_rate(self) -> float:
@@ -293,8 +311,7 @@ class RunCounts(BaseModel):
         Duplicates follow their first occurrence and skipped / not processed rows were
         never looked up, so none of them count either way.
         """
-        tried = self.found + self.not_found + self.cached + self.error
-        return 0.0 if tried == 0 else (self.found + self.cached) / tried
+        return 0.0 if self.looked_up == 0 else self.with_phone / self.looked_up
 
 
 class Run(BaseModel):

@@ -31,16 +31,19 @@ def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
     out = {rid: RunCounts() for rid in run_ids}
     if not run_ids:
         return out
+    has_phone = sa.case((rr.c.phone != "", 1), else_=0)
     stmt = (
-        sa.select(rr.c.run_id, rr.c.status, sa.func.count())
+        sa.select(rr.c.run_id, rr.c.status, sa.func.count(), sa.func.sum(has_phone))
         .where(rr.c.run_id.in_(list(run_ids)))
         .group_by(rr.c.run_id, rr.c.status)
     )
-    for run_id, status, n in conn.execute(stmt):
+    for run_id, status, n, phones in conn.execute(stmt):
         c = out[run_id]
         c.total += n
         key = "pending" if status is None else str(status)
         setattr(c, key, getattr(c, key) + n)
+        if status == RecordStatus.DUPLICATE.value:
+            c.duplicate_with_phone += int(phones or 0)
     return out
 
 

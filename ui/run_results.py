@@ -91,7 +91,9 @@ def _chart(items: list[RecordOutcome]) -> None:
         x_label="Source",
         y_label="Rows",
     )
-    st.caption(f"'{NO_SOURCE}': skipped rows, and rows no source had a phone for.")
+    st.caption(
+        f"'{NO_SOURCE}': rows without a source: skipped, not processed, or no source had a phone."
+    )
 
 
 def _fetcher(user: str, run_id: str, name: str, admin: bool) -> Callable[[], bytes]:

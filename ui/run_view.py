@@ -17,8 +17,25 @@ SMALL_COLUMNS = ("Rows",)
 
 
 def progress(run: Run) -> float:
+    """Share of rows the run dealt with: a run stopped by its cap or a cancel shows the
+    part it reached, not a full bar."""
     total = run.counts.total
-    return 1.0 if total == 0 else min(1.0, run.counts.processed / total)
+    return 1.0 if total == 0 else min(1.0, run.counts.handled / total)
+
+
+STOPPED_EARLY = {
+    "credit_limit_reached": "The credit cap was reached",
+    "cancelled": "The run was cancelled",
+    "failed": "The run failed",
+}
+
+
+def progress_text(run: Run) -> str:
+    c = run.counts
+    text = f"{labels.state_label(run.state.value)}: {c.handled:,} of {c.total:,} rows done"
+    if c.not_processed:
+        text += f", {c.not_processed:,} not processed"
+    return text
 
 
 def run_title(run: Run) -> str:
@@ -40,7 +57,7 @@ def runs_frame(runs: list[Run], admin: bool) -> pd.DataFrame:
             "State": labels.state_label(run.state.value),
             "Progress": progress(run),
             "Rows": c.total,
-            "Phones found": c.with_phone,
+            "Rows with a phone": c.rows_with_phone,
             "Credits spent": run.credits_spent,
             "Max credits": run.max_credits,
             "Found rate": round(100 * c.found_rate),
@@ -83,10 +100,14 @@ def status(user: str, admin: bool, run_id: str, was_active: bool) -> None:
         + (f" · finished {labels.when(run.finished_at)} UTC" if run.finished_at else "")
         + (f" · re-run of `{run.parent_run_id}`" if run.parent_run_id else "")
     )
-    st.progress(
-        progress(run),
-        text=f"{labels.state_label(run.state.value)}: {c.processed:,} of {c.total:,} rows done",
-    )
+    st.progress(progress(run), text=progress_text(run))
+    if run.state.value in STOPPED_EARLY and c.not_processed:
+        st.warning(
+            f"{STOPPED_EARLY[run.state.value]} before every row was processed: "
+            f"{c.not_processed:,} rows were not processed and cost nothing. "
+            "Re-run them below.",
+            icon=":material/warning:",
+        )
     st.markdown(
         " · ".join(
             f"{label} **{n:,}**"
@@ -105,11 +126,17 @@ def status(user: str, admin: bool, run_id: str, was_active: bool) -> None:
     cols = st.columns(4)
     cols[0].metric(
         "Phones found",
-        f"{c.with_phone:,}",
-        help="People with a phone, found now or already known. Rows repeating a person "
-        "get the same phone for free.",
+        f"{c.with_phone:,} people · {c.rows_with_phone:,} rows",
+        help="People with a phone, found now or already known; rows repeating a person "
+        "get the same phone for free, so more rows than people can have one (the rows "
+        "with phone_found=true in results.csv).",
     )
-    cols[1].metric("Found rate", f"{100 * c.found_rate:.0f}%", help="Of the rows looked up.")
+    cols[1].metric(
+        "Found rate",
+        f"{100 * c.found_rate:.0f}%" if c.looked_up else "–",
+        help=f"Of the {c.looked_up:,} distinct people looked up; duplicates, skipped and "
+        "not processed rows do not count.",
+    )
     cols[2].metric("Credits spent", f"{run.credits_spent:,} of {run.max_credits:,}")
     cols[3].metric("Not processed / errors", f"{c.not_processed:,} / {c.error:,}")
     if run.notice:

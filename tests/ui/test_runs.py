@@ -76,13 +76,16 @@ def test_submit_then_the_run_is_listed_and_finishes(
     table = at.dataframe[0].value
     row = table.iloc[0]
     assert row["State"] == "Completed" and row["Progress"] == 1.0
-    assert (row["Rows"], row["Phones found"]) == (10, 5)
+    results = service.download(rt, "alice", run_id, "results.csv").decode().splitlines()[1:]
+    with_phone = sum(1 for line in results if line.endswith(",true"))
+    assert with_phone == 7  # 5 people found, and 2 duplicate rows of them
+    assert (row["Rows"], row["Rows with a phone"]) == (10, with_phone)  # reconciles
     rate = round(100 * service.get_run(rt, "alice", run_id).counts.found_rate)
     assert (row["Credits spent"], row["Max credits"], row["Found rate"]) == (5, 6, rate)
     counts = "Found **5** · Already known **0** · Duplicates **2** · Not found **1** · "
     assert any(m.startswith(counts) for m in messages(at, "markdown"))
     shown = metrics(at)
-    assert shown["Phones found"] == "5" and shown["Credits spent"] == "5 of 6"
+    assert shown["Phones found"] == "5 people · 7 rows" and shown["Credits spent"] == "5 of 6"
     results = at.dataframe[1].value
     assert len(results) == 10
     assert results.iloc[0]["Phone"] == "+14155550000" and results.iloc[0]["Status"] == "Found"
@@ -189,3 +192,22 @@ def test_an_export_that_cannot_be_built_is_said_and_the_other_is_offered(
     labels = {b.label for b in at.get("download_button")}
     assert "Enriched CSV" in labels and "Enriched Excel" not in labels
     assert any("Excel allows 16,384" in w for w in messages(at, "warning"))
+
+
+def test_a_run_stopped_by_its_cap_says_so_honestly(
+    rt: Runtime, runs_page: Callable[..., AppTest]
+) -> None:
+    load_directory(rt)
+    grant(rt, "alice", 100)
+    run_id = submit(rt, "alice", max_credits=2)
+    run = wait_finished(rt, "alice", run_id)
+    assert run.state.value == "credit_limit_reached"
+    c = run.counts
+    assert c.not_processed > 0
+    at = runs_page()
+    table = at.dataframe[0].value.iloc[0]
+    assert table["Progress"] == c.handled / c.total < 1.0  # not a full bar
+    bar = at.get("progress")[0]
+    assert f"{c.handled} of 10 rows done, {c.not_processed} not processed" in str(bar.proto.text)
+    assert any("credit cap was reached" in w for w in messages(at, "warning"))
+    assert metrics(at)["Found rate"] == "100%"  # of the people looked up: said in its help
