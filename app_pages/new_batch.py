@@ -84,6 +84,7 @@ def main() -> None:
         "Lead list (CSV or Excel)",
         type=upload.UPLOAD_TYPES,
         key=UPLOAD,
+        max_upload_size=ui_api.max_upload_mb(ui_api.BATCH),  # the one limit, said up front
         help="CSV separated by commas, semicolons, tabs or pipes, in any common encoding, or "
         "an Excel .xlsx workbook. The first row must hold the column names.",
     )

@@ -53,6 +53,7 @@ def main() -> None:
         "Directory file (CSV or Excel) with a phone column",
         type=upload.UPLOAD_TYPES,
         key=UPLOAD,
+        max_upload_size=ui_api.max_upload_mb(ui_api.DIRECTORY),
     )
     if uploaded is None:
         return

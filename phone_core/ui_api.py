@@ -157,6 +157,11 @@ def load_directory(
     return ingest.load_directory(runtime(), parsed, mapping, loaded_by=user)
 
 
+def max_upload_mb(purpose: Purpose = BATCH) -> int:
+    """The upload limit in Streamlit's MB (1,048,576 bytes, as every size shown here)."""
+    return -(-purpose.limits(settings()).max_bytes // (1024 * 1024))
+
+
 def per_record_worst_case() -> int:
     return worst_case(runtime().source_prices())
 

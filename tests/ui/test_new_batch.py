@@ -322,3 +322,9 @@ def test_an_unexpected_error_shows_no_stack_trace(
     errors = messages(at, "error")
     assert len(errors) == 1 and errors[0].startswith("Something went wrong on this page.")
     assert "boom" not in errors[0]
+
+
+def test_the_uploader_states_the_real_limit(app: Callable[..., AppTest]) -> None:
+    at = app("alice").run()
+    uploader = at.get("file_uploader")[0]
+    assert uploader.proto.max_upload_size_mb == 50  # PHONE_UPLOAD_MAX_BYTES, not 200
