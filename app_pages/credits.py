@@ -7,7 +7,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.models import CreditSummary
-from ui import common, usage_view
+from ui import common, labels, usage_view
 
 # Widget keys.
 GRANT_FORM = "credits_grant_form"
@@ -63,7 +63,8 @@ def _grant_form(admin: str, usernames: list[str]) -> None:
         if st.form_submit_button("Grant", type="primary", key=GRANT) and user:
             summary = ui_api.grant_credits(str(user), int(amount), note, by=admin)
             common.flash(
-                f"Granted {int(amount):,} credits to {user}: {summary.available:,} available."
+                f"Granted {labels.count(int(amount), 'credit')} to {common.plain(user)}: "
+                f"{summary.available:,} available."
             )
             st.rerun()
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.ingest import ParsedFile
-from ui import batch_view, common, upload
+from ui import batch_view, common, labels, upload
 
 # Widget keys.
 UPLOAD = "nb_upload"
@@ -37,7 +37,10 @@ FIELD_HELP = {
 def _show_file(name: str, parsed: ParsedFile) -> None:
     table = parsed.table
     how = upload.describe(table)
-    size = f"{table.row_count:,} rows, {len(table.headers)} columns ({how})"
+    size = (
+        f"{labels.count(table.row_count, 'row')}, "
+        f"{labels.count(len(table.headers), 'column')} ({how})"
+    )
     st.markdown(f"**{common.plain(name)}**: {size}.")
     with st.expander(f"Preview (first {min(PREVIEW_ROWS, table.row_count)} rows)", expanded=True):
         upload.preview(table, PREVIEW_ROWS, "nb_preview")
@@ -62,7 +65,10 @@ def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | 
     plan = batch_view.plan_token(token, mapping)
     keys = {"max_credits": MAX_CREDITS, "label": LABEL, "set_for": CREDITS_SET_FOR}
     max_credits, blocked = batch_view.budget_form(pf, plan, keys)
-    label = f"Submit {pf.rows:,} rows (spend at most {max_credits:,} credits)"
+    label = (
+        f"Submit {labels.count(pf.rows, 'row')} "
+        f"(spend at most {labels.count(max_credits, 'credit')})"
+    )
     if st.button(label, key=SUBMIT, type="primary", disabled=blocked):
         name = str(st.session_state.get(LABEL) or "").strip()
         accepted = ui_api.submit_upload(user, parsed, mapping, max_credits, name)

@@ -32,7 +32,7 @@ def show_preflight(pf: Preflight) -> None:
     bottom[2].metric("Worst-case cost", f"{pf.worst_case_credits:,} credits")
     bottom[3].metric("Your available credits", f"{pf.available_credits:,}")
     per = pf.per_record_worst_case
-    credits_word = f"{per} credit{'s' if per != 1 else ''}"
+    credits_word = labels.count(per, "credit")
     if ui_api.pays_only_for_found():
         how = (
             f"You pay only when a phone is found, at most {credits_word} per row, so the "
@@ -92,9 +92,9 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
     if not blocked:
         available = pf.available_credits
         st.markdown(
-            f"Submitting reserves **{max_credits:,} credits** of your {available:,} while the "
-            f"batch runs. It never spends more than {max_credits:,}; the rest is released "
-            "when it ends."
+            f"Submitting reserves **{labels.count(max_credits, 'credit')}** of your "
+            f"{available:,} while the batch runs. It never spends more than "
+            f"{max_credits:,}; the rest is released when it ends."
         )
     return max_credits, blocked
 

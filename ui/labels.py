@@ -32,6 +32,11 @@ DETAIL_LABELS = {
 }
 
 
+def count(n: int, word: str, plural: str = "") -> str:
+    """``1 row``, ``2 rows``, ``1,000 credits``."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 

@@ -93,11 +93,12 @@ def mapping_form(
 
 
 def describe(table: Table) -> str:
-    """How the file was read: an Excel workbook, or the CSV's separator and encoding."""
+    """How the file was read: an Excel workbook, or the CSV's separator (its encoding, e.g.
+    cp1252, is handled and means nothing to a sales user)."""
     if not table.delimiter:
         return "Excel workbook"
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-    return f"CSV, {names.get(table.delimiter, repr(table.delimiter))}-separated, {table.encoding}"
+    return f"CSV, {names.get(table.delimiter, repr(table.delimiter))}-separated"
 
 
 def preview(table: Table, rows: int, key: str) -> None:
