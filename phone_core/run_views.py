@@ -7,6 +7,7 @@ Read-only: ``runs`` is the module that writes these tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -130,3 +131,16 @@ def active_holds(conn: Connection, owner: str) -> list[tuple[str, int]]:
         .order_by(rt_.c.created_at)
     )
     return [(str(run_id), int(n)) for run_id, n in conn.execute(stmt)]
+
+
+def names(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    """run id -> (label, created at), for reports that list runs by name."""
+    wanted = sorted(set(run_ids))
+    out: dict[str, tuple[str, datetime]] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        rows = conn.execute(
+            sa.select(rt_.c.run_id, rt_.c.label, rt_.c.created_at).where(rt_.c.run_id.in_(part))
+        )
+        out.update({str(r): (str(label or ""), created) for r, label, created in rows})
+    return out

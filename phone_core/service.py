@@ -271,7 +271,7 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         [(prep, source_rows)],
         max_credits,
         store_people=False,
-        label=f"re-run of {run_id[:8]}",
+        label=f"{row.label or 'Untitled batch'} (re-run)"[:500],
         parent_run_id=run_id,
     )[0]
 

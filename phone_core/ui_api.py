@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from phone_core import credits, ingest, keys, service, users
+from phone_core import credits, ingest, keys, run_views, service, users
 from phone_core import mapping as mapping_rules
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
@@ -234,6 +234,12 @@ def usage(
 ) -> list[UsageRow]:
     with runtime().db.connect() as conn:
         return credits.usage(conn, user, start, end)
+
+
+def run_names(run_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    """run id -> (batch name, created at), for the usage report."""
+    with runtime().db.connect() as conn:
+        return run_views.names(conn, run_ids)
 
 
 def grants(user: str | None = None, limit: int = 200) -> list[dict[str, object]]:

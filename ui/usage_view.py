@@ -9,6 +9,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.models import CREDITS_FILE, UsageRow
+from ui import labels
 
 # Widget keys.
 USAGE_FROM = "credits_usage_from"
@@ -39,26 +40,35 @@ def usage(usernames: list[str]) -> list[UsageRow]:
     if not rows:
         st.info("No credits were spent in this period.")
         return []
-    frame = pd.DataFrame([r.model_dump() for r in rows])
+    frame = pd.DataFrame([r.model_dump() for r in rows]).rename(
+        columns={"user": "User", "day": "Day", "credits": "Credits"}
+    )
     frame["run_id"] = frame["run_id"].fillna("")
-    st.metric("Credits spent in the period", f"{int(frame['credits'].sum()):,}")
+    st.metric("Credits spent in the period", f"{int(frame['Credits'].sum()):,}")
     by_user, by_day, by_run = st.tabs(["By user", "By day", "By run"])
     with by_user:
-        per_user = frame.groupby("user", as_index=False)["credits"].sum()
+        per_user = frame.groupby("User", as_index=False)["Credits"].sum()
         st.bar_chart(
-            per_user, x="user", y="credits", horizontal=True, height=80 + 40 * len(per_user)
+            per_user, x="User", y="Credits", horizontal=True, height=80 + 40 * len(per_user)
         )
     with by_day:
-        per_day = frame.groupby(["day", "user"], as_index=False)["credits"].sum()
-        st.bar_chart(per_day, x="day", y="credits", color="user", height=280)
+        per_day = frame.groupby(["Day", "User"], as_index=False)["Credits"].sum()
+        st.bar_chart(per_day, x="Day", y="Credits", color="User", height=280)
     with by_run:
-        per_run = (
-            frame.groupby(["run_id", "user"], as_index=False)["credits"]
-            .sum()
-            .sort_values("credits", ascending=False)
+        named = ui_api.run_names([r for r in frame["run_id"] if r])
+        per_run = frame.groupby(["run_id", "User"], as_index=False)["Credits"].sum()
+        per_run.insert(
+            0, "Batch", [named.get(r, ("", None))[0] or "Untitled" for r in per_run["run_id"]]
+        )
+        per_run.insert(
+            1,
+            "Created (UTC)",
+            [labels.when(named.get(r, ("", None))[1]) for r in per_run["run_id"]],
         )
         st.dataframe(
-            per_run.rename(columns={"run_id": "Run", "user": "User", "credits": "Credits"}),
+            per_run.sort_values("Created (UTC)", ascending=False).rename(
+                columns={"run_id": "Run id"}
+            ),
             hide_index=True,
             width="stretch",
             key="credits_by_run",
@@ -68,18 +78,19 @@ def usage(usernames: list[str]) -> list[UsageRow]:
 
 def credit_report(admin: str, rows: list[UsageRow]) -> None:
     """Download one run's credits.csv (any run with spending in the period)."""
-    run_ids = sorted({r.run_id for r in rows if r.run_id})
-    if not run_ids:
+    named = ui_api.run_names([r.run_id for r in rows if r.run_id])
+    if not named:
         return
+    run_ids = sorted(named, key=lambda rid: named[rid][1], reverse=True)  # newest first
     st.markdown("#### Per-run credit report")
     owners = {r.run_id: r.user for r in rows}
+
+    def title(rid: str) -> str:
+        label, created = named[rid]
+        return f"{label or 'Untitled'} · {labels.when(created)} · {owners.get(rid, '')}"
+
     left, right = st.columns([2, 1])
-    run_id = left.selectbox(
-        "Run",
-        run_ids,
-        format_func=lambda rid: f"{rid} ({owners.get(rid, '')})",
-        key=CSV_RUN,
-    )
+    run_id = left.selectbox("Run", run_ids, format_func=title, key=CSV_RUN)
     right.write("")
     right.download_button(
         f"Download {CREDITS_FILE.name}",

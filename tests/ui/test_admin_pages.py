@@ -69,9 +69,11 @@ def test_usage_by_user_day_and_run(rt: Runtime, app: Callable[..., AppTest]) -> 
     at = open_page(app, "app_pages/credits.py", "admin", "admin")
     assert metrics(at)["Credits spent in the period"] == "5"
     by_run = at.dataframe[-1].value
-    assert list(by_run["Run"]) == [run_id] and list(by_run["Credits"]) == [5]
+    assert list(by_run["Run id"]) == [run_id] and list(by_run["Credits"]) == [5]
+    assert list(by_run["Batch"]) == ["ten.csv"]  # named, not a bare id
     assert len(at.get("vega_lite_chart")) == 2  # by user, by day
-    assert at.selectbox(key="credits_csv_run").value == run_id
+    picker = at.selectbox(key="credits_csv_run")
+    assert picker.value == run_id and picker.options[0].startswith("ten.csv · ")
     assert [b.label for b in at.get("download_button")] == ["Download credits.csv"]
 
 
