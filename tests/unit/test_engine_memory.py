@@ -243,3 +243,15 @@ def test_spend_never_exceeds_cap_or_balance(
         assert cap - run.credits_spent < worst_case(named)
     else:
         assert run.state is RunState.COMPLETED and run.counts.not_processed == 0
+
+
+def test_a_rerun_keeps_the_batch_name(memory_rt: Runtime) -> None:
+    memory_rt.sources = [ScriptedSource("s", Price("s", 0, 1), hit_rate=1.0)]
+    grant(memory_rt, "ann", 100)
+    (acc,) = service.submit_upload(memory_rt, "ann", _people(5), 2, label="q4-leads.csv")
+    drain(memory_rt)
+    again = service.rerun(memory_rt, "ann", acc.run_id, 10)
+    drain(memory_rt)
+    rerun = service.get_run(memory_rt, "ann", again.run_id)
+    assert rerun.label == "q4-leads.csv (re-run)" and rerun.parent_run_id == acc.run_id
+    assert rerun.counts.found == 3
