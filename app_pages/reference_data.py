@@ -15,6 +15,7 @@ UPLOAD = "ref_upload"
 MAP_PREFIX = "ref_map_"
 LOAD = "ref_load"
 CONFIRM = "ref_confirm"
+LOADED_TOKEN = "ref_loaded_token"  # the upload just loaded (no second load of it)
 # Page state (UI state only: the parsed file comes from phone_core).
 STATE_PREFIX = "ref_"
 
@@ -61,6 +62,11 @@ def main() -> None:
     if opened.parsed is None:
         st.error(opened.error)  # already explained (escaped)
         return
+    if st.session_state.get(LOADED_TOKEN) == opened.token:
+        st.info(
+            "This file is loaded. To load another one, remove it above and upload the new file."
+        )
+        return
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:
         upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
@@ -80,7 +86,11 @@ def main() -> None:
     if st.button("Load directory", key=LOAD, type="primary", disabled=not confirmed):
         with st.spinner("Loading…"):
             read, loaded = ui_api.load_directory(user, parsed, mapping)
-        common.flash(f"Loaded {loaded:,} contacts from {read:,} rows of {uploaded.name}.")
+        common.flash(
+            f"Loaded {labels.count(loaded, 'contact')} from {labels.count(read, 'row')} of "
+            f"{common.plain(uploaded.name)}."
+        )
+        st.session_state[LOADED_TOKEN] = opened.token  # no second load of the same file
         st.rerun()
 
 

@@ -142,6 +142,8 @@ def test_load_a_directory(rt: Runtime, app: Callable[..., AppTest]) -> None:
     assert not at.exception
     assert messages(at, "success") == ["Loaded 2 contacts from 3 rows of crm.csv."]
     assert metrics(at)["Contacts in the directory"] == "2"
+    assert len(at.get("button")) == 0 or not any(b.key == "ref_load" for b in at.button)
+    assert any("This file is loaded" in m for m in messages(at, "info"))  # no second load
     assert ui_api.directory_stats()["contacts"] == 2
 
 
