@@ -402,6 +402,30 @@ def below_worst_case(pf: Preflight, max_credits: int) -> str:
     )
 
 
+def dry_run(rt: Runtime, user: str, upload: Upload, max_credits: int) -> dict[str, object]:
+    """What submitting ``upload`` with ``max_credits`` would do, spending and queueing
+    nothing (the CLI's ``submit --dry-run``): what was read, the mapping with its columns,
+    the warnings, the pre-flight, and why it could not be submitted (``blocker``, '' if it
+    could) or a ``note`` when the cap may stop it early."""
+    if max_credits < 1:
+        raise InputError("max credits must be at least 1")
+    pf = service.preflight(rt, user, upload.rows)
+    blocker = budget_blocker(pf) or over_budget(pf, max_credits)
+    table = upload.table
+    return {
+        "sheet": table.sheet or None,
+        "sheets": list(table.sheets),
+        "header_row": table.header_row,
+        "mapping": upload.mapping,
+        "columns": [row.model_dump(mode="json") for row in column_rows(table, upload.mapping)],
+        "warnings": upload.warnings,
+        "preflight": pf.model_dump(mode="json"),
+        "max_credits": max_credits,
+        "blocker": blocker,
+        "note": "" if blocker else below_worst_case(pf, max_credits),
+    }
+
+
 # --- submit and load --------------------------------------------------------------------
 
 
