@@ -40,6 +40,7 @@ NOTHING_TO_ENRICH = (
 SAMPLE_ROWS = 200
 _MIN_SCORE = 0.35
 _NAME_FIELDS = ("first_name", "last_name", FULL_NAME, "company_name")
+_PERSON_NAMES = _NAME_FIELDS[:3]
 
 _EMAIL = re.compile(r"^(?:mailto:)?[^@\s<>,;]+@[^@\s<>,;]+\.[a-z]{2,}$", re.I)
 _LINKEDIN_PROFILE = re.compile(r"linkedin\.com/(?:in|pub)/[^/?#\s]+", re.I)
@@ -127,7 +128,8 @@ def confidence(
 ) -> Confidence:
     """How sure mapping ``header`` to ``field`` is: the score ``suggest_mapping`` gives the pair
     (high from ``HIGH_SCORE``, medium from ``MEDIUM_SCORE``); low whatever the score when the
-    cells do not fit the field (what ``mapping_warnings`` says) or the column is empty."""
+    cells do not fit the field (what ``mapping_warnings`` says) or the column is empty; at
+    most medium for a name or company column that only its cells point to."""
     spec = spec or SPEC
     position = table.headers.index(header)
     values = _sample(table, position)
@@ -139,6 +141,10 @@ def confidence(
     score = _score(header, field, profile, spec)
     if field == "last_name":  # "Vorname" + "Name": the name column holds last names
         score = max(score, 0.7 * _score(header, FULL_NAME, profile, spec))
+    if field in (FULL_NAME, "company_name") and not header_score(
+        normalize_with(header, spec.rejoin), field, spec
+    ):
+        score = min(score, HIGH_SCORE - 0.01)  # names told by their cells alone: a likely guess
     if score >= HIGH_SCORE:
         return Confidence.HIGH
     return Confidence.MEDIUM if score >= MEDIUM_SCORE else Confidence.LOW
@@ -372,6 +378,8 @@ def _content_problem(field: str, p: Profile) -> str | None:
     for kind, message in _PROBLEMS.get("name" if field in _NAME_FIELDS else field, ()):
         if p[kind] >= 0.5:
             return message
+    if field in _PERSON_NAMES and p["company"] >= 0.5 and p["person_name"] < 0.25:
+        return "the values look like company names, not people's names."
     if field not in _EXPECTED:
         return None
     kind, what = _EXPECTED[field]

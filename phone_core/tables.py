@@ -275,8 +275,10 @@ def find_header(rows: Sequence[Sequence[str]]) -> int | None:
         return counts[i] >= (1 if width <= 1 else max(2, math.ceil(share * width)))
 
     def names_columns(i: int) -> bool:
-        named = sum(1 for cell in filled[i] if mapping_data.names_a_column(cell, spec))
-        return wide_enough(i, 0.0) and _labels(filled[i]) and 3 * named >= counts[i] > 0
+        if not (wide_enough(i, 0.0) and _labels(filled[i], distinct=False)):
+            return False
+        named = (cell for cell in filled[i] if mapping_data.names_a_column(cell, spec))
+        return sum(1 for _ in itertools.islice(named, -(-counts[i] // 3))) * 3 >= counts[i]
 
     def header_shaped(i: int) -> bool:
         return wide_enough(i, 0.6) and _labels(filled[i])
@@ -298,13 +300,14 @@ def find_header(rows: Sequence[Sequence[str]]) -> int | None:
     return 0
 
 
-def _labels(cells: Sequence[str]) -> bool:
-    """Whether cells read as column names: mostly short text, mostly different, and never an
-    email address or a link."""
+def _labels(cells: Sequence[str], *, distinct: bool = True) -> bool:
+    """Whether cells read as column names: mostly short text, mostly different (unless not
+    ``distinct``: exports repeat names such as "Email"), never an email address or a link."""
     if not cells or any(map(_data, cells)):
         return False
     labels = sum(1 for cell in cells if _label(cell))
-    return 5 * labels >= 4 * len(cells) and 4 * len({c.casefold() for c in cells}) >= 3 * len(cells)
+    different = len({c.casefold() for c in cells})
+    return 5 * labels >= 4 * len(cells) and (not distinct or 4 * different >= 3 * len(cells))
 
 
 def _data(cell: str) -> bool:

@@ -340,6 +340,15 @@ def test_generic_headers_are_mapped_by_their_contents(headers: list[str]) -> Non
     # A row of empty headers is no header row: the first row is data, and said so.
     assert up.warnings == ([] if headers[0] else ingest.reading_notes(up.table))
     assert len(up.rows) == len(NAMES) and len(up.warnings) == (0 if headers[0] else 1)
+    rated = {row.field: row.confidence for row in ingest.column_rows(up.table, up.mapping)}
+    assert rated == {
+        None: None,  # the titles and the phones are carried, not used
+        "company_name": Confidence.MEDIUM,  # told by their cells alone: a likely guess
+        "full_name": Confidence.MEDIUM,
+        "company_url": Confidence.HIGH,
+        "email": Confidence.HIGH,
+        "linkedin": Confidence.HIGH,
+    }
     directory = suggest_mapping(up.table, DIRECTORY_TARGETS)
     assert directory["phone"] == names[5]  # a directory file maps its phones too
 
@@ -366,10 +375,15 @@ def test_job_titles_cities_and_repeated_values_are_not_names() -> None:
 
 def test_a_name_header_over_company_names_is_the_company() -> None:
     data = generic_file(["Name", "Website"], [COMPANIES, DOMAINS])
-    assert mapped(upload(data, "accounts.csv").mapping) == {
-        "company_name": "Name",
-        "company_url": "Website",
-    }
+    up = upload(data, "accounts.csv")
+    assert mapped(up.mapping) == {"company_name": "Name", "company_url": "Website"}
+    # Mapped by hand to the full name anyway: warned, and rated low.
+    mapping = {**up.mapping, "company_name": None, "full_name": "Name"}
+    assert ingest.warnings(up.table, mapping)[0] == (
+        '"Name" (mapped to Full name): the values look like company names, not people\'s names.'
+    )
+    rated = {row.column: row.confidence for row in ingest.column_rows(up.table, mapping)}
+    assert rated["Name"] is Confidence.LOW
 
 
 # --- first and last name in one column ------------------------------------------------------------

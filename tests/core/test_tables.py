@@ -443,6 +443,7 @@ def test_xlsx_phone_number_formatted_as_a_date_keeps_its_digits() -> None:
         ([["Total", "3"], ["Name", "Email", "Company"], ["Ann", "a@b.co", "Acme"]], 1),
         ([["Ann", "a@b.co"], ["Bob", "b@c.co"]], None),  # an email in the first row: no header
         ([["2024", "2025"], ["1", "2"]], 0),  # nothing qualifies: the first row
+        ([["Leads"], ["Phone", "Phone", "Email"], ["1", "2", "a@b.co"]], 1),  # repeated names
     ],
 )
 def test_find_header(rows: list[list[str]], header: int | None) -> None:
