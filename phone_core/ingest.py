@@ -158,7 +158,8 @@ class _Lru(Generic[K, V]):
 
 # A parsed file, or the message of why it could not be read (not parsed again either).
 _FILES: _Lru[tuple[str, str, ReadLimits, str | None], ParsedFile | str] = _Lru(4)
-_PREFLIGHTS: _Lru[tuple[str, str, str, tuple[tuple[str, str | None], ...]], Preflight] = _Lru(64)
+_PreflightKey = tuple[str, str, str, str, tuple[tuple[str, str | None], ...]]
+_PREFLIGHTS: _Lru[_PreflightKey, Preflight] = _Lru(64)
 
 
 def clear_caches() -> None:
@@ -358,10 +359,10 @@ def preflight(
 ) -> Preflight:
     """Counts and worst-case cost of the mapped file for ``user``, before anything is spent.
 
-    Kept per (user, file, mapping, ``revision``): the same upload shows the same numbers
-    on every rerun; a new revision (a new upload of the file) counts again.
+    Kept per (user, file, sheet, mapping, ``revision``): the same upload shows the same
+    numbers on every rerun; a new revision (a new upload of the file) counts again.
     """
-    key = (user, parsed.digest, revision, tuple(sorted(mapping.items())))
+    key = (user, parsed.digest, parsed.table.sheet, revision, tuple(sorted(mapping.items())))
     cached = _PREFLIGHTS.get(key)
     if cached is None:
         rows = apply_mapping(parsed.table, mapping)
