@@ -71,11 +71,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise PhoneError(f"no such file: {path}")
     upload = ingest.load_upload(
-        path.read_bytes(), path.name, settings=get_settings(), overrides=_parse_map(args.map or [])
+        path.read_bytes(),
+        path.name,
+        settings=get_settings(),
+        overrides=_parse_map(args.map or []),
+        sheet=args.sheet,
     )
     print(f"mapping: {json.dumps(upload.mapping)}", file=sys.stderr)
     for warning in upload.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.dry_run:  # the pre-flight only: nothing is held, stored or queued
+        report = ingest.dry_run(get_runtime(worker=False), args.user, upload, args.max_credits)
+        _out({"file": path.name, **report})
+        return 0
     rt = get_runtime(worker=args.wait)
     accepted = service.submit_upload(
         rt,
@@ -200,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user", required=True)
     s.add_argument("--max-credits", type=int, required=True)
     s.add_argument("--map", action="append", metavar="FIELD=COLUMN")
+    s.add_argument(
+        "--sheet",
+        metavar="NAME",
+        help="the workbook sheet to read (default: the first with a table)",
+    )
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the mapping and pre-flight as JSON; spend nothing",
+    )
     s.add_argument("--wait", action="store_true", help="process here if needed and wait")
     s.add_argument("--timeout", type=float, default=3600)
     s.set_defaults(func=cmd_submit)

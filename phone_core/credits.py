@@ -69,6 +69,74 @@ def worst_case(prices: Sequence[Price]) -> int:
     return base + max(0, bonus)
 
 
+HIT_RATE_DAYS = 90  # the past runs a source's hit rate is measured over
+PRIOR_HIT_RATE = 0.30  # what a source with no history is assumed to find...
+PRIOR_LOOKUPS = 20  # ...weighted as this many lookups
+
+
+@dataclass(frozen=True)
+class SourceTally:
+    """What the sources did with the records of past runs (``run_views.source_tally``)."""
+
+    looked_up: int  # records that went down the waterfall: found, not found or error
+    found: dict[str, int]  # source -> records it found a phone for
+    failed: dict[str, int]  # source -> records that ended in error at it
+
+
+@dataclass(frozen=True)
+class SourceRate:
+    """Of the records sent to a source, the share it finds, and the share that fail there."""
+
+    hit: float
+    failed: float = 0.0
+
+
+def measured_rates(prices: Sequence[Price], tally: SourceTally) -> list[SourceRate]:
+    """Each source's hit rate from past runs, in waterfall order (``prices``' order).
+
+    Run records keep only their final source, so what a source was sent is rebuilt from the
+    order: every record looked up reached the first source; the records that reached a
+    source and were not found there reached the next. Phones found by a source that is no
+    longer configured are taken off the start (they tell nothing about the ones that are).
+    A source's rate is then smoothed towards a prior, as if it had also been sent
+    ``PRIOR_LOOKUPS`` records and found ``PRIOR_HIT_RATE`` of them:
+
+        hit = (found + PRIOR_HIT_RATE * PRIOR_LOOKUPS) / (reached + PRIOR_LOOKUPS)
+        failed = failed lookups / (reached + PRIOR_LOOKUPS)
+
+    so a source with little history counts as about 30% and one with thousands of lookups
+    as what it measured. This assumes today's order was the order of those runs.
+    """
+    names = {p.source for p in prices}
+    reached = tally.looked_up - sum(n for s, n in tally.found.items() if s not in names)
+    rates: list[SourceRate] = []
+    for price in prices:
+        found = tally.found.get(price.source, 0)
+        reached = max(reached, found)
+        weight = reached + PRIOR_LOOKUPS
+        hit = (found + PRIOR_HIT_RATE * PRIOR_LOOKUPS) / weight
+        failed = min(tally.failed.get(price.source, 0) / weight, 1.0 - hit)
+        rates.append(SourceRate(hit=min(hit, 1.0), failed=max(failed, 0.0)))
+        reached -= found
+    return rates
+
+
+def expected_cost(prices: Sequence[Price], rates: Sequence[SourceRate]) -> tuple[float, float]:
+    """(credits, chance of a phone) expected for one record sent down the waterfall.
+
+    A record reaches a source with the chance that every source before it missed; there it
+    costs the lookup price, plus the found price at the source's hit rate, plus the failed
+    price at its failure rate. Never more than ``worst_case(prices)``.
+    """
+    reach, cost = 1.0, 0.0
+    for price, rate in zip(prices, rates, strict=True):
+        cost += reach * (
+            price.lookup_cost + rate.hit * price.found_cost + rate.failed * price.failed_cost
+        )
+        reach *= 1.0 - rate.hit
+    return min(cost, float(worst_case(prices))), 1.0 - reach
+
+
 def admissible(budget_left: int, per_record_worst: int, wanted: int) -> int:
     """How many records may start now so that every worst case still fits the budget."""
     if wanted <= 0 or budget_left < 0:

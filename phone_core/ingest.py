@@ -29,10 +29,11 @@ from phone_core.mapping import (
     PHONE,
     apply_mapping,
     can_enrich,
+    confidence,
     mapping_warnings,
     suggest_mapping,
 )
-from phone_core.models import BatchAccepted, Preflight
+from phone_core.models import BatchAccepted, ColumnRow, Preflight
 from phone_core.records import ENRICHABLE_RULE
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings, get_settings
@@ -64,7 +65,7 @@ class ReadLimits:
     max_columns: int
     max_uncompressed_bytes: int
 
-    def read(self, data: bytes, filename: str) -> Table:
+    def read(self, data: bytes, filename: str, sheet: str | None = None) -> Table:
         return read_table(
             data,
             filename,
@@ -72,6 +73,7 @@ class ReadLimits:
             max_rows=self.max_rows,
             max_columns=self.max_columns,
             max_uncompressed_bytes=self.max_uncompressed_bytes,
+            sheet=sheet,
         )
 
 
@@ -104,6 +106,11 @@ class ParsedFile:
     name: str
     digest: str  # sha256 of the bytes
     table: Table
+
+    @property
+    def sheets(self) -> tuple[str, ...]:
+        """A workbook's sheets (for a picker); ``table.sheet`` is the one read. CSV: ()."""
+        return self.table.sheets
 
 
 @dataclass
@@ -150,8 +157,9 @@ class _Lru(Generic[K, V]):
 
 
 # A parsed file, or the message of why it could not be read (not parsed again either).
-_FILES: _Lru[tuple[str, str, ReadLimits], ParsedFile | str] = _Lru(4)
-_PREFLIGHTS: _Lru[tuple[str, str, str, tuple[tuple[str, str | None], ...]], Preflight] = _Lru(64)
+_FILES: _Lru[tuple[str, str, ReadLimits, str | None], ParsedFile | str] = _Lru(4)
+_PreflightKey = tuple[str, str, str, str, tuple[tuple[str, str | None], ...]]
+_PREFLIGHTS: _Lru[_PreflightKey, Preflight] = _Lru(64)
 
 
 def clear_caches() -> None:
@@ -169,22 +177,25 @@ def read(
     purpose: Purpose = BATCH,
     *,
     digest: str | None = None,
+    sheet: str | None = None,
 ) -> ParsedFile:
     """The file as a table, within ``purpose``'s limits; FileFormatError says why not.
 
     ``data`` may be a callable, called only when ``digest`` (the sha256 hex of an earlier
-    read of the same bytes) does not find the file in the cache.
+    read of the same bytes) does not find the file in the cache. ``sheet``: the worksheet of
+    a workbook to read, by name (default: the first holding a table; ``ParsedFile.sheets``
+    lists them).
     """
     limits = purpose.limits(settings)
-    cached = _FILES.get((digest, name, limits)) if digest else None
+    cached = _FILES.get((digest, name, limits, sheet)) if digest else None
     if cached is None:
         raw = data() if callable(data) else data
         digest = hashlib.sha256(raw).hexdigest()
-        key = (digest, name, limits)
+        key = (digest, name, limits, sheet)
         cached = _FILES.get(key)
         if cached is None:
             try:
-                table = limits.read(raw, name)
+                table = limits.read(raw, name, sheet)
                 cached = _FILES.put(key, ParsedFile(name, digest, table))
             except FileFormatError as exc:
                 cached = _FILES.put(key, str(exc))
@@ -239,8 +250,70 @@ def problem(mapping: Mapping[str, str | None], purpose: Purpose = BATCH) -> str 
 
 
 def warnings(table: Table, mapping: Mapping[str, str | None]) -> list[str]:
-    """Mapped columns whose contents look wrong, repeated ids, or nothing enrichable."""
-    return mapping_warnings(table, mapping)
+    """What was read (which sheet, which row was the header), then mapped columns whose
+    contents look wrong, repeated ids, or nothing enrichable."""
+    return [*reading_notes(table), *mapping_warnings(table, mapping)]
+
+
+def reading_notes(table: Table) -> list[str]:
+    """Which sheet of a workbook was read, and which row was taken as the header when rows
+    above it were left out."""
+    notes: list[str] = []
+    if len(table.sheets) > 1:
+        others = [f'"{name}"' for name in table.sheets if name != table.sheet]
+        listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        notes.append(
+            f'Read the sheet "{table.sheet}" of this workbook; it also has {listed}. '
+            "Choose another sheet if the list is there."
+        )
+    if table.header_row == 0:
+        notes.append(
+            "The file has no header row (its first row holds an email address or a link), so "
+            "its columns are named column_1, column_2, ...: choose what each one holds."
+        )
+    if table.rows_above:
+        above = "the row" if table.rows_above == 1 else f"the {table.rows_above} rows"
+        notes.append(
+            f"Row {table.header_row} was taken as the header row (the column names); "
+            f"{above} above it (a title or notes) were left out."
+        )
+    return notes
+
+
+def column_rows(parsed: ParsedFile | Table, mapping: Mapping[str, str | None]) -> list[ColumnRow]:
+    """One row per column of the file, in file order: its name, up to 3 sample values, the
+    field it is mapped to (None: not used, but still carried into the enriched export) and
+    how sure that mapping is (``mapping.confidence``; None when not mapped)."""
+    table = parsed.table if isinstance(parsed, ParsedFile) else parsed
+    mapped_to = {column: field for field, column in mapping.items() if column}
+    out: list[ColumnRow] = []
+    for position, column in enumerate(table.headers):
+        field_name = mapped_to.get(column)
+        out.append(
+            ColumnRow(
+                column=column,
+                samples=_samples(table, position),
+                field=field_name,
+                confidence=None if field_name is None else confidence(table, field_name, column),
+            )
+        )
+    return out
+
+
+SAMPLES = 3
+_SAMPLE_CHARS = 60
+
+
+def _samples(table: Table, position: int) -> list[str]:
+    """Up to ``SAMPLES`` different non-empty values of a column, from its first rows."""
+    seen: list[str] = []
+    for row in table.rows[:1000]:
+        value = row[position]
+        if value and value not in seen:
+            seen.append(value)
+            if len(seen) == SAMPLES:
+                break
+    return [v if len(v) <= _SAMPLE_CHARS else v[: _SAMPLE_CHARS - 1] + "…" for v in seen]
 
 
 def source_rows(table: Table) -> list[dict[str, str]]:
@@ -269,9 +342,11 @@ def load_upload(
     settings: Settings | None = None,
     overrides: Mapping[str, str] | None = None,
     purpose: Purpose = BATCH,
+    sheet: str | None = None,
 ) -> Upload:
-    """Read a file and map it by the suggestion plus ``overrides`` (the CLI's ``--map``)."""
-    table = purpose.limits(settings or get_settings()).read(data, filename)
+    """Read a file (``sheet``: a workbook's sheet by name) and map it by the suggestion plus
+    ``overrides`` (the CLI's ``--map``)."""
+    table = purpose.limits(settings or get_settings()).read(data, filename, sheet)
     mapping = merge_mapping(table, suggest_mapping(table, purpose.targets), overrides or {})
     return build_upload(table, mapping, purpose)
 
@@ -284,10 +359,10 @@ def preflight(
 ) -> Preflight:
     """Counts and worst-case cost of the mapped file for ``user``, before anything is spent.
 
-    Kept per (user, file, mapping, ``revision``): the same upload shows the same numbers
-    on every rerun; a new revision (a new upload of the file) counts again.
+    Kept per (user, file, sheet, mapping, ``revision``): the same upload shows the same
+    numbers on every rerun; a new revision (a new upload of the file) counts again.
     """
-    key = (user, parsed.digest, revision, tuple(sorted(mapping.items())))
+    key = (user, parsed.digest, parsed.table.sheet, revision, tuple(sorted(mapping.items())))
     cached = _PREFLIGHTS.get(key)
     if cached is None:
         rows = apply_mapping(parsed.table, mapping)
@@ -326,6 +401,30 @@ def below_worst_case(pf: Preflight, max_credits: int) -> str:
         "stops when the cap is reached; rows it did not reach are marked 'not processed' "
         "and can be re-run later from the Runs page."
     )
+
+
+def dry_run(rt: Runtime, user: str, upload: Upload, max_credits: int) -> dict[str, object]:
+    """What submitting ``upload`` with ``max_credits`` would do, spending and queueing
+    nothing (the CLI's ``submit --dry-run``): what was read, the mapping with its columns,
+    the warnings, the pre-flight, and why it could not be submitted (``blocker``, '' if it
+    could) or a ``note`` when the cap may stop it early."""
+    if max_credits < 1:
+        raise InputError("max credits must be at least 1")
+    pf = service.preflight(rt, user, upload.rows)
+    blocker = budget_blocker(pf) or over_budget(pf, max_credits)
+    table = upload.table
+    return {
+        "sheet": table.sheet or None,
+        "sheets": list(table.sheets),
+        "header_row": table.header_row,
+        "mapping": upload.mapping,
+        "columns": [row.model_dump(mode="json") for row in column_rows(table, upload.mapping)],
+        "warnings": upload.warnings,
+        "preflight": pf.model_dump(mode="json"),
+        "max_credits": max_credits,
+        "blocker": blocker,
+        "note": "" if blocker else below_worst_case(pf, max_credits),
+    }
 
 
 # --- submit and load --------------------------------------------------------------------

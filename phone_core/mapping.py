@@ -15,8 +15,8 @@ from itertools import islice
 
 from phone_core import mapping_data
 from phone_core.errors import InputError
-from phone_core.mapping_data import MappingSpec, Rule, normalize_with
-from phone_core.models import PERSON_FIELDS
+from phone_core.mapping_data import MappingSpec, Rule, header_score, normalize_with, ruled_out
+from phone_core.models import PERSON_FIELDS, Confidence
 from phone_core.records import has_identity_fields
 from phone_core.tables import Table
 
@@ -40,6 +40,7 @@ NOTHING_TO_ENRICH = (
 SAMPLE_ROWS = 200
 _MIN_SCORE = 0.35
 _NAME_FIELDS = ("first_name", "last_name", FULL_NAME, "company_name")
+_PERSON_NAMES = _NAME_FIELDS[:3]
 
 _EMAIL = re.compile(r"^(?:mailto:)?[^@\s<>,;]+@[^@\s<>,;]+\.[a-z]{2,}$", re.I)
 _LINKEDIN_PROFILE = re.compile(r"linkedin\.com/(?:in|pub)/[^/?#\s]+", re.I)
@@ -71,7 +72,10 @@ Profile = dict[str, float]  # what a column's sampled cells look like: kind -> f
 _KINDS = (
     *("email", "linkedin", "linkedin_any", "linkedin_company", "sales_nav", "slug", "bare_slug"),
     *("website", "phone_any", "phone_formatted", "long_int", "short_int", "id_like", "spaces"),
+    *("person_name", "company", "one_word"),
 )
+_NAME_TOKEN = re.compile(r"^[^\W\d_](?:[^\W\d_]|['’.\-])*$")
+_VALUE_TOKEN = re.compile(r"[\w&+']+(?:\.[\w&+']+)*\.?")
 
 
 def normalize_header(header: str) -> str:
@@ -98,7 +102,7 @@ def suggest_mapping(
         raise ValueError(f"unknown fields: {sorted(unknown)}")
     candidates: list[tuple[float, int, str, str]] = []
     for position, header in enumerate(table.headers):
-        profile = _profile(_sample(table, position))
+        profile = _profile(_sample(table, position), spec)
         for field in fields:
             score = _score(header, field, profile, spec)
             if score >= _MIN_SCORE:
@@ -110,9 +114,40 @@ def suggest_mapping(
     full, first = mapping.get(FULL_NAME), mapping.get("first_name")
     # "Vorname" + "Name", "Prénom" + "Nom": a one-word name column is the last name.
     if full and first and "last_name" in mapping and mapping["last_name"] is None:
-        one_word = _profile(_sample(table, table.headers.index(full)))["spaces"] < 0.5
+        one_word = _profile(_sample(table, table.headers.index(full)), spec)["spaces"] < 0.5
         mapping["last_name"], mapping[FULL_NAME] = (full, None) if one_word else (None, full)
     return mapping
+
+
+HIGH_SCORE = 0.85  # a score at least this is a sure suggestion (a known header, clear cells)
+MEDIUM_SCORE = 0.6  # at least this, a likely one; below, a guess to check
+
+
+def confidence(
+    table: Table, field: str, header: str, *, spec: MappingSpec | None = None
+) -> Confidence:
+    """How sure mapping ``header`` to ``field`` is: the score ``suggest_mapping`` gives the pair
+    (high from ``HIGH_SCORE``, medium from ``MEDIUM_SCORE``); low whatever the score when the
+    cells do not fit the field (what ``mapping_warnings`` says) or the column is empty; at
+    most medium for a name or company column that only its cells point to."""
+    spec = spec or SPEC
+    position = table.headers.index(header)
+    values = _sample(table, position)
+    if not values:
+        return Confidence.LOW
+    profile = _profile(values, spec)
+    if _content_problem(field, profile):
+        return Confidence.LOW
+    score = _score(header, field, profile, spec)
+    if field == "last_name":  # "Vorname" + "Name": the name column holds last names
+        score = max(score, 0.7 * _score(header, FULL_NAME, profile, spec))
+    if field in (FULL_NAME, "company_name") and not header_score(
+        normalize_with(header, spec.rejoin), field, spec
+    ):
+        score = min(score, HIGH_SCORE - 0.01)  # names told by their cells alone: a likely guess
+    if score >= HIGH_SCORE:
+        return Confidence.HIGH
+    return Confidence.MEDIUM if score >= MEDIUM_SCORE else Confidence.LOW
 
 
 def mapping_warnings(table: Table, mapping: Mapping[str, str | None]) -> list[str]:
@@ -130,7 +165,7 @@ def mapping_warnings(table: Table, mapping: Mapping[str, str | None]) -> list[st
             warnings.append(f'"{header}" is mapped to both {seen[header]} and {label}.')
         seen[header] = label
         values = _sample(table, table.headers.index(header))
-        problem = _content_problem(field, _profile(values)) if values else None
+        problem = _content_problem(field, _profile(values, SPEC)) if values else None
         if not any(table.column(header)):
             problem = "it is empty."
         if field == "id" and not problem:
@@ -210,37 +245,12 @@ def load_spec(text: str | None = None) -> MappingSpec:
 SPEC = load_spec()
 
 
-def _header_score(norm: str, field: str, spec: MappingSpec) -> float:
-    """How strongly the normalised header name alone says ``field`` (0-1)."""
-    words = norm.split()
-    while len(words) > 1 and words[0] in spec.noise:
-        words.pop(0)
-    exact = spec.exact[field]
-    score = max(exact.get(norm, 0.0), exact.get(" ".join(words), 0.0) * 0.98)
-    rule = spec.rules.get(field)
-    if score or rule is None:
-        return score
-    tokens = set(norm.split())
-    matched = [a for a in rule.words if a <= tokens]
-    if not matched or _ruled_out(tokens, rule, spec):
-        return 0.0
-    if rule.only_with is not None:
-        extra = {t for t in tokens - rule.only_with - spec.noise if not t.isdigit()}
-        if extra - set().union(*matched):
-            return 0.0
-    return rule.score * (0.7 if tokens & spec.weaker else 1.0)
-
-
-def _ruled_out(tokens: set[str], rule: Rule, spec: MappingSpec) -> bool:
-    return bool(tokens & spec.blocked or tokens & rule.unless)
-
-
 def _score(header: str, field: str, profile: Profile, spec: MappingSpec) -> float:
     """Header evidence wins; contents confirm, veto, or decide for generic headers."""
     if _vetoed(field, profile):
         return 0.0
     norm = normalize_with(header, spec.rejoin)
-    from_header = _header_score(norm, field, spec)
+    from_header = header_score(norm, field, spec)
     from_content = _content_score(field, profile)
     if spec.generic.match(norm):
         return max(from_header, 0.9 * from_content)
@@ -248,11 +258,19 @@ def _score(header: str, field: str, profile: Profile, spec: MappingSpec) -> floa
         return from_header + 0.05 * from_content
     if field in ("email", "linkedin", "company_url") and from_content >= 0.8:
         rule = spec.rules.get(field, Rule(0.0, (), frozenset(), None))
-        return 0.0 if _ruled_out(set(norm.split()), rule, spec) else 0.6 * from_content
+        return 0.0 if ruled_out(set(norm.split()), rule, spec) else 0.6 * from_content
+    if field == "company_name" and from_content >= 0.6 and header_score(norm, FULL_NAME, spec):
+        return 0.6 * from_content  # "Name" over company names (a list of accounts)
     return 0.0
 
 
 def _content_score(field: str, p: Profile) -> float:
+    if field == FULL_NAME:
+        # People's names: two to four capitalised words, nearly all different, no company.
+        return 0.0 if p["unique"] < 0.8 else max(0.0, p["person_name"] - p["company"])
+    if field == "company_name":
+        # Companies: a legal form or company word in many values; the rest are mostly one word.
+        return 0.0 if p["company"] < 0.25 else min(1.0, p["company"] + 0.5 * p["one_word"])
     if field == "linkedin":
         return max(p["linkedin"], 0.6 * p["slug"])
     if field == "company_url":
@@ -278,6 +296,8 @@ def _vetoed(field: str, p: Profile) -> bool:
         return p["linkedin"] < 0.2 and max(p["email"], p["website"]) >= 0.5
     if field == "phone":
         return max(p["email"], p["website"], p["linkedin_any"]) >= 0.5
+    if field == FULL_NAME and p["company"] >= 0.6 and p["person_name"] < 0.2:
+        return True  # "Name" over company names
     return field in _NAME_FIELDS and max(p["email"], p["linkedin_any"]) >= 0.8
 
 
@@ -287,10 +307,11 @@ def _sample(table: Table, position: int) -> list[str]:
     return list(islice(cells, SAMPLE_ROWS))
 
 
-def _profile(values: list[str]) -> Profile:
+def _profile(values: list[str], spec: MappingSpec) -> Profile:
     """Fractions of the (non-empty) values that look like each kind of data."""
     counts = dict.fromkeys(_KINDS, 0.0)
     for value in values:
+        name_kind = _name_kind(value, spec)
         low = value.lower()
         email = bool(_EMAIL.match(value))
         linkedin_any = bool(_LINKEDIN_ANY.search(low))
@@ -313,6 +334,9 @@ def _profile(values: list[str]) -> Profile:
             "short_int": integer and digits < 10,
             "id_like": bool(_ID_LIKE.match(value)) and not integer,
             "spaces": " " in value,
+            "person_name": name_kind == "person_name",
+            "company": name_kind == "company",
+            "one_word": name_kind == "one_word",
         }
         for key, flag in flags.items():
             counts[key] += flag
@@ -321,11 +345,41 @@ def _profile(values: list[str]) -> Profile:
     return profile | {"count": len(values), "unique": len(set(values)) / n}
 
 
+def _name_kind(value: str, spec: MappingSpec) -> str:
+    """What a short text value looks like: ``person_name`` ("Dr. Ann Lee", "Lee, Ann"),
+    ``company`` ("Globex GmbH", "AT&T"), ``one_word`` ("Initech", "Ann"), or ``""`` (a job
+    title, a sentence, a number, an address...). The word lists are in ``mapping.toml``."""
+    if len(value) > 80 or "@" in value or "/" in value:
+        return ""
+    words = _VALUE_TOKEN.findall(_NICKNAME.sub(" ", value))
+    if not words or len(words) > 6:
+        return ""
+    bare = [w.replace(".", "").lower() for w in words]
+    if any(w in spec.title_words for w in bare):
+        return ""
+    if any(w in spec.company_words for w in bare) or "&" in value:
+        return "company"
+    if any(c.isdigit() for c in value):
+        return ""
+    person = [w for w, b in zip(words, bare, strict=True) if b not in spec.honorifics]
+    while len(person) > 2 and person[-1].replace(".", "").lower() in spec.suffixes:
+        person.pop()
+    if not all(_NAME_TOKEN.match(w) for w in person):
+        return ""
+    if len(person) == 1:
+        return "one_word"
+    uniform = value.islower() or value.isupper()
+    capitalised = all(uniform or w[0].isupper() or w.lower() in spec.particles for w in person)
+    return "person_name" if capitalised and 2 <= len(person) <= 4 else ""
+
+
 def _content_problem(field: str, p: Profile) -> str | None:
     """Why the sampled values do not fit the field, or None (lenient: no over-warning)."""
     for kind, message in _PROBLEMS.get("name" if field in _NAME_FIELDS else field, ()):
         if p[kind] >= 0.5:
             return message
+    if field in _PERSON_NAMES and p["company"] >= 0.5 and p["person_name"] < 0.25:
+        return "the values look like company names, not people's names."
     if field not in _EXPECTED:
         return None
     kind, what = _EXPECTED[field]

@@ -12,6 +12,7 @@ import tomllib
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -53,6 +54,8 @@ class MappingSpec:
     honorifics: frozenset[str]
     suffixes: frozenset[str]
     particles: frozenset[str]
+    company_words: frozenset[str]  # words that make a value a company's name ("GmbH", "Labs")
+    title_words: frozenset[str]  # words of job titles ("Manager", "VP"), never of a name
 
 
 def _words_of(section: Mapping[str, Any], key: str, where: str) -> list[str]:
@@ -88,7 +91,9 @@ def load(text: str | None, fields: Collection[str]) -> MappingSpec:
         data.get("fields", {}),
     )
     _only_keys(headers, {"noise", "blocked", "weaker", "rejoin", "generic"}, "headers")
-    _only_keys(names, {"honorifics", "suffixes", "particles"}, "names")
+    _only_keys(
+        names, {"honorifics", "suffixes", "particles", "company_words", "title_words"}, "names"
+    )
     generic = headers.get("generic", {})
     _only_keys(generic, {"placeholders", "names", "numbered"}, "headers.generic")
     rejoin = re.compile(rf"\b(?:{_one_of(_words_of(headers, 'rejoin', 'headers'))})\b")
@@ -122,10 +127,16 @@ def load(text: str | None, fields: Collection[str]) -> MappingSpec:
         blocked=frozenset(_words_of(headers, "blocked", "headers")),
         weaker=frozenset(_words_of(headers, "weaker", "headers")),
         rejoin=rejoin,
-        generic=re.compile(rf"^(?:(?:{placeholders})?\s*\d*|{generic_names}|(?:{numbered}) \d+)$"),
+        # "Column 3", "Field", "3"; "Column B", "B" (Excel's column letters); "URL"; "Link 2".
+        generic=re.compile(
+            rf"^(?:(?:{placeholders})?\s*\d*|(?:(?:{placeholders}) )?[a-z]|{generic_names}"
+            rf"|(?:{numbered}) \d+)$"
+        ),
         honorifics=frozenset(_words_of(names, "honorifics", "names")),
         suffixes=frozenset(_words_of(names, "suffixes", "names")),
         particles=frozenset(_words_of(names, "particles", "names")),
+        company_words=frozenset(_words_of(names, "company_words", "names")),
+        title_words=frozenset(_words_of(names, "title_words", "names")),
     )
 
 
@@ -150,3 +161,49 @@ def _rule(section: Mapping[str, Any], where: str) -> Rule:
         unless=frozenset() if only_with else other,
         only_with=other if only_with else None,
     )
+
+
+def header_score(norm: str, field: str, spec: MappingSpec) -> float:
+    """How strongly a normalised header name alone says ``field`` (0-1)."""
+    words = norm.split()
+    while len(words) > 1 and words[0] in spec.noise:
+        words.pop(0)
+    exact = spec.exact[field]
+    score = max(exact.get(norm, 0.0), exact.get(" ".join(words), 0.0) * 0.98)
+    rule = spec.rules.get(field)
+    if score or rule is None:
+        return score
+    tokens = set(norm.split())
+    matched = [a for a in rule.words if a <= tokens]
+    if not matched or ruled_out(tokens, rule, spec):
+        return 0.0
+    if rule.only_with is not None:
+        extra = {t for t in tokens - rule.only_with - spec.noise if not t.isdigit()}
+        if extra - set().union(*matched):
+            return 0.0
+    return rule.score * (0.7 if tokens & spec.weaker else 1.0)
+
+
+def ruled_out(tokens: set[str], rule: Rule, spec: MappingSpec) -> bool:
+    return bool(tokens & spec.blocked or tokens & rule.unless)
+
+
+_NAMES_A_COLUMN = 0.75  # a header score that says "this cell is a column's name"
+
+
+def names_a_column(cell: str, spec: MappingSpec) -> bool:
+    """Whether a cell reads as a column name of a lead list: a known spelling or token rule
+    of some field ("E-Mail", "Contact First Name") or a placeholder ("Column 3", "B")."""
+    norm = normalize_with(cell, spec.rejoin)
+    if not any(c.isalpha() for c in norm):
+        return False
+    if spec.generic.match(norm):
+        return True
+    return any(header_score(norm, field, spec) >= _NAMES_A_COLUMN for field in spec.exact)
+
+
+@lru_cache(maxsize=1)
+def packaged() -> MappingSpec:
+    """The packaged data, for readers below ``mapping`` (which checks it against its fields)."""
+    text = resources.files("phone_core").joinpath("data", "mapping.toml").read_text("utf-8")
+    return load(text, list(tomllib.loads(text).get("fields", {})))

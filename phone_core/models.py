@@ -364,7 +364,15 @@ class UsageRow(BaseModel):
 
 
 class Preflight(BaseModel):
-    """What a batch would do, computed before anything is spent."""
+    """What a batch would do, computed before anything is spent.
+
+    ``to_look_up`` is what the submit button counts: the people the sources will be asked
+    about (rows less the skipped, the in-file duplicates and the cache hits).
+    ``worst_case_credits`` is the cap (every one of them found by the dearest path);
+    ``expected_credits`` and ``expected_found`` follow each source's measured hit rate
+    (``hit_rates``: source -> share of the people sent to it that it found; see
+    ``credits.expected_cost``).
+    """
 
     rows: int
     enrichable: int
@@ -376,3 +384,23 @@ class Preflight(BaseModel):
     per_record_worst_case: int
     available_credits: int
     runs_needed: int
+    expected_credits: int = 0
+    expected_found: int = 0
+    hit_rates: dict[str, float] = Field(default_factory=dict)
+
+
+class Confidence(StrEnum):
+    """How sure the suggested mapping of a column is (from its score)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class ColumnRow(BaseModel):
+    """One column of an uploaded file as the column-first mapping shows it."""
+
+    column: str
+    samples: list[str]  # up to 3 different non-empty values from its first rows
+    field: str | None  # the field it is mapped to, or None (carried into the export only)
+    confidence: Confidence | None  # None when not mapped

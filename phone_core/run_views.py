@@ -144,3 +144,25 @@ def names(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[str, date
         )
         out.update({str(r): (str(label or ""), created) for r, label, created in rows})
     return out
+
+
+def source_tally(conn: Connection, since: datetime) -> credits.SourceTally:
+    """Per source, the records of runs created since ``since`` that it found or failed on,
+    and how many records went down the waterfall at all (for ``credits.measured_rates``)."""
+    looked_up = (RecordStatus.FOUND.value, RecordStatus.NOT_FOUND.value, RecordStatus.ERROR.value)
+    rows = conn.execute(
+        sa.select(rr.c.status, rr.c.source, sa.func.count())
+        .select_from(rr.join(rt_, rr.c.run_id == rt_.c.run_id))
+        .where(rt_.c.created_at >= since, rr.c.status.in_(looked_up))
+        .group_by(rr.c.status, rr.c.source)
+    ).all()
+    found: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for status, source, count in rows:
+        if status == RecordStatus.FOUND.value:
+            found[source] = found.get(source, 0) + int(count)
+        elif status == RecordStatus.ERROR.value:
+            failed[source] = failed.get(source, 0) + int(count)
+    return credits.SourceTally(
+        looked_up=sum(int(count) for _, _, count in rows), found=found, failed=failed
+    )

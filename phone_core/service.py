@@ -6,11 +6,15 @@ people; ``admin=True`` lifts that for reading (the admin pages), never for spend
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from phone_core import credits, engine, persons, run_views, runs
+from sqlalchemy.engine import Connection
+
+from phone_core import credits, db, engine, persons, run_views, runs
 from phone_core.credits import worst_case
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
@@ -181,7 +185,15 @@ def submit_upload(
 
 
 def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
-    """Counts and worst-case cost of a mapped table, before anything is spent."""
+    """Counts, worst-case and expected cost of a mapped table, before anything is spent.
+
+    The worst case counts every person looked up as found by the dearest path down the
+    waterfall (it is the most the batch can spend). The expected cost uses each source's hit
+    rate measured over the runs of the last ``credits.HIT_RATE_DAYS`` days, all users
+    together (sources are the organisation's), smoothed towards a 30% prior for a source
+    with little history: the rule is ``credits.measured_rates``, the cost down the
+    waterfall ``credits.expected_cost``.
+    """
     identities = [identity_of(r) for r in rows]
     skipped = sum(1 for i in identities if not i)
     dups = 0
@@ -199,7 +211,10 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
         keys = [cache_key(i, user, rt.settings.cache_scope) for i in unique]
         hits = len(cached_phones(conn, keys, rt.settings.cache_ttl_days))
         available = credits.summarize(conn, user).available
-    per_record = worst_case(rt.source_prices())
+        rates = _hit_rates(conn, rt)
+    prices = rt.source_prices()
+    per_record = worst_case(prices)
+    expected, found = credits.expected_cost(prices, rates)
     to_look_up = len(unique) - hits
     return Preflight(
         rows=len(rows),
@@ -212,7 +227,16 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
         per_record_worst_case=per_record,
         available_credits=available,
         runs_needed=max(1, -(-len(rows) // MAX_BATCH)),
+        expected_credits=min(to_look_up * per_record, math.ceil(to_look_up * expected - 1e-9)),
+        expected_found=round(to_look_up * found),
+        hit_rates={p.source: round(r.hit, 4) for p, r in zip(prices, rates, strict=True)},
     )
+
+
+def _hit_rates(conn: Connection, rt: Runtime) -> list[credits.SourceRate]:
+    """Each configured source's measured hit rate, in waterfall order."""
+    since = db.utcnow() - timedelta(days=credits.HIT_RATE_DAYS)
+    return credits.measured_rates(rt.source_prices(), run_views.source_tally(conn, since))
 
 
 def get_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:

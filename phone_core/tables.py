@@ -10,16 +10,24 @@ and cells are counted while the file streams (CSV, ``csvtext``: decoded as it is
 whole), and reading stops at the first limit passed. Control characters are dropped from
 every cell on the way in (``cells.clean_text``), so no table, and no file built from one,
 ever carries them.
+
+Exports are not always one clean grid: a workbook may hold several sheets (one is read:
+``sheet=`` by name, else the first holding a table, see ``xlsx.Workbook.choose``), and a title
+or notes may stand above the header row (``find_header`` picks the header among the first
+``HEADER_SCAN`` rows; the rows above it are left out and counted in ``Table.rows_above``).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+import math
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from phone_core import mapping_data
 from phone_core.cells import (
     DIRTY,
     EXCEL_MAX_COLUMNS,
@@ -30,9 +38,9 @@ from phone_core.cells import (
 )
 from phone_core.csvtext import csv_rows, detect_delimiter
 from phone_core.errors import FileFormatError
-from phone_core.xlsx import xlsx_rows
+from phone_core.xlsx import Workbook
 
-__all__ = ["Table", "clean_text", "detect_delimiter", "read_table"]
+__all__ = ["Table", "clean_text", "detect_delimiter", "find_header", "read_table"]
 
 _MB = 1024 * 1024
 DEFAULT_MAX_BYTES = 50 * _MB
@@ -41,6 +49,8 @@ DEFAULT_MAX_COLUMNS = 1_000
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 256 * _MB
 CELLS_PER_ROW = 100  # the default cell budget: max_rows rows of this many columns
 _ZIP_MAGIC = b"PK\x03\x04"
+HEADER_SCAN = 20  # the header row is one of the first this many non-empty rows
+_UNDER = 10  # rows under a candidate header that show how wide the table is
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,10 @@ class Table:
     rows: list[list[str]]
     encoding: str = "utf-8"
     delimiter: str = ","
+    sheets: tuple[str, ...] = ()  # a workbook's sheets (as a user sees them), in tab order
+    sheet: str = ""  # the sheet read
+    header_row: int = 1  # the header's row number in the file (as Excel numbers rows); 0: none
+    rows_above: int = 0  # non-empty rows above the header, left out (a title, notes)
 
     @property
     def row_count(self) -> int:
@@ -74,12 +88,14 @@ def read_table(
     max_columns: int = DEFAULT_MAX_COLUMNS,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
     max_cells: int | None = None,
+    sheet: str | None = None,
 ) -> Table:
     """Read an uploaded CSV or XLSX file; raise ``FileFormatError`` with a user message.
 
     Limits: ``max_bytes`` of upload, ``max_uncompressed_bytes`` once an XLSX is unzipped,
     ``max_rows`` data rows, ``max_columns`` columns (never more than Excel's 16,384), and
     ``max_cells`` rows x columns (default: ``max_rows`` rows of ``CELLS_PER_ROW`` columns).
+    ``sheet``: the worksheet to read, by name (a workbook only; default: the first with a table).
     """
     if len(data) > max_bytes:
         raise FileFormatError(
@@ -89,19 +105,23 @@ def read_table(
         raise FileFormatError("The file is empty.")
     extension = PurePath(filename).suffix.lower()
     is_xlsx = data.startswith(_ZIP_MAGIC)
+    if sheet is not None and not is_xlsx:
+        raise FileFormatError("Only an Excel workbook has sheets; this file is read as CSV.")
     columns = max(1, min(max_columns, EXCEL_MAX_COLUMNS))
     if max_cells is None and max_rows is not None:
         max_cells = max(max_rows, 1) * CELLS_PER_ROW
+    limits = _Limits(max_rows, columns, max_cells)
     try:
-        raw_rows: Iterable[list[str]]
         if is_xlsx:
-            raw_rows = _clean_rows(
-                xlsx_rows(data, max_columns=columns, max_uncompressed_bytes=max_uncompressed_bytes)
-            )
-            encoding = delimiter = ""
-        else:
-            raw_rows, encoding, delimiter = csv_rows(data, extension)
-        headers, rows = _build(raw_rows, _Limits(max_rows, columns, max_cells), widen=is_xlsx)
+            with Workbook(
+                data, max_columns=columns, max_uncompressed_bytes=max_uncompressed_bytes
+            ) as book:
+                chosen = book.choose(sheet)
+                built = _build(_clean_rows(book.rows(chosen)), limits, widen=True)
+                return _table(built, sheets=tuple(book.names), sheet=chosen.name)
+        records, encoding, delimiter = csv_rows(data, extension)
+        built = _build(enumerate(records, start=1), limits, widen=False)
+        return _table(built, encoding=encoding, delimiter=delimiter)
     except FileFormatError:
         raise
     except csv.Error as exc:
@@ -112,14 +132,13 @@ def read_table(
     except Exception as exc:  # never let a library error reach the user
         kind = "an Excel workbook" if is_xlsx else "a CSV file"
         raise FileFormatError(f"The file could not be read as {kind}. {SAVE_AS}") from exc
-    return Table(headers=headers, rows=rows, encoding=encoding, delimiter=delimiter)
 
 
-def _clean_rows(rows: Iterable[list[str]]) -> Iterator[list[str]]:
-    for cells in rows:
+def _clean_rows(rows: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    for number, cells in rows:
         if DIRTY.search("".join(cells)) is not None:
             cells = [clean_text(cell) for cell in cells]
-        yield cells
+        yield number, cells
 
 
 @dataclass(frozen=True)
@@ -129,36 +148,76 @@ class _Limits:
     cells: int | None
 
 
-def _build(
-    raw_rows: Iterable[list[str]], limits: _Limits, *, widen: bool
-) -> tuple[list[str], list[list[str]]]:
-    """First non-empty row is the header; skip empty rows; pad/truncate to the header.
+@dataclass(frozen=True)
+class _Built:
+    headers: list[str]
+    rows: list[list[str]]
+    header_row: int
+    rows_above: int
+
+
+def _table(
+    built: _Built,
+    *,
+    encoding: str = "",
+    delimiter: str = "",
+    sheets: tuple[str, ...] = (),
+    sheet: str = "",
+) -> Table:
+    return Table(
+        headers=built.headers,
+        rows=built.rows,
+        encoding=encoding,
+        delimiter=delimiter,
+        sheets=sheets,
+        sheet=sheet,
+        header_row=built.header_row,
+        rows_above=built.rows_above,
+    )
+
+
+def _build(raw_rows: Iterable[tuple[int, list[str]]], limits: _Limits, *, widen: bool) -> _Built:
+    """The header row (``find_header``), then the rows under it: empty rows skipped, each
+    padded/truncated to the header.
 
     ``widen``: rows longer than the header widen the table (Excel does not store trailing
     blank header cells) instead of being cut. Rows are padded only at the end, once every
-    limit has held, so a short hostile file cannot make many wide rows.
+    limit has held, so a short hostile file cannot make many wide rows. The rows read ahead
+    to find the header keep at most ``limits.columns + 1`` cells each.
     """
     rows_iter = iter(raw_rows)
-    header: list[str] | None = None
-    for raw in rows_iter:
-        cells = [cell.strip() for cell in raw]
-        if any(cells):
-            header = [" ".join(cell.replace("\ufeff", "").split()) for cell in cells]
-            break
-    if header is None:
+    ahead: list[tuple[int, list[str], bool]] = []  # (number, cells, a cell past the limit)
+    for number, raw in rows_iter:
+        cells = [cell.strip() for cell in raw[: limits.columns + 1]]
+        over = len(raw) > limits.columns and any(cell.strip() for cell in raw[limits.columns :])
+        if any(cells) or over:
+            ahead.append((number, cells, over))
+            if len(ahead) == HEADER_SCAN + _UNDER:
+                break
+    if not ahead:
         raise FileFormatError("The file is empty.")
-    named = len(header)
-    while not header[named - 1]:
-        named -= 1
-    if named > limits.columns:
-        raise columns_error(limits.columns)
+    pick = find_header([cells for _, cells, _ in ahead])
+    if pick is None:  # no header row: every column is named by its position
+        number, pick = 0, -1
+        header = [""] * min(max(len(cells) for _, cells, _ in ahead), limits.columns)
+    else:
+        number, header, over = ahead[pick]
+        header = [" ".join(cell.replace("\ufeff", "").split()) for cell in header]
+        if over:
+            raise columns_error(limits.columns)
+        named = len(header)
+        while not header[named - 1]:
+            named -= 1
+        if named > limits.columns:
+            raise columns_error(limits.columns)
     width = min(len(header), limits.columns)
     del header[width:]
     rows: list[list[str]] = []
     append, strip = rows.append, str.strip
     row_cap = sys.maxsize if limits.rows is None else limits.rows
     cell_cap = sys.maxsize if limits.cells is None else limits.cells
-    for raw in rows_iter:
+    under = ((n, cells) for n, cells, _ in ahead[pick + 1 :])
+    for _, raw in itertools.chain(under, rows_iter):
         cells = list(map(strip, raw))
         if not any(cells):
             continue
@@ -181,7 +240,90 @@ def _build(
     keep = [i for i, name in enumerate(header) if name or any(row[i] for row in rows)]
     if len(keep) < width:
         rows = [[row[i] for i in keep] for row in rows]
-    return _unique_headers([(i, header[i]) for i in keep]), rows
+    headers = _unique_headers([(i, header[i]) for i in keep])
+    return _Built(headers, rows, header_row=number, rows_above=max(pick, 0))
+
+
+def find_header(rows: Sequence[Sequence[str]]) -> int | None:
+    """Which of ``rows`` (the first non-empty rows of a file, stripped) is the header row.
+
+    The first row, unless it is clearly not: CRM reports and Excel lists often start with a
+    title, a date or filters, a cell or two wide, above the header. A row is taken as the
+    header when every row above it is such a narrow row and either
+
+    1. it names columns: most of its cells are text (not numbers, dates, emails or links)
+       and a third or more of them are known column names ("Email", "Contact First Name",
+       "Column 3"; ``mapping_data.names_a_column``), or, failing any such row,
+    2. it has the shape of a header: text cells, mostly different, spanning most of the
+       width of the rows under it.
+
+    When no row qualifies, the first row is the header (as before this rule existed), unless
+    it holds an email address or a link and no column name: then the file has no header row
+    (None), and its columns are named by position.
+    """
+    spec = mapping_data.packaged()
+    filled = [[cell for cell in row if cell] for row in rows]
+    counts = [len(cells) for cells in filled]
+    extents = [max((i + 1 for i, cell in enumerate(row) if cell), default=0) for row in rows]
+    scan = range(min(len(rows), HEADER_SCAN))
+
+    def table_width(i: int) -> int:
+        return max(extents[i + 1 : i + 1 + _UNDER], default=extents[i])
+
+    def wide_enough(i: int, share: float) -> bool:
+        width = table_width(i)
+        return counts[i] >= (1 if width <= 1 else max(2, math.ceil(share * width)))
+
+    def names_columns(i: int) -> bool:
+        if not (wide_enough(i, 0.0) and _labels(filled[i], distinct=False)):
+            return False
+        named = (cell for cell in filled[i] if mapping_data.names_a_column(cell, spec))
+        return sum(1 for _ in itertools.islice(named, -(-counts[i] // 3))) * 3 >= counts[i]
+
+    def header_shaped(i: int) -> bool:
+        return wide_enough(i, 0.6) and _labels(filled[i])
+
+    def below_preamble(j: int) -> bool:
+        return all(counts[k] < counts[j] and counts[k] <= max(2, counts[j] // 3) for k in range(j))
+
+    for test in (names_columns, header_shaped):
+        if test(0):
+            return 0
+        found = next((j for j in scan[1:] if below_preamble(j) and test(j)), None)
+        if found is not None:
+            return found
+    values = [cell for cell in filled[0] if _data(cell)]
+    if values and not any(
+        mapping_data.names_a_column(cell, spec) for cell in filled[0] if cell not in values
+    ):
+        return None
+    return 0
+
+
+def _labels(cells: Sequence[str], *, distinct: bool = True) -> bool:
+    """Whether cells read as column names: mostly short text, mostly different (unless not
+    ``distinct``: exports repeat names such as "Email"), never an email address or a link."""
+    if not cells or any(map(_data, cells)):
+        return False
+    labels = sum(1 for cell in cells if _label(cell))
+    different = len({c.casefold() for c in cells})
+    return 5 * labels >= 4 * len(cells) and (not distinct or 4 * different >= 3 * len(cells))
+
+
+def _data(cell: str) -> bool:
+    """An email address or a link: a value, never a column's name."""
+    low = cell.lower()
+    at = low.find("@")
+    if at > 0 and "." in low[at:] and " " not in low:
+        return True
+    return "://" in low or low.startswith("www.") or "linkedin.com/" in low
+
+
+def _label(cell: str) -> bool:
+    if len(cell) > 80 or "@" in cell or "://" in cell or cell.lower().startswith("www."):
+        return False
+    digits = sum(c.isdigit() for c in cell)
+    return any(c.isalpha() for c in cell) and 2 * digits <= len(cell)
 
 
 def _too_big(limits: _Limits, rows: int, width: int) -> FileFormatError:

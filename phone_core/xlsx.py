@@ -24,7 +24,7 @@ import posixpath
 import re
 import zipfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,6 +36,7 @@ from phone_core.cells import (
     EXCEL_MAX_ROWS,
     SAVE_AS,
     cell_text,
+    clean_text,
     columns_error,
     human_size,
 )
@@ -78,19 +79,92 @@ def check_archive(archive: zipfile.ZipFile, max_uncompressed_bytes: int) -> None
         )
 
 
-def xlsx_rows(data: bytes, *, max_columns: int, max_uncompressed_bytes: int) -> Iterator[list[str]]:
-    """Non-empty rows of the first worksheet with data, as text cells without trailing blanks."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        check_archive(archive, max_uncompressed_bytes)
-        book = _read_book(archive)
-        for part in book.sheets:
-            rows = _sheet_rows(archive, part, book, min(max_columns, EXCEL_MAX_COLUMNS))
-            first = next(rows, None)
-            if first is not None:
-                yield first
-                yield from rows
-                return
-    raise FileFormatError("The workbook is empty (its worksheets have no data).")
+PEEK_ROWS = 30  # rows of a sheet looked at to tell a table from a cover or notes sheet
+
+
+@dataclass(frozen=True)
+class SheetRef:
+    name: str  # as shown on its tab (control characters dropped)
+    part: str  # the worksheet part in the archive
+    hidden: bool
+
+
+class Workbook:
+    """An uploaded workbook, checked (``check_archive``) and its index read: the worksheet
+    names, and the rows of any one of them. Use as a context manager."""
+
+    def __init__(self, data: bytes, *, max_columns: int, max_uncompressed_bytes: int) -> None:
+        self._archive = zipfile.ZipFile(io.BytesIO(data))
+        try:
+            check_archive(self._archive, max_uncompressed_bytes)
+            self._book = _read_book(self._archive)
+        except BaseException:
+            self._archive.close()
+            raise
+        self._columns = min(max_columns, EXCEL_MAX_COLUMNS)
+
+    def __enter__(self) -> Workbook:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._archive.close()
+
+    @property
+    def names(self) -> list[str]:
+        """The worksheets a user sees, in tab order (every worksheet when all are hidden)."""
+        visible = [s.name for s in self._book.sheets if not s.hidden]
+        return visible or [s.name for s in self._book.sheets]
+
+    def rows(self, sheet: SheetRef) -> Generator[tuple[int, list[str]], None, None]:
+        """(Excel row number, text cells without trailing blanks) of each non-empty row."""
+        return _sheet_rows(self._archive, sheet.part, self._book, self._columns)
+
+    def choose(self, wanted: str | None = None) -> SheetRef:
+        """The sheet called ``wanted`` (exact name first, then ignoring case and spaces), or by
+        default the first visible sheet holding a table: a row of two or more cells with more
+        rows under it. Cover, notes and empty sheets are passed over; failing a table, the first
+        sheet with two rows, then the first with any data."""
+        sheets = self._book.sheets
+        if wanted is not None:
+            folded = " ".join(wanted.split()).casefold()
+            for found in (
+                next((s for s in sheets if s.name == wanted), None),
+                next((s for s in sheets if " ".join(s.name.split()).casefold() == folded), None),
+            ):
+                if found is not None:
+                    return found
+            listed = ", ".join(f'"{name}"' for name in self.names)
+            raise FileFormatError(
+                f'The workbook has no sheet called "{wanted}". Its sheets are: {listed}.'
+            )
+        fallbacks: list[SheetRef | None] = [None, None]  # two rows or more; any data
+        for ref in [s for s in sheets if not s.hidden] or sheets:
+            table, seen = self._shape(ref)
+            if table:
+                return ref
+            if seen >= 2 and fallbacks[0] is None:
+                fallbacks[0] = ref
+            if seen and fallbacks[1] is None:
+                fallbacks[1] = ref
+        chosen = fallbacks[0] or fallbacks[1]
+        if chosen is None:
+            raise FileFormatError("The workbook is empty (its worksheets have no data).")
+        return chosen
+
+    def _shape(self, sheet: SheetRef) -> tuple[bool, int]:
+        """(holds a table, non-empty rows seen) over the first ``PEEK_ROWS`` rows."""
+        rows = self.rows(sheet)
+        seen, wide, table = 0, False, False
+        try:
+            for _, cells in rows:
+                seen += 1
+                table = table or wide
+                wide = wide or sum(1 for cell in cells if cell.strip()) >= 2
+                if table or seen >= PEEK_ROWS:
+                    break
+        finally:
+            rows.close()
+        return table, seen
 
 
 class _StringTable:
@@ -115,7 +189,7 @@ class _StringTable:
 
 @dataclass(frozen=True)
 class _Book:
-    sheets: list[str]  # worksheet part names, in workbook order
+    sheets: list[SheetRef]  # the worksheets, in workbook (tab) order
     strings: _StringTable
     dates: frozenset[int]  # style ids that show a number as a date
     durations: frozenset[int]  # style ids that show a number as a duration
@@ -144,13 +218,14 @@ def _read_book(archive: zipfile.ZipFile) -> _Book:
         "xl/workbook.xml",
     )
     rels = _relationships(archive, workbook)
-    epoch, sheet_ids = WINDOWS_EPOCH, list[str]()
+    epoch, sheets = WINDOWS_EPOCH, list[SheetRef]()
     for tag, _, attrs in elements(archive, workbook, frozenset({"workbookPr", "sheet"})):
         if tag == "workbookPr" and attrs.get("date1904", "").lower() in ("1", "true"):
             epoch = MAC_EPOCH
-        elif tag == "sheet" and "id" in attrs:
-            sheet_ids.append(attrs["id"])
-    sheets = [rels[i][1] for i in sheet_ids if i in rels and rels[i][0] == "worksheet"]
+        elif tag == "sheet" and rels.get(attrs.get("id", ""), ("",))[0] == "worksheet":
+            name = " ".join(clean_text(attrs.get("name", "")).split()) or f"Sheet{len(sheets) + 1}"
+            hidden = attrs.get("state", "visible") != "visible"
+            sheets.append(SheetRef(name, rels[attrs["id"]][1], hidden))
     if not sheets:
         raise ValueError("not a workbook: no worksheet")
     parts = {kind: path for kind, path in rels.values()}
@@ -258,8 +333,9 @@ class _Sheet(_Strings):
         super().__init__()
         self.book = book
         self.max_columns = max_columns
-        self.rows: list[dict[int, str]] = []
+        self.rows: list[tuple[int, dict[int, str]]] = []
         self.cells: dict[int, str] = {}
+        self.number = 0  # the row's number in Excel
         self.column = 0
         self.attrs: dict[str, str] = {}
         self.value = ""
@@ -269,10 +345,12 @@ class _Sheet(_Strings):
 
     def start_row(self, attrs: dict[str, str]) -> None:
         self.cells, self.column = {}, 0
+        number = attrs.get("r", "")
+        self.number = int(number) if number.isdigit() and len(number) < 8 else self.number + 1
 
     def end_row(self) -> None:
         if self.cells:
-            self.rows.append(self.cells)
+            self.rows.append((self.number, self.cells))
 
     def end_sheetData(self) -> None:
         self.done = True
@@ -304,14 +382,14 @@ class _Sheet(_Strings):
 
 def _sheet_rows(
     archive: zipfile.ZipFile, part: str, book: _Book, max_columns: int
-) -> Iterator[list[str]]:
+) -> Generator[tuple[int, list[str]], None, None]:
     reader = _Sheet(book, max_columns)
     for _ in reader.run(archive, part):
-        for sparse in reader.rows:
+        for number, sparse in reader.rows:
             cells = [""] * max(sparse)
             for column, text in sparse.items():
                 cells[column - 1] = text
-            yield cells
+            yield number, cells
         reader.rows.clear()
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from tests.conftest import free_port
@@ -88,5 +90,90 @@ def test_submit_and_directory_load_use_the_upload_limit_settings(tmp_path: Path)
         assert r.returncode == 1 and "the limit is 1" in r.stderr, r.stderr
         r = _cli(env, "directory", "load", str(contacts))
         assert r.returncode == 1 and "the limit is 1" in r.stderr, r.stderr
+    finally:
+        _stop_s3(data_dir)
+
+
+def test_submit_dry_run_prints_the_mapping_and_preflight_and_spends_nothing(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port(), PHONE_LANTERN_ENABLED="false")
+    book = openpyxl.Workbook()
+    book.active.title = "Cover"
+    book.active.append(["Leads for the Q4 campaign"])
+    leads = book.create_sheet("Leads")
+    for row in (
+        ["Leads export"],
+        [],
+        ["Full Name", "Company", "Work Email"],
+        ["Ann Lee", "Acme Corp", "ann@acme.com"],
+        ["Dr. Bob Ray", "Globex GmbH", ""],
+        ["Cleo", "", ""],
+    ):
+        leads.append(row)
+    workbook = tmp_path / "leads.xlsx"
+    book.save(workbook)
+    try:
+        assert _cli(env, "credits", "grant", "ann", "50").returncode == 0
+        out = _cli(
+            env,
+            *("submit", str(ROOT / "examples" / "leads.csv"), "--user", "ann"),
+            *("--max-credits", "10", "--dry-run"),
+        )
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        assert set(report) == {
+            *("file", "sheet", "sheets", "header_row", "mapping", "columns", "warnings"),
+            *("preflight", "max_credits", "blocker", "note"),
+        }
+        assert report["mapping"]["first_name"] == "First Name"
+        assert report["columns"][0] == {
+            "column": "Record ID",
+            "samples": ["lead-0001", "lead-0002", "lead-0003"],
+            "field": "id",
+            "confidence": "high",
+        }
+        pf = report["preflight"]
+        assert pf["rows"] == 300 and 0 < pf["to_look_up"] <= pf["enrichable"] <= 300
+        assert 0 < pf["expected_credits"] <= pf["worst_case_credits"]
+        assert pf["available_credits"] == 50 and report["blocker"] == ""
+        assert "below the worst case" in report["note"]
+
+        out = _cli(
+            env,
+            *("submit", str(workbook), "--user", "ann", "--max-credits", "99", "--dry-run"),
+            *("--sheet", "Leads"),
+        )
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        assert (report["sheet"], report["sheets"], report["header_row"]) == (
+            "Leads",
+            ["Cover", "Leads"],
+            3,
+        )
+        assert {k: v for k, v in report["mapping"].items() if v} == {
+            "full_name": "Full Name",
+            "company_name": "Company",
+            "email": "Work Email",
+        }
+        assert report["preflight"]["to_look_up"] == 2  # Cleo alone cannot be looked up
+        assert report["blocker"].startswith("You have 50 credits available")
+
+        # Bad input fails as it would without --dry-run.
+        bad = _cli(
+            env,
+            *("submit", str(workbook), "--user", "ann", "--max-credits", "5", "--dry-run"),
+            *("--sheet", "Deals"),
+        )
+        assert bad.returncode == 1 and 'no sheet called "Deals"' in bad.stderr
+        bad = _cli(env, "submit", str(workbook), "--user", "ann", "--max-credits", "0", "--dry-run")
+        assert bad.returncode == 1 and "at least 1" in bad.stderr
+
+        shown = json.loads(_cli(env, "credits", "show", "ann").stdout)
+        assert (shown["balance"], shown["held"]) == (50, 0)
+        with sqlite3.connect(data_dir / "state.sqlite") as db:
+            assert db.execute("select count(*) from runs").fetchone() == (0,)
+            assert db.execute("select count(*) from persons").fetchone() == (0,)
     finally:
         _stop_s3(data_dir)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+import openpyxl
 import pytest
 
 from phone_core import ingest
@@ -130,6 +132,36 @@ def test_a_preflight_is_kept_per_user_upload_and_mapping(monkeypatch: pytest.Mon
     other = {**mapping, "email": None}
     assert ingest.preflight(rt, "alice", parsed, other, "upload-1") is not alice
     assert calls == [("alice", 3), ("bob", 3), ("alice", 3), ("alice", 3)]
+
+
+def test_a_preflight_is_kept_per_sheet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sheets of one workbook with the same columns: the same digest and mapping."""
+
+    def preflight(_rt: object, user: str, rows: Sequence[object]) -> Preflight:
+        return Preflight(
+            rows=len(rows), enrichable=0, skipped={}, duplicates=0, cache_hits=0,
+            to_look_up=0, worst_case_credits=0, per_record_worst_case=1,
+            available_credits=0, runs_needed=1,
+        )  # fmt: skip
+
+    monkeypatch.setattr(ingest.service, "preflight", preflight)
+    book = openpyxl.Workbook()
+    book.active.title = "EU"
+    for row in (["Email", "Name"], ["a@b.co", "Ann"]):
+        book.active.append(row)
+    us = book.create_sheet("US")
+    for row in (["Email", "Name"], ["c@d.co", "Cy"], ["e@f.co", "Ed"]):
+        us.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    eu_file = ingest.read("b.xlsx", buffer.getvalue(), settings())
+    us_file = ingest.read("b.xlsx", buffer.getvalue(), settings(), sheet="US")
+    assert eu_file.digest == us_file.digest and eu_file.table.sheet == "EU"
+    mapping = ingest.suggest_mapping(eu_file.table)
+    assert ingest.suggest_mapping(us_file.table) == mapping
+    rt = fake_rt()
+    assert ingest.preflight(rt, "ann", eu_file, mapping, "u1").rows == 1
+    assert ingest.preflight(rt, "ann", us_file, mapping, "u1").rows == 2
 
 
 # --- checks and budget --------------------------------------------------------------------

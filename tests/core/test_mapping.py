@@ -317,6 +317,7 @@ def test_generic_headers_are_decided_by_contents() -> None:
     mapping = suggest_mapping(t, DIRECTORY_TARGETS)
     assert mapped(mapping) == {
         "id": "Column 1",
+        "full_name": "Column 2",  # people's names, told by their contents (issue 10)
         "email": "Column 3",
         "linkedin": "Column 4",
         "company_url": "Column 5",
@@ -667,6 +668,7 @@ def test_adding_a_spelling_to_the_data_changes_the_suggestion() -> None:
         (DATA_TEXT.replace("[headers]\n", "[headers]\nstopwords = []\n"), "unknown keys"),
         (DATA_TEXT.replace("unless = [", "only_with = []\nunless = [", 1), "not both"),
         (DATA_TEXT.replace('noise = [\n  "apollo"', "noise = [\n  1", 1), "list of non-empty"),
+        (DATA_TEXT.replace("company_words = [", "company_word = [", 1), "unknown keys"),
     ],
 )
 def test_a_data_file_that_breaks_the_schema_is_refused(text: str, problem: str) -> None:

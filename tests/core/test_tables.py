@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phone_core.errors import FileFormatError, InputError
-from phone_core.tables import Table, detect_delimiter, read_table
+from phone_core.tables import Table, detect_delimiter, find_header, read_table
 
 ROWS = [["Jane", "Doe", "Acme"], ["John", "Roe", "Beta"]]
 
@@ -428,3 +428,30 @@ def test_xlsx_phone_number_formatted_as_a_date_keeps_its_digits() -> None:
     buffer = io.BytesIO()
     workbook.save(buffer)
     assert read_table(buffer.getvalue(), "x.xlsx").rows == [["15551234567"]]
+
+
+# --- which row is the header ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "header"),
+    [
+        ([["Email"], ["a@b.co"]], 0),
+        ([["Leads"], ["First Name", "Last Name", "Company"], ["Ann", "Lee", "Acme"]], 1),
+        ([["Leads"], ["x", "y", "z"], ["Ann", "Lee", "Acme"]], 1),  # the shape of a header
+        ([["a", "b", "c"], ["Name", "Email", "Company"]], 0),  # a wide row above: not a title
+        ([["Total", "3"], ["Name", "Email", "Company"], ["Ann", "a@b.co", "Acme"]], 1),
+        ([["Ann", "a@b.co"], ["Bob", "b@c.co"]], None),  # an email in the first row: no header
+        ([["2024", "2025"], ["1", "2"]], 0),  # nothing qualifies: the first row
+        ([["Leads"], ["Phone", "Phone", "Email"], ["1", "2", "a@b.co"]], 1),  # repeated names
+    ],
+)
+def test_find_header(rows: list[list[str]], header: int | None) -> None:
+    assert find_header(rows) == header
+
+
+def test_xlsx_header_row_is_excel_s_row_number() -> None:
+    data = xlsx_bytes([["Lead list"], [None], [None], ["Email", "Name"], ["a@b.co", "Ann"]])
+    table = read_table(data, "l.xlsx")
+    assert (table.headers, table.header_row, table.rows_above) == (["Email", "Name"], 4, 1)
+    assert (table.sheets, table.sheet) == (("Sheet1",), "Sheet1")
