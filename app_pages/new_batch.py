@@ -65,10 +65,7 @@ def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | 
     plan = batch_view.plan_token(token, mapping)
     keys = {"max_credits": MAX_CREDITS, "label": LABEL, "set_for": CREDITS_SET_FOR}
     max_credits, blocked = batch_view.budget_form(pf, plan, keys)
-    label = (
-        f"Submit {labels.count(pf.rows, 'row')} "
-        f"(spend at most {labels.count(max_credits, 'credit')})"
-    )
+    label = batch_view.submit_label(pf, max_credits)
     if st.button(label, key=SUBMIT, type="primary", disabled=blocked):
         name = str(st.session_state.get(LABEL) or "").strip()
         accepted = ui_api.submit_upload(user, parsed, mapping, max_credits, name)

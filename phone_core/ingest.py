@@ -374,16 +374,32 @@ def budget_blocker(pf: Preflight) -> str:
     """Why this batch cannot be submitted whatever the budget, or ''."""
     if pf.enrichable == 0:
         return NOTHING_ENRICHABLE
+    if is_free(pf):
+        return ""  # nothing to pay for: no credits needed
     return NO_CREDITS if pf.available_credits < 1 else ""
 
 
+def is_free(pf: Preflight) -> bool:
+    """Nothing in the batch can cost a credit (it may then be submitted with a cap of 0)."""
+    return pf.worst_case_credits == 0
+
+
 def default_max_credits(pf: Preflight) -> int:
-    """The smaller of the worst case and the available balance (at least 1)."""
+    """The smaller of the worst case and the available balance (at least 1, or 0 when
+    the batch is free)."""
+    if is_free(pf):
+        return 0
     return max(1, min(pf.worst_case_credits, pf.available_credits))
 
 
 def over_budget(pf: Preflight, max_credits: int) -> str:
-    """The warning when the cap is more than the user has (it blocks the submit), or ''."""
+    """The warning that blocks the submit (a cap above what the user has, or a cap of 0
+    for a batch that has rows to pay for), or ''."""
+    if max_credits < 1 and not is_free(pf):
+        return (
+            f"Set a cap of at least 1 credit: {pf.to_look_up:,} people need looking up, at "
+            f"up to {pf.per_record_worst_case:,} credits each."
+        )
     if max_credits <= pf.available_credits:
         return ""
     return (

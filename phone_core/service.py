@@ -81,6 +81,25 @@ def _paths(rt: Runtime, run_id: str) -> tuple[str, str]:
     )
 
 
+def _costs_nothing(
+    conn: Connection,
+    rt: Runtime,
+    user: str,
+    chunks: Sequence[tuple[Prepared, Sequence[dict[str, str]] | None]],
+    per_record: int,
+) -> bool:
+    """True when no record of the batch would go to a paid source right now."""
+    if per_record == 0:
+        return True
+    leaders = [
+        cache_key(ident, user, rt.settings.cache_scope)
+        for prep, _ in chunks
+        for ident, dup in zip(prep.identities, prep.dup_of, strict=True)
+        if ident and dup is None
+    ]
+    return len(cached_phones(conn, leaders, rt.settings.cache_ttl_days)) == len(set(leaders))
+
+
 def _create_runs(
     rt: Runtime,
     user: str,
@@ -94,15 +113,20 @@ def _create_runs(
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
     Every way to spend (API, upload, re-run) comes through here, so the rules on the
-    hold are checked once: at least 1 credit, and no more than is available.
+    hold are checked once: at least 1 credit, and no more than is available. The one
+    exception is a batch that cannot cost anything (every row skipped, a duplicate, or
+    already known, or free sources): it may hold 0, so a user with no credits can still
+    get phones the organisation already has.
     """
-    if max_credits < 1:
-        raise InputError("max credits must be at least 1")
     credits.check_amount(max_credits, "max credits")
     group_id = uuid.uuid4().hex if len(chunks) > 1 else None
     per_record = worst_case(rt.source_prices())
     accepted: list[BatchAccepted] = []
     with rt.db.begin() as conn:
+        if max_credits < 1 and not (
+            max_credits == 0 and _costs_nothing(conn, rt, user, chunks, per_record)
+        ):
+            raise InputError("max credits must be at least 1")
         credits.lock_account(conn, user)
         credits.check_hold(conn, user, max_credits)
         for seq, (prep, source_rows) in enumerate(chunks):

@@ -134,6 +134,10 @@ def budget_blocker(pf: Preflight) -> str:
     return ingest.budget_blocker(pf)
 
 
+def is_free(pf: Preflight) -> bool:
+    return ingest.is_free(pf)
+
+
 def default_max_credits(pf: Preflight) -> int:
     return ingest.default_max_credits(pf)
 

@@ -54,6 +54,16 @@ def show_preflight(pf: Preflight) -> None:
         )
 
 
+def submit_label(pf: Preflight, max_credits: int) -> str:
+    """The submit button counts what will be looked up (and paid for), not file rows."""
+    if ui_api.is_free(pf):
+        return f"Submit {labels.count(pf.rows, 'row')} (free: nothing to pay for)"
+    return (
+        f"Submit: look up {labels.count(pf.to_look_up, 'person', 'people')} "
+        f"(spend at most {labels.count(max_credits, 'credit')})"
+    )
+
+
 def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int, bool]:
     """The max-credits and label inputs with their advice; (max credits, submit blocked).
 
@@ -72,7 +82,7 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
         max_credits = int(
             st.number_input(
                 "Maximum credits to spend",
-                min_value=1,
+                min_value=0,
                 step=1,
                 key=keys["max_credits"],
                 help="The batch never spends more than this. It is reserved from your "
@@ -81,15 +91,18 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
         )
     with right:
         st.text_input("Batch name (shown on the Runs page)", key=keys["label"], max_chars=200)
-    if pf.to_look_up == 0 and pf.enrichable > 0:
-        st.success("Every row is a duplicate or already known: this batch should cost nothing.")
+    if ui_api.is_free(pf) and pf.enrichable > 0:
+        st.success(
+            "Every row is skipped, a duplicate or already known: this batch costs nothing "
+            "and needs no credits."
+        )
     warning, note = ("", "") if blocker else ui_api.budget_advice(pf, max_credits)
     if warning:
         st.warning(warning)
     elif note:
         st.info(note)
     blocked = bool(blocker or warning)
-    if not blocked:
+    if not blocked and max_credits > 0:
         available = pf.available_credits
         st.markdown(
             f"Submitting reserves **{labels.count(max_credits, 'credit')}** of your "
@@ -103,7 +116,7 @@ def show_submitted(run_ids: list[str]) -> None:
     st.subheader("3. Submitted")
     count = len(run_ids)
     st.success(
-        f"Submitted as {count} run{'s' if count != 1 else ''}. It runs in the background: "
+        f"Submitted as {labels.count(count, 'run')}. It runs in the background: "
         "you can leave this page and come back later."
     )
     st.code("\n".join(run_ids), language=None)

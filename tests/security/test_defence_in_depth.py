@@ -80,3 +80,19 @@ def test_an_upload_value_longer_than_its_column_is_refused_plainly(memory_rt: Ru
     with pytest.raises(InputError, match="row 1: the first name is longer than 500"):
         service.submit_upload(memory_rt, "ann", [{**ok, "first_name": "y" * 501}], 5)
     assert service.list_runs(memory_rt, "ann") == []
+
+
+def test_a_hold_of_zero_only_for_a_batch_that_costs_nothing(memory_rt: Runtime) -> None:
+    memory_rt.sources = [ScriptedSource("s", Price("s", 0, 1), hit_rate=1.0)]
+    grant(memory_rt, "ann", 5)
+    row = {"first_name": "Ann", "last_name": "Lee", "company_url": "a.com"}
+    with pytest.raises(InputError, match="at least 1"):  # not known yet: it may cost
+        service.submit_upload(memory_rt, "bob", [row], 0)
+    service.submit_upload(memory_rt, "ann", [row], 5)
+    drain(memory_rt)
+    (free,) = service.submit_upload(memory_rt, "bob", [row, row], 0)  # bob has no credits
+    drain(memory_rt)
+    run = service.get_run(memory_rt, "bob", free.run_id)
+    assert run.credits_spent == 0 and run.counts.cached == 1 and run.counts.duplicate == 1
+    with pytest.raises(InputError):
+        service.submit_upload(memory_rt, "bob", [row], -1)

@@ -143,7 +143,8 @@ def test_preflight_numbers(rt: Runtime, new_batch: Callable[[str], AppTest]) -> 
         "Your available credits": "100",
     }
     assert at.number_input(key="nb_max_credits").value == 5  # min(worst case, available)
-    assert at.button(key="nb_submit").label == "Submit 10 rows (spend at most 5 credits)"
+    # The button counts what is looked up (and paid for), not the rows of the file.
+    assert at.button(key="nb_submit").label == "Submit: look up 5 people (spend at most 5 credits)"
     assert not at.button(key="nb_submit").disabled
     captions = "\n".join(messages(at, "caption"))
     assert "2 rows will be skipped: missing fields" in captions
@@ -328,3 +329,34 @@ def test_the_uploader_states_the_real_limit(app: Callable[..., AppTest]) -> None
     at = app("alice").run()
     uploader = at.get("file_uploader")[0]
     assert uploader.proto.max_upload_size_mb == 50  # PHONE_UPLOAD_MAX_BYTES, not 200
+
+
+def test_a_free_batch_needs_no_credits(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    """Issue 10 defect 1: every row already known, and the user has 0 credits."""
+    rows = [r for r in PREFLIGHT_ROWS if r[0] == "Bob"]  # Bob, and his duplicates
+    bob = normalize({"first_name": "Bob", "last_name": "Ray", "company_url": "globex.com"})
+    with rt.db.begin() as conn:
+        remember(conn, {identity_key(bob): ("+14155550100", "directory")})
+    at = upload(new_batch("alice"), "bob.csv", csv_bytes(PREFLIGHT_HEADER, rows))
+    assert not at.exception
+    assert messages(at, "error") == []  # no "cannot start" next to "costs nothing"
+    assert any("costs nothing" in m for m in messages(at, "success"))
+    submit = at.button(key="nb_submit")
+    assert submit.label.endswith("(free: nothing to pay for)") and not submit.disabled
+    assert at.number_input(key="nb_max_credits").value == 0
+    submit.click().run()
+    assert not at.exception
+    (run,) = service.list_runs(rt, "alice")
+    done = wait_finished(rt, "alice", run.run_id)
+    assert done.credits_spent == 0 and done.counts.cached == 1
+
+
+def test_a_cap_of_zero_is_explained(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    """Issue 10 defect 6: 0 as max credits for a batch that costs something."""
+    grant(rt, "alice", 100)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    at.number_input(key="nb_max_credits").set_value(0).run()
+    assert not at.exception
+    assert any("at least 1 credit" in m for m in messages(at, "warning"))
+    assert at.button(key="nb_submit").disabled
+    assert at.button(key="nb_submit").label.endswith("(spend at most 0 credits)")
