@@ -59,6 +59,17 @@ def cache_policy() -> str:
     )
 
 
+def cache_source() -> str:
+    """Where 'already known' phones come from, for the pre-flight."""
+    s = settings()
+    if s.cache_scope == "user":
+        return f"Phones you found in the last {s.cache_ttl_days} days: free."
+    return (
+        f"Phones found in the last {s.cache_ttl_days} days by anyone in your organisation "
+        "(paid for once, by whoever looked them up first): free for you."
+    )
+
+
 def settings() -> Settings:
     return runtime().settings
 

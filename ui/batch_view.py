@@ -26,11 +26,17 @@ def show_preflight(pf: Preflight) -> None:
     top[1].metric("Can be enriched", f"{pf.enrichable:,}")
     top[2].metric("Skipped (missing fields)", f"{sum(pf.skipped.values()):,}")
     top[3].metric("Duplicates in the file", f"{pf.duplicates:,}", help="Charged once.")
-    bottom = st.columns(4)
-    bottom[0].metric("Already known (free)", f"{pf.cache_hits:,}", help="Found recently.")
+    bottom = st.columns(5)
+    bottom[0].metric("Already known (free)", f"{pf.cache_hits:,}", help=ui_api.cache_source())
     bottom[1].metric("To look up", f"{pf.to_look_up:,}")
-    bottom[2].metric("Worst-case cost", f"{pf.worst_case_credits:,} credits")
-    bottom[3].metric("Your available credits", f"{pf.available_credits:,}")
+    bottom[2].metric(
+        "Expected cost",
+        labels.count(pf.expected_credits, "credit"),
+        help="From each source's hit rate measured on past batches (about "
+        f"{pf.expected_found:,} phones expected); the worst case is the most it can cost.",
+    )
+    bottom[3].metric("Worst-case cost", labels.count(pf.worst_case_credits, "credit"))
+    bottom[4].metric("Your available credits", f"{pf.available_credits:,}")
     per = pf.per_record_worst_case
     credits_word = labels.count(per, "credit")
     if ui_api.pays_only_for_found():

@@ -139,6 +139,7 @@ def test_preflight_numbers(rt: Runtime, new_batch: Callable[[str], AppTest]) -> 
         "Duplicates in the file": "2",
         "Already known (free)": "1",
         "To look up": "5",
+        "Expected cost": "2 credits",  # no history: each source's prior hit rate (30%)
         "Worst-case cost": "5 credits",
         "Your available credits": "100",
     }
