@@ -8,16 +8,19 @@ when none is up for the data dir and, when it needs runs processed (``--wait``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from phone_core import credits, ingest, keys, service, users
+from sqlalchemy.engine import Engine
+
+from phone_core import credits, db, ingest, keys, service, users
 from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
@@ -149,11 +152,30 @@ def _user_out(user: UserInfo, **extra: object) -> None:
     )
 
 
+@contextlib.contextmanager
+def _state_db() -> Iterator[Engine]:
+    """The state DB alone (migrated, version 1's auth.yaml imported): administering users
+    and keys needs neither the S3 server nor DBOS."""
+    settings = get_settings()
+    settings.ensure_data_dir()
+    engine = db.make_engine(settings.state_db_url)
+    try:
+        db.migrate(engine)
+        users.import_legacy_file(engine, settings.data_dir)
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     """Administer web-app users headless. A new password is printed once, to stdout."""
-    rt = get_runtime(worker=False)
+    with _state_db() as engine:
+        return _users(args, engine)
+
+
+def _users(args: argparse.Namespace, engine: Engine) -> int:
     if args.action == "list":
-        with rt.db.connect() as conn:
+        with engine.connect() as conn:
             for user in users.list_users(conn, include_removed=args.all):
                 _user_out(user)
         return 0
@@ -161,7 +183,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         password = users.generate_password()
         hashed = users.hash_password(password)
         role = users.ADMIN_ROLE if args.admin else "user"
-        with rt.db.begin() as conn:
+        with engine.begin() as conn:
             user = users.add(
                 conn, args.username, args.name or args.username, args.email, role,
                 password_hash=hashed,
@@ -169,11 +191,11 @@ def cmd_users(args: argparse.Namespace) -> int:
         _user_out(user, password=password)
         return 0
     if args.action == "reset-password":
-        password = users.reset_password(rt.db, args.username)
-        with rt.db.connect() as conn:
+        password = users.reset_password(engine, args.username)
+        with engine.connect() as conn:
             _user_out(users.require(conn, args.username), password=password)
         return 0
-    with rt.db.begin() as conn:
+    with engine.begin() as conn:
         if args.action == "disable":
             user = users.disable(conn, args.username)
         elif args.action == "enable":
@@ -192,18 +214,22 @@ def _key_out(record: ApiKey, **extra: object) -> None:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """API keys of any user. A new key is printed once, to stdout."""
-    rt = get_runtime(worker=False)
+    with _state_db() as engine:
+        return _keys(args, engine)
+
+
+def _keys(args: argparse.Namespace, engine: Engine) -> int:
     if args.action == "create":
-        with rt.db.begin() as conn:
+        with engine.begin() as conn:
             record, secret = keys.create(conn, users.normalize(args.username), args.label)
         _key_out(record, key=secret)
     elif args.action == "list":
-        with rt.db.connect() as conn:
+        with engine.connect() as conn:
             user = users.normalize(args.username) if args.username else None
             for record in keys.list_keys(conn, user):
                 _key_out(record)
     else:  # revoke
-        with rt.db.begin() as conn:
+        with engine.begin() as conn:
             _key_out(keys.revoke_any(conn, args.key_id))
     return 0
 

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Wrong passwords: this many per window per username (and per client address when
     # the web app sees one), then sign-in is refused for a delay that grows with each try.
     web_auth_max_failures: int = Field(default=5, ge=1)
-    web_auth_window_sec: float = Field(default=600.0, gt=0)
+    web_auth_window_sec: float = Field(default=300.0, gt=0)
     web_auth_max_lockout_sec: float = Field(default=3600.0, gt=0)
 
     @property
