@@ -92,6 +92,7 @@ def current_user() -> UserInfo | None:
             return session.user
         st.session_state[IGNORED_COOKIE] = token  # over: not asked again by this session
         st.session_state[DROP_COOKIE] = True
+        st.session_state[NOTICE] = ENDED
     return None
 
 
@@ -136,6 +137,7 @@ def write_cookie() -> None:
 
 
 def _submit(username: str, password: str) -> None:
+    st.session_state.pop(NOTICE, None)
     try:
         session = ui_api.sign_in(username, password, st.context.ip_address)
     except SignInError as exc:
@@ -146,7 +148,11 @@ def _submit(username: str, password: str) -> None:
         session.user.username, session.signed_in_at
     )
     st.session_state.pop(DROP_COOKIE, None)
-    st.rerun()  # the app, which writes the cookie
+    # The app comes with the rerun the cookie component asks for once the browser stored
+    # the cookie: a reload or a link opened right after signing in then keeps the session.
+    st.success("Signed in. Opening the app…")
+    write_cookie()
+    st.stop()
 
 
 def sign_in_form() -> None:
@@ -154,7 +160,7 @@ def sign_in_form() -> None:
     box = st.columns([1, 2, 1])[1]
     with box:
         st.title(":material/call: Phone enrichment")
-        notice = st.session_state.pop(NOTICE, None)
+        notice = st.session_state.get(NOTICE)  # until the next sign-in attempt
         if notice:
             st.info(notice)
         with st.form(LOGIN_FORM):

@@ -32,7 +32,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
+PASSWORDS = {
+    "alice": "alice-password-1",
+    "bob": "bob-password-22",
+    "dave": "dave-password-3",  # tests/e2e/test_accounts_browser.py: the lockout
+    "erin": "erin-password-4",  # ... and a restored cookie after sign-out
+}
 
 
 def free_port() -> int:

@@ -301,8 +301,10 @@ def test_sign_in_through_the_form_writes_a_cookie(rt: Runtime, app: Callable[...
     at.button(key="login_submit").click().run()
     assert not at.exception
     assert at.session_state["username"] == "bob"
-    assert [t.value for t in at.title] == ["New batch"]
+    assert messages(at, "success") == ["Signed in. Opening the app…"]
     assert "auth_pending_cookie" not in at.session_state  # handed to the browser
+    at.run()  # the browser's cookie component reruns the app once the cookie is stored
+    assert [t.value for t in at.title] == ["New batch"]
     assert at.session_state["signed_in_at"] > 0
 
 
