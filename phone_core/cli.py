@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from sqlalchemy.engine import Engine
 
-from phone_core import credits, db, ingest, keys, service, users
+from phone_core import credits, db, ingest, keys, passwords, service, users
 from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
@@ -180,8 +180,8 @@ def _users(args: argparse.Namespace, engine: Engine) -> int:
                 _user_out(user)
         return 0
     if args.action == "add":
-        password = users.generate_password()
-        hashed = users.hash_password(password)
+        password = passwords.generate_password()
+        hashed = passwords.hash_password(password)
         role = users.ADMIN_ROLE if args.admin else "user"
         with engine.begin() as conn:
             user = users.add(

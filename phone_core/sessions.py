@@ -27,7 +27,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import bcrypt
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -35,6 +34,8 @@ from sqlalchemy.engine import Connection, Engine
 from phone_core import db, users
 from phone_core.attempts import FailedAttempts
 from phone_core.errors import InputError
+from phone_core.passwords import check_password, dummy_hash, hash_password
+from phone_core.ratelimit import db_now
 from phone_core.settings import Settings
 from phone_core.users import UserInfo
 
@@ -50,7 +51,6 @@ _MAX_ADDRESS = 64
 _lock = threading.Lock()
 _secrets: dict[str, bytes] = {}
 _limiters: dict[str, FailedAttempts] = {}
-_dummy: list[str] = []
 
 
 class SignInError(InputError):
@@ -119,14 +119,6 @@ def limiter(engine: Engine, settings: Settings) -> FailedAttempts:
         return guard
 
 
-def _dummy_hash() -> str:
-    """A hash to check wrong usernames against: they take as long as real ones."""
-    with _lock:
-        if not _dummy:
-            _dummy.append(bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt()).decode())
-        return _dummy[0]
-
-
 def _refuse_if_locked(guard: FailedAttempts, subjects: list[str], account: str) -> None:
     if not subjects:
         return
@@ -134,6 +126,25 @@ def _refuse_if_locked(guard: FailedAttempts, subjects: list[str], account: str) 
         lockout = guard.check(conn, subjects)
     if lockout is not None:
         raise LockedOut(lockout.wait, account=account in lockout.subjects)
+
+
+def db_clock(conn: Connection) -> float:
+    """Now, in epoch seconds, on the database's clock (the clock of every session time)."""
+    return float(conn.execute(sa.select(db_now(conn.dialect.name))).scalar_one())
+
+
+def session_record(conn: Connection, username: str) -> tuple[UserInfo, float, float] | None:
+    """(user, sessions valid after, database now) for the per-rerun session check."""
+    now = db_now(conn.dialect.name)
+    row = conn.execute(
+        sa.select(db.users, now.label("db_now")).where(
+            db.users.c.username == users.normalize(username)
+        )
+    ).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return users.info(row), float(m["sessions_valid_after"]), float(m["db_now"])
 
 
 def sign_in(
@@ -151,14 +162,14 @@ def sign_in(
     _refuse_if_locked(guard, subjects, account)
     with engine.connect() as conn:
         found = users.credentials(conn, name)
-    hashed = found[1] if found is not None and found[1] else _dummy_hash()
-    if not users.check_password(password, hashed) or found is None or not found[1]:
+    hashed = found[1] if found is not None and found[1] else dummy_hash()
+    if not check_password(password, hashed) or found is None or not found[1]:
         guard.record_failure(subjects)
         raise SignInError(WRONG)
     if found[0].disabled:
         raise SignInError(DISABLED)
     with engine.connect() as conn:
-        return Session(found[0], users.db_clock(conn))
+        return Session(found[0], db_clock(conn))
 
 
 def check(
@@ -170,7 +181,7 @@ def check(
 ) -> UserInfo | None:
     """The user of a session that is still valid (registry read now); None when it ended."""
     with engine.connect() as conn:
-        record = users.session_record(conn, username)
+        record = session_record(conn, username)
     if record is None:
         return None
     user, valid_after, now = record
@@ -203,12 +214,12 @@ def change_password(
         found = users.credentials(conn, name)
     if found is None or not found[0].active:
         raise SignInError("Your session has ended. Please sign in again.")
-    if not users.check_password(current, found[1] or _dummy_hash()):
+    if not check_password(current, found[1] or dummy_hash()):
         guard.record_failure([account])
         raise SignInError("The current password is wrong.")
     if new == current:
         raise InputError("the new password must differ from the current one")
-    hashed = users.hash_password(new)
+    hashed = hash_password(new)
     with engine.begin() as conn:
         return users.set_password_hash(conn, name, hashed)
 

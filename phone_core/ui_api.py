@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from phone_core import credits, ingest, keys, service, sessions, users
+from phone_core import credits, ingest, keys, passwords, service, sessions, users
 from phone_core import mapping as mapping_rules
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
@@ -79,7 +79,7 @@ def list_users(include_removed: bool = False) -> list[UserInfo]:
 
 
 def add_user(username: str, name: str, email: str, password: str, role: str) -> UserInfo:
-    hashed = users.hash_password(password)  # slow: before the transaction
+    hashed = passwords.hash_password(password)  # slow: before the transaction
     with runtime().db.begin() as conn:
         return users.add(conn, username, name, email, role, password_hash=hashed)
 

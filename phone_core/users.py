@@ -10,9 +10,9 @@ Every change that should end a user's web sessions (password change or reset, di
 role change, removal, sign-out) moves ``sessions_valid_after`` to the database's clock;
 ``phone_core.sessions`` compares it with each session's sign-in time on every rerun.
 
-Passwords are bcrypt hashes (computed outside any transaction: bcrypt is slow on
-purpose). Passwords are never logged; generated ones are returned once to the caller.
-The version-1 credentials file ``auth.yaml`` is imported once (``import_legacy_file``).
+Passwords are bcrypt hashes (``phone_core.passwords``), never logged; generated ones are
+returned once to the caller. The version-1 credentials file ``auth.yaml`` is imported
+once (``import_legacy_file``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import fcntl
 import logging
 import os
 import re
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel
@@ -36,6 +34,10 @@ from sqlalchemy.exc import IntegrityError
 
 from phone_core import db, keys
 from phone_core.errors import InputError, NotFound
+from phone_core.passwords import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
+from phone_core.passwords import check_password as check_password
+from phone_core.passwords import generate_password as generate_password
+from phone_core.passwords import hash_password as hash_password
 from phone_core.ratelimit import db_now
 from phone_core.settings import Settings
 
@@ -44,8 +46,6 @@ log = logging.getLogger(__name__)
 ROLES = ("admin", "user")
 ADMIN_ROLE = "admin"
 ADMIN_USERNAME = "admin"
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 72  # bcrypt reads no further: a longer one would be truncated
 MAX_TEXT = 200
 LEGACY_FILE = "auth.yaml"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,49}$")
@@ -77,34 +77,6 @@ class UserInfo(BaseModel):
         return "removed" if self.removed else "disabled" if self.disabled else "active"
 
 
-# --- passwords --------------------------------------------------------------------------
-
-
-def check_password_rule(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password.encode("utf-8")) > MAX_PASSWORD_LENGTH:
-        raise InputError(f"a password may have at most {MAX_PASSWORD_LENGTH} bytes")
-
-
-def hash_password(password: str) -> str:
-    """The bcrypt hash of an acceptable password (slow: call it outside a transaction)."""
-    check_password_rule(password)
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
-
-
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
-    except ValueError:  # no password set (""), or not a bcrypt hash
-        return False
-
-
-def generate_password() -> str:
-    """A random password that is easy to copy (URL-safe, 96 bits)."""
-    return secrets.token_urlsafe(12)
-
-
 # --- reading ----------------------------------------------------------------------------
 
 
@@ -117,24 +89,21 @@ def valid_username(username: str) -> bool:
     return bool(_USERNAME.match(username))
 
 
-def _info(row: Any) -> UserInfo:
+def info(row: Any) -> UserInfo:
     m = row._mapping
-    return UserInfo(
-        username=m["username"],
-        name=m["name"],
-        email=m["email"],
-        role=m["role"],
-        disabled=bool(m["disabled"]),
-        removed=m["removed_at"] is not None,
-        created_at=m["created_at"],
-    )
+    fields = {k: m[k] for k in ("username", "name", "email", "role", "created_at")}
+    return UserInfo(**fields, disabled=bool(m["disabled"]), removed=m["removed_at"] is not None)
+
+
+def _row(conn: Connection, username: str) -> Any:
+    return conn.execute(sa.select(_t).where(_t.c.username == normalize(username))).first()
 
 
 def get(conn: Connection, username: str, *, include_removed: bool = False) -> UserInfo | None:
-    row = conn.execute(sa.select(_t).where(_t.c.username == normalize(username))).first()
-    if row is None or (row._mapping["removed_at"] is not None and not include_removed):
+    row = _row(conn, username)
+    if row is None or (row.removed_at is not None and not include_removed):
         return None
-    return _info(row)
+    return info(row)
 
 
 def require(conn: Connection, username: str) -> UserInfo:
@@ -149,32 +118,13 @@ def list_users(conn: Connection, *, include_removed: bool = False) -> list[UserI
     stmt = sa.select(_t).order_by(_t.c.username)
     if not include_removed:
         stmt = stmt.where(_t.c.removed_at.is_(None))
-    return [_info(r) for r in conn.execute(stmt)]
+    return [info(r) for r in conn.execute(stmt)]
 
 
 def credentials(conn: Connection, username: str) -> tuple[UserInfo, str] | None:
     """(user, password hash) of a user that is not removed; None otherwise."""
-    row = conn.execute(sa.select(_t).where(_t.c.username == normalize(username))).first()
-    if row is None or row._mapping["removed_at"] is not None:
-        return None
-    return _info(row), str(row._mapping["password_hash"])
-
-
-def db_clock(conn: Connection) -> float:
-    """Now, in epoch seconds, on the database's clock (the clock of every session time)."""
-    return float(conn.execute(sa.select(db_now(conn.dialect.name))).scalar_one())
-
-
-def session_record(conn: Connection, username: str) -> tuple[UserInfo, float, float] | None:
-    """(user, sessions valid after, database now) for the per-rerun session check."""
-    now = db_now(conn.dialect.name)
-    row = conn.execute(
-        sa.select(_t, now.label("db_now")).where(_t.c.username == normalize(username))
-    ).first()
-    if row is None:
-        return None
-    m = row._mapping
-    return _info(row), float(m["sessions_valid_after"]), float(m["db_now"])
+    row = _row(conn, username)
+    return None if row is None or row.removed_at is not None else (info(row), row.password_hash)
 
 
 def verify(engine: Engine, username: str, password: str) -> bool:
@@ -187,13 +137,12 @@ def verify(engine: Engine, username: str, password: str) -> bool:
 # --- writing ----------------------------------------------------------------------------
 
 
-def _check_role(role: str) -> str:
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
-    return role
 
 
-def _check_fields(username: str, name: str, email: str) -> None:
+def _check_fields(username: str, name: str, email: str, role: str) -> None:
     if not valid_username(username):
         raise InputError(
             "a username is 2-50 characters: lowercase letters, digits, '.', '_' or '-'"
@@ -204,6 +153,7 @@ def _check_fields(username: str, name: str, email: str) -> None:
         raise InputError(f"a name or email has at most {MAX_TEXT} characters")
     if email and not _EMAIL.match(email):
         raise InputError("that email address does not look valid")
+    _check_role(role)
 
 
 def add(
@@ -218,27 +168,23 @@ def add(
     """Add a user. ``password_hash`` from ``hash_password`` (empty: no password yet, so no
     web sign-in until an admin resets it). A removed user's username is refused."""
     username, name, email = normalize(username), name.strip(), email.strip()
-    _check_fields(username, name, email)
-    _check_role(role)
+    _check_fields(username, name, email, role)
     existing = get(conn, username, include_removed=True)
-    if existing is not None and existing.removed:
+    if existing is not None:
         raise InputError(
             f"the username {username} belonged to a removed user and is not given out "
             "again; choose another"
+            if existing.removed
+            else f"the user {username} already exists"
         )
-    if existing is not None:
-        raise InputError(f"the user {username} already exists")
     now = db.utcnow()
     try:
+        values = {"username": username, "name": name, "email": email, "role": role}
         conn.execute(
             sa.insert(_t).values(
-                username=username,
-                name=name,
-                email=email,
-                role=role,
+                **values,
                 password_hash=password_hash,
                 disabled=False,
-                removed_at=None,
                 sessions_valid_after=0.0,
                 created_at=now,
                 updated_at=now,
@@ -408,14 +354,15 @@ def _legacy_entries(path: Path) -> list[dict[str, str]]:
     out = []
     for username, entry in entries.items():
         entry = entry if isinstance(entry, dict) else {}
-        roles = entry.get("roles") or []
+        email = str(entry.get("email") or "").strip()
+        hashed = str(entry.get("password") or "")
         out.append(
             {
-                "username": normalize(str(username)),
+                "username": str(username),
                 "name": str(entry.get("name") or username).strip()[:MAX_TEXT],
-                "email": str(entry.get("email") or "").strip()[:MAX_TEXT],
-                "role": ADMIN_ROLE if ADMIN_ROLE in roles else "user",
-                "password_hash": str(entry.get("password") or ""),
+                "email": email if _EMAIL.match(email) and len(email) <= MAX_TEXT else "",
+                "role": ADMIN_ROLE if ADMIN_ROLE in (entry.get("roles") or []) else "user",
+                "password_hash": hashed if hashed.startswith("$2") else "",
             }
         )
     return out
@@ -423,37 +370,30 @@ def _legacy_entries(path: Path) -> list[dict[str, str]]:
 
 def import_legacy_file(engine: Engine, data_dir: Path) -> int:
     """Import ``data_dir/auth.yaml`` (version 1's streamlit-authenticator credentials)
-    once: users missing from the registry are added with their bcrypt hashes and roles,
-    then the file is renamed ``auth.yaml.imported`` so it is never read again. Returns how
-    many users were added."""
+    once: users missing from the registry are added with their bcrypt hashes and roles
+    (what the registry has is never overwritten), then the file is renamed
+    ``auth.yaml.imported`` so it is never read again. Returns how many were added."""
     path = data_dir / LEGACY_FILE
     if not path.is_file():
         return 0
     with open(data_dir / ".auth-import.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        if not path.is_file():  # another process imported it meanwhile
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one process of this data dir at a time
+        if not path.is_file():
             return 0
         try:
             entries = _legacy_entries(path)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             log.warning("cannot import %s (%s); it is left in place", path, type(exc).__name__)
             return 0
-        added = skipped = 0
+        added = 0
         with engine.begin() as conn:
             for e in entries:
-                hashed = e["password_hash"] if e["password_hash"].startswith("$2") else ""
-                if get(conn, e["username"], include_removed=True) is not None:
-                    continue
-                try:
-                    add(conn, e["username"], e["name"], "", e["role"], password_hash=hashed)
-                except InputError:
-                    skipped += 1
-                    continue
-                if _EMAIL.match(e["email"]):
-                    _update(conn, e["username"], False, email=e["email"])
-                added += 1
+                if get(conn, e["username"], include_removed=True) is None:
+                    with contextlib.suppress(InputError):  # e.g. a name the rules refuse
+                        add(conn, **e)
+                        added += 1
         os.replace(path, path.with_name(LEGACY_FILE + ".imported"))
         with contextlib.suppress(OSError):
             (data_dir / "auth.lock").unlink()  # version 1's lock file
-    log.info("imported %d users from %s (%d skipped)", added, path, skipped)
+    log.info("imported %d of %d users from %s", added, len(entries), path)
     return added

@@ -109,7 +109,7 @@ def log_unexpected(where: str, exc: BaseException) -> None:
 
 def _fragment_rerun() -> bool:
     ctx = get_script_run_ctx()
-    return ctx is None or bool(getattr(ctx, "fragment_ids_this_run", None))
+    return ctx is not None and bool(getattr(ctx, "fragment_ids_this_run", None))
 
 
 def _session_ended() -> bool:

@@ -399,3 +399,48 @@ def test_admins_see_and_revoke_everyones_keys(rt: Runtime, app: Callable[..., Ap
     user_view = app("bob").run()
     user_view.switch_page("app_pages/api_keys.py").run()
     assert all(b.key != "keys_all_revoke" for b in user_view.button)  # admins only
+
+
+def _fragment_script() -> None:
+    """A page's live fragment (Runs polls with one) as guarded() runs it; a fragment rerun
+    is simulated (AppTest reruns the whole script on a fragment's click)."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from ui import common
+
+    fragment = st.session_state.pop("pretend_fragment_rerun", False)
+
+    class FragmentRun:
+        fragment_ids_this_run = ("live-table",)
+
+    common.get_script_run_ctx = (  # type: ignore[assignment]
+        (lambda: FragmentRun()) if fragment else get_script_run_ctx
+    )
+    st.session_state["runs"] = [*st.session_state.get("runs", []), f"start fragment={fragment}"]
+
+    def body() -> None:
+        st.session_state["runs"] = [*st.session_state["runs"], "body"]
+
+    common.guarded("live table", body)
+
+
+def test_a_fragment_rerun_checks_the_session_too(rt: Runtime, app: Callable[..., AppTest]) -> None:
+    """A fragment rerun does not run app.py: guarded() asks the registry itself and, when
+    the session is over, reruns the whole app (which shows the sign-in form)."""
+    from tests.ui.conftest import sign_in as signed_in
+
+    at = signed_in(AppTest.from_function(_fragment_script), "bob")
+    at.session_state["pretend_fragment_rerun"] = True
+    at.run()
+    assert at.session_state["runs"] == ["start fragment=True", "body"]  # valid: the body runs
+    ui_api.sign_out("bob")
+    at.session_state["runs"] = []
+    at.session_state["pretend_fragment_rerun"] = True
+    at.run()
+    assert at.session_state["runs"] == ["start fragment=True", "start fragment=False", "body"]
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from ui import common
+
+    assert common.get_script_run_ctx is get_script_run_ctx  # the last run put it back

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from phone_core import bootstrap, users
+from phone_core import bootstrap, sessions, users
 from phone_core.runtime import Runtime
 from tests.ui.helpers import APP, ROOT
 
@@ -33,7 +33,7 @@ def ensure_user(rt: Runtime, username: str, role: str = "user", name: str = "") 
             users.add(conn, username, name or username.title(), "", role)
         elif user.role != role:
             users.set_role(conn, username, role)
-        return users.db_clock(conn)
+        return sessions.db_clock(conn)
 
 
 def sign_in(at: AppTest, username: str, role: str = "user", name: str = "") -> AppTest:
