@@ -376,7 +376,8 @@ def import_legacy_file(engine: Engine, data_dir: Path) -> int:
     path = data_dir / LEGACY_FILE
     if not path.is_file():
         return 0
-    with open(data_dir / ".auth-import.lock", "a") as lock:
+    fd = os.open(data_dir / ".auth-import.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one process of this data dir at a time
         if not path.is_file():
             return 0

@@ -78,8 +78,11 @@ def current_user() -> UserInfo | None:
     username = common.signed_in_user()
     if username is not None:
         at = st.session_state.get(common.SIGNED_IN_AT)
-        user = ui_api.session_user(username, float(at)) if isinstance(at, int | float) else None
-        if user is None or at is None:
+        if not isinstance(at, int | float):
+            end_session(ENDED)
+            return None
+        user = ui_api.session_user(username, float(at))
+        if user is None:
             end_session(ENDED)
             return None
         _remember(user, float(at))
