@@ -2,7 +2,8 @@
 
 Run with ``phone-enrich serve`` (which also starts the API), or on its own with
 ``streamlit run app.py``; on a fresh data dir the admin account is created and its
-password printed once to the terminal.
+password printed once to the terminal. Every rerun checks the session against the user
+registry (``ui.auth.current_user``): role, name and whether the session still holds.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import sys
 from typing import Any
 
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from phone_core import ui_api
-from ui import common
+from phone_core.users import UserInfo
+from ui import auth, common
 
 log = logging.getLogger("phone_app")
 
-LOGIN_FORM = "login_form"
-LOGOUT_BUTTON = "logout_button"
 # A flag kept on the sys module: once per process, whatever Streamlit reloads.
-ADMIN_CHECKED = "_phone_admin_checked"  # holds the credentials file checked
+ADMIN_CHECKED = "_phone_admin_checked"  # holds the state DB checked
 ADMIN_URLS = ("credits", "users", "reference_data")  # url paths of the admin pages
 
 st.set_page_config(page_title="Phone enrichment", page_icon=":material/call:", layout="wide")
@@ -30,7 +29,7 @@ st.set_page_config(page_title="Phone enrichment", page_icon=":material/call:", l
 
 def _first_start() -> None:
     """Standalone start on a fresh data dir: create the admin and print its password once."""
-    checked = str(ui_api.auth_file())
+    checked = ui_api.state_db_url()
     if getattr(sys, ADMIN_CHECKED, None) == checked:
         return
     password = ui_api.ensure_admin()
@@ -46,60 +45,12 @@ def _first_start() -> None:
         )
 
 
-def _authenticator() -> stauth.Authenticate:
-    config: dict[str, Any] = ui_api.auth_config()
-    cookie = config["cookie"]
-    return stauth.Authenticate(
-        config["credentials"],
-        cookie["name"],
-        cookie["key"],
-        float(cookie["expiry_days"]),
-        auto_hash=False,
-    )
-
-
-def _on_login(_event: dict[str, Any]) -> None:
-    st.session_state[common.JUST_SIGNED_IN] = True
-
-
-def _sign_in(authenticator: stauth.Authenticate) -> bool:
-    """Render the sign-in form unless a valid session or cookie exists; True when signed in."""
-    if st.session_state.get(common.AUTH_STATUS) is True:
-        return True
-    box = st.columns([1, 2, 1])[1]  # a narrow, centred form
-    with box:
-        header = st.empty()
-        header.title(":material/call: Phone enrichment")
-        authenticator.login(
-            location="main",
-            key=LOGIN_FORM,
-            fields={
-                "Form name": "Sign in",
-                "Username": "Username",
-                "Password": "Password",
-                "Login": "Sign in",
-            },
-            callback=_on_login,
-        )
-        status = st.session_state.get(common.AUTH_STATUS)
-        if status is True and st.session_state.pop(common.JUST_SIGNED_IN, False):
-            # The browser is storing the sign-in cookie; that reruns the app when done.
-            st.success("Signed in. Opening the app…")
-            st.stop()
-        if status is False:
-            st.error("Wrong username or password.")
-        if status is True:
-            header.empty()  # signed in by the cookie: straight to the page
-    return status is True
-
-
-def _sidebar(authenticator: stauth.Authenticate, user: str) -> None:
+def _sidebar(user: UserInfo) -> None:
     with st.sidebar:
-        name = st.session_state.get(common.NAME) or user
-        role = "administrator" if common.is_admin() else "user"
-        st.markdown(f"Signed in as **{name}** ({role})")
+        role = "administrator" if user.is_admin else "user"
+        st.markdown(f"Signed in as **{common.plain(user.name or user.username)}** ({role})")
         try:
-            summary = ui_api.credit_summary(user)
+            summary = ui_api.credit_summary(user.username)
             st.metric(
                 "Available credits",
                 f"{summary.available:,}",
@@ -108,10 +59,8 @@ def _sidebar(authenticator: stauth.Authenticate, user: str) -> None:
             )
         except Exception as exc:  # the sidebar must never break the page
             common.log_unexpected("sidebar credits", exc)
-        authenticator.logout("Sign out", location="sidebar", key=LOGOUT_BUTTON)
-    if st.session_state.get(common.AUTH_STATUS) is not True:
-        st.info("You are signed out.")
-        st.stop()
+        auth.sign_out_button()
+        auth.write_cookie()
 
 
 def _pages(admin: bool) -> dict[str, list[Any]]:
@@ -125,6 +74,7 @@ def _pages(admin: bool) -> dict[str, list[Any]]:
             ),
             st.Page(common.PAGE_RUNS, title="Runs", icon=":material/list_alt:"),
             st.Page(common.PAGE_API_KEYS, title="API keys", icon=":material/key:"),
+            st.Page(common.PAGE_ACCOUNT, title="Account", icon=":material/account_circle:"),
         ]
     }
     if admin:
@@ -139,20 +89,20 @@ def _pages(admin: bool) -> dict[str, list[Any]]:
 def main() -> None:
     _first_start()
     # Resolve the requested page before anything can interrupt this run (the cookie
-    # component reruns the app as soon as it loads): a reload or a deep link then keeps
+    # component reruns the app once it has written): a reload or a deep link then keeps
     # its page. Registering is not running: no page runs before sign-in, and the pages
     # a role may use are registered again below.
     requested = st.navigation(_pages(admin=True), position="hidden")
-    authenticator = _authenticator()
-    if not _sign_in(authenticator):
+    user = auth.current_user()  # the registry, asked on every rerun
+    if user is None:
+        auth.sign_in_form()
         return
-    user = common.require_user()
-    _sidebar(authenticator, user)
-    if requested.url_path in ADMIN_URLS and not common.is_admin():
+    _sidebar(user)
+    if requested.url_path in ADMIN_URLS and not user.is_admin:
         st.navigation(_pages(admin=False))
         st.error("This page is for administrators only.")
         return
-    st.navigation(_pages(admin=common.is_admin())).run()
+    st.navigation(_pages(admin=user.is_admin)).run()
 
 
 try:

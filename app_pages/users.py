@@ -1,4 +1,9 @@
-"""Users (admin): who can sign in, add a user, reset a password (new one shown once)."""
+"""Users (admin): who can sign in; add, change role, disable/enable, reset a password, remove.
+
+Every change that should end a user's sessions does so at their next click (the registry
+is read on every rerun). Resetting or removing needs a second, explicit confirmation;
+your own account is managed on the Account page (password) and by another admin.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from phone_core import ui_api
-from phone_core.users import MIN_PASSWORD_LENGTH, ROLES, generate_password
-from ui import common
+from phone_core.users import MIN_PASSWORD_LENGTH, ROLES, UserInfo, generate_password
+from ui import common, labels
 
 # Widget keys.
 ADD_FORM = "users_add_form"
@@ -17,10 +22,50 @@ NEW_EMAIL = "users_new_email"
 NEW_ROLE = "users_new_role"
 NEW_PASSWORD = "users_new_password"
 ADD = "users_add"
-RESET_PICK = "users_reset_pick"
+SHOW_REMOVED = "users_show_removed"
+PICK = "users_pick"
+ROLE_PICK = "users_role_pick"
+ROLE_SAVE = "users_role_save"
+DISABLE = "users_disable"
+ENABLE = "users_enable"
 RESET = "users_reset"
+REMOVE = "users_remove"
+CONFIRM_YES = "users_confirm_yes"
+CONFIRM_NO = "users_confirm_no"
 # Page state.
 SHOW_ONCE = "users_show_once"  # (username, password) shown once, then dropped
+CONFIRM = "users_confirm"  # (action, username) waiting for "Yes"
+
+CONFIRMS = {
+    "reset": (
+        "Reset the password of {user}? Their current password stops working, they are "
+        "signed out everywhere, and you get a new password to give them.",
+        "Yes, reset the password",
+    ),
+    "remove": (
+        "Remove {user}? They can no longer sign in, their API keys are revoked, and the "
+        "username is never given out again. Their runs and credit history stay for the "
+        "audit. This cannot be undone.",
+        "Yes, remove the user",
+    ),
+}
+
+
+def _table(users: list[UserInfo]) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "Username": u.username,
+                "Name": u.name,
+                "Email": u.email,
+                "Role": u.role,
+                "Status": u.status,
+                "Created (UTC)": labels.when(u.created_at),
+            }
+            for u in users
+        ]
+    )
+    st.dataframe(frame, hide_index=True, width="stretch", key="users_table")
 
 
 def _add_user() -> None:
@@ -44,15 +89,84 @@ def _add_user() -> None:
             st.rerun()
 
 
-def _reset(usernames: list[str]) -> None:
-    st.markdown("#### Reset a password")
-    left, right = st.columns([2, 1])
-    username = left.selectbox("User", usernames, key=RESET_PICK)
-    right.write("")
-    if right.button("Reset password", key=RESET) and username:
-        password = ui_api.reset_password(str(username))
-        st.session_state[SHOW_ONCE] = (str(username), password)
+def _confirm(admin: str) -> bool:
+    """The pending "are you sure?" of a reset or removal; True while one is shown."""
+    pending = st.session_state.get(CONFIRM)
+    if not pending:
+        return False
+    action, username = pending
+    question, yes = CONFIRMS[action]
+    st.warning(question.format(user=common.plain(username)), icon=":material/warning:")
+    left, right, _ = st.columns([1, 1, 3])
+    if left.button(yes, key=CONFIRM_YES, type="primary"):
+        st.session_state.pop(CONFIRM, None)
+        if action == "reset":
+            st.session_state[SHOW_ONCE] = (username, ui_api.reset_password(username, by=admin))
+        else:
+            ui_api.remove_user(username, by=admin)
+            common.flash(f"Removed {username}.")
         st.rerun()
+    if right.button("Cancel", key=CONFIRM_NO):
+        st.session_state.pop(CONFIRM, None)
+        st.rerun()
+    return True
+
+
+def _actions(admin: str, user: UserInfo) -> None:
+    name = user.username
+    role_col, state_col, reset_col, remove_col = st.columns(4)
+    with role_col:
+        role = st.selectbox("Role", ROLES, index=ROLES.index(user.role), key=ROLE_PICK)
+        if st.button("Save role", key=ROLE_SAVE, disabled=role == user.role):
+            ui_api.set_role(name, str(role), by=admin)
+            common.flash(f"{name} is now {'an' if role == 'admin' else 'a'} {role}.")
+            st.rerun()
+    with state_col:
+        st.caption(f"Status: {user.status}")
+        if user.disabled:
+            if st.button("Enable", key=ENABLE):
+                ui_api.enable_user(name)
+                common.flash(f"{name} can sign in again.")
+                st.rerun()
+        elif st.button("Disable", key=DISABLE, help="Signs them out; their API keys stop."):
+            ui_api.disable_user(name, by=admin)
+            common.flash(f"{name} is disabled: signed out, and their API keys are refused.")
+            st.rerun()
+    with reset_col:
+        st.caption("A new random password")
+        if st.button("Reset password…", key=RESET):
+            st.session_state[CONFIRM] = ("reset", name)
+            st.rerun()
+    with remove_col:
+        st.caption("For good; runs stay")
+        if st.button("Remove…", key=REMOVE):
+            st.session_state[CONFIRM] = ("remove", name)
+            st.rerun()
+
+
+def _manage(admin: str, users: list[UserInfo]) -> None:
+    st.markdown("#### Manage a user")
+    if _confirm(admin):
+        return
+    by_name = {u.username: u for u in users if not u.removed}
+    picked = st.selectbox(
+        "User",
+        list(by_name),
+        index=None,
+        placeholder="Choose a user",
+        format_func=lambda n: f"{by_name[n].name} ({n})" if by_name[n].name else n,
+        key=PICK,
+    )
+    if picked is None:
+        return
+    if picked == admin:
+        st.info(
+            "This is you. Change your password on the Account page; another admin can "
+            "change your role, disable or remove you."
+        )
+        return
+    _actions(admin, by_name[picked])
+    st.caption("Their API keys are listed, and can be revoked, on the API keys page.")
 
 
 def _show_once() -> None:
@@ -71,21 +185,19 @@ def _show_once() -> None:
 
 
 def main() -> None:
-    common.require_admin()
+    admin = common.require_admin()
     st.title("Users")
-    st.caption("People who can sign in to this app. Admins also see the admin pages.")
-    _show_once()
-    users = ui_api.list_users()
-    st.dataframe(
-        pd.DataFrame([u.model_dump() for u in users]).rename(
-            columns={"username": "Username", "name": "Name", "email": "Email", "role": "Role"}
-        ),
-        hide_index=True,
-        width="stretch",
-        key="users_table",
+    st.caption(
+        "People who can sign in to this app. Admins also see the admin pages. A disabled "
+        "user cannot sign in and their API keys are refused until enabled again."
     )
+    _show_once()
+    common.show_flash()
+    show_removed = st.toggle("Show removed users", key=SHOW_REMOVED)
+    users = ui_api.list_users(include_removed=show_removed)
+    _table(users)
+    _manage(admin, users)
     _add_user()
-    _reset([u.username for u in users])
 
 
 common.guarded("users", main)

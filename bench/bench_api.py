@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.run import Row
-from phone_core import credits, db, keys
+from phone_core import credits, db, keys, users
 
 LATENCY_POSTS = 30
 WARMUP_POSTS = 3
@@ -66,6 +66,7 @@ def _prepare(data_dir: Path) -> str:
     db.migrate(engine)
     with engine.begin() as conn:
         credits.grant(conn, USER, 10**12)
+        users.add(conn, USER, "Bench")
         key = keys.create(conn, USER, "bench")[1]
     engine.dispose()
     return key

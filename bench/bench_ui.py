@@ -128,9 +128,10 @@ def _prepare(data_dir: Path, s3_port: int) -> str:
 
     settings = Settings(data_dir=data_dir, s3_port=s3_port, waterfall=["directory"])
     users.ensure_admin(settings)
-    users.add_user(settings, USER, "Bench", "", PASSWORD, "user")
     rt = create_runtime(settings, start_s3=False)  # no worker here: the app is the worker
+    hashed = users.hash_password(PASSWORD)
     with rt.db.begin() as conn:
+        users.add(conn, USER, "Bench", "", "user", password_hash=hashed)
         credits.grant(conn, USER, 10_000)
     people = [
         {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"c{i}.example"}

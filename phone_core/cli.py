@@ -8,22 +8,27 @@ when none is up for the data dir and, when it needs runs processed (``--wait``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from phone_core import credits, ingest, service
+from sqlalchemy.engine import Engine
+
+from phone_core import credits, db, ingest, keys, passwords, service, users
 from phone_core.bootstrap import get_runtime, shutdown
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
+from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
 from phone_core.runtime import Runtime
 from phone_core.settings import PRIVATE_UMASK, get_settings
+from phone_core.users import UserInfo
 
 log = logging.getLogger("phone_core.cli")
 
@@ -139,6 +144,102 @@ def cmd_directory(args: argparse.Namespace) -> int:
         rt, Path(args.file), loaded_by="cli", replace=not args.append
     )
     _out({"rows_read": read, "rows_loaded": loaded})
+    return 0
+
+
+def _user_out(user: UserInfo, **extra: object) -> None:
+    _out(
+        {
+            "username": user.username,
+            "name": user.name,
+            "email": user.email,
+            "role": user.role,
+            "status": user.status,
+            "created_at": user.created_at,
+            **extra,
+        }
+    )
+
+
+@contextlib.contextmanager
+def _state_db() -> Iterator[Engine]:
+    """The state DB alone (migrated, version 1's auth.yaml imported): administering users
+    and keys needs neither the S3 server nor DBOS."""
+    settings = get_settings()
+    settings.ensure_data_dir()
+    engine = db.make_engine(settings.state_db_url)
+    try:
+        db.migrate(engine)
+        users.import_legacy_file(engine, settings.data_dir)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Administer web-app users headless. A new password is printed once, to stdout."""
+    with _state_db() as engine:
+        return _users(args, engine)
+
+
+def _users(args: argparse.Namespace, engine: Engine) -> int:
+    if args.action == "list":
+        with engine.connect() as conn:
+            for user in users.list_users(conn, include_removed=args.all):
+                _user_out(user)
+        return 0
+    if args.action == "add":
+        password = passwords.generate_password()
+        hashed = passwords.hash_password(password)
+        role = users.ADMIN_ROLE if args.admin else "user"
+        with engine.begin() as conn:
+            user = users.add(
+                conn, args.username, args.name or args.username, args.email, role,
+                password_hash=hashed,
+            )  # fmt: skip
+        _user_out(user, password=password)
+        return 0
+    if args.action == "reset-password":
+        password = users.reset_password(engine, args.username)
+        with engine.connect() as conn:
+            _user_out(users.require(conn, args.username), password=password)
+        return 0
+    with engine.begin() as conn:
+        if args.action == "disable":
+            user = users.disable(conn, args.username)
+        elif args.action == "enable":
+            user = users.enable(conn, args.username)
+        elif args.action == "set-role":
+            user = users.set_role(conn, args.username, args.role)
+        else:  # remove
+            user = users.remove(conn, args.username)
+    _user_out(user)
+    return 0
+
+
+def _key_out(record: ApiKey, **extra: object) -> None:
+    _out({**record.model_dump(), "active": record.active, **extra})
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys of any user. A new key is printed once, to stdout."""
+    with _state_db() as engine:
+        return _keys(args, engine)
+
+
+def _keys(args: argparse.Namespace, engine: Engine) -> int:
+    if args.action == "create":
+        with engine.begin() as conn:
+            record, secret = keys.create(conn, users.normalize(args.username), args.label)
+        _key_out(record, key=secret)
+    elif args.action == "list":
+        with engine.connect() as conn:
+            user = users.normalize(args.username) if args.username else None
+            for record in keys.list_keys(conn, user):
+                _key_out(record)
+    else:  # revoke
+        with engine.begin() as conn:
+            _key_out(keys.revoke_any(conn, args.key_id))
     return 0
 
 
@@ -261,12 +362,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--exit-when-idle", type=float, metavar="SECONDS")
     s.set_defaults(func=cmd_worker)
 
+    _add_account_commands(sub)
+
     sub.add_parser("serve", help="the whole product (make run)").set_defaults(func=cmd_serve)
     sub.add_parser("api", help="the HTTP API only").set_defaults(func=cmd_api)
     s = sub.add_parser("demo", help="write the example files")
     s.add_argument("--out", default="examples")
     s.set_defaults(func=cmd_demo)
     return p
+
+
+def _add_account_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    u = sub.add_parser("users", help="web-app users").add_subparsers(dest="action", required=True)
+    g = u.add_parser("add", help="add a user; prints the generated password once")
+    g.add_argument("username")
+    g.add_argument("--admin", action="store_true", help="an administrator (default: a user)")
+    g.add_argument("--name", default="", help="full name (default: the username)")
+    g.add_argument("--email", default="")
+    for action, text in (
+        ("disable", "stop a user signing in and using API keys (sessions end now)"),
+        ("enable", "let a disabled user in again"),
+        ("remove", "remove for good: keys revoked, runs and ledger kept, name not reused"),
+        ("reset-password", "a new random password, printed once (sessions end now)"),
+    ):
+        u.add_parser(action, help=text).add_argument("username")
+    g = u.add_parser("set-role", help="admin or user (sessions end now)")
+    g.add_argument("username")
+    g.add_argument("role", choices=users.ROLES)
+    g = u.add_parser("list", help="one JSON line per user")
+    g.add_argument("--all", action="store_true", help="removed users too")
+    for parser in u.choices.values():
+        parser.set_defaults(func=cmd_users)
+
+    k = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    g = k.add_parser("create", help="a new key for a user; printed once")
+    g.add_argument("username")
+    g.add_argument("--label", default="")
+    g = k.add_parser("list", help="one JSON line per key (never the secret)")
+    g.add_argument("username", nargs="?")
+    k.add_parser("revoke", help="revoke any key by its id").add_argument("key_id")
+    for parser in k.choices.values():
+        parser.set_defaults(func=cmd_keys)
 
 
 def _terminate(signum: int, _frame: object) -> None:

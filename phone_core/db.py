@@ -150,6 +150,36 @@ directory_loads = sa.Table(
     sa.Column("loaded_at", sa.DateTime, nullable=False, default=utcnow),
 )
 
+# The user registry: who may sign in to the web app and own API keys, credits and runs.
+# Only ``phone_core.users`` writes it. A removed user stays as a tombstone (``removed_at``)
+# so its runs and ledger keep their owner; the username is never given out again.
+# ``sessions_valid_after`` (epoch seconds on the database clock): web sessions signed in
+# before it are over (sign-out, password change or reset, disable, role change, removal).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("email", sa.String(200), nullable=False, default=""),
+    sa.Column("role", sa.String(20), nullable=False, default="user"),
+    sa.Column("password_hash", sa.String(100), nullable=False, default=""),  # "": none
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("removed_at", sa.DateTime, nullable=True),
+    sa.Column("sessions_valid_after", sa.Float, nullable=False, default=0.0),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# Random secrets of this install shared by every process on the state DB (the key that
+# signs web-app session cookies). Only ``phone_core.sessions`` writes it.
+install_secrets = sa.Table(
+    "install_secrets",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
 api_keys = sa.Table(
     "api_keys",
     metadata,

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from phone_core import db
+from phone_core import db, users
 from phone_core.credits import Price
 from phone_core.s3server import LocalS3Server
 from phone_core.settings import Settings
@@ -113,6 +113,7 @@ def create_runtime(
     settings.ensure_data_dir()
     state_db = db.make_engine(settings.state_db_url)
     db.migrate(state_db)
+    users.import_legacy_file(state_db, settings.data_dir)  # version 1's auth.yaml, once
     server = None
     if store is None:
         if start_s3 and settings.s3_embedded and not settings.s3_endpoint_url:

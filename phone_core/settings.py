@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     upload_max_columns: int = Field(default=1_000, ge=1, le=16_378)
     # What an XLSX may expand to once unzipped (its XML is streamed, so this bounds time).
     xlsx_max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # Web-app sessions: a sign-in lasts this long at most (the cookie, and server-side).
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    # Wrong passwords: this many per window per username (and per client address when
+    # the web app sees one), then sign-in is refused for a delay that grows with each try.
+    web_auth_max_failures: int = Field(default=5, ge=1)
+    web_auth_window_sec: float = Field(default=300.0, gt=0)
+    web_auth_max_lockout_sec: float = Field(default=3600.0, gt=0)
 
     @property
     def state_db_url(self) -> str:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-from phone_core import credits, ingest, keys, run_views, service, users
+from phone_core import credits, ingest, keys, passwords, run_views, service, sessions, users
 from phone_core import mapping as mapping_rules
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
@@ -31,6 +29,7 @@ from phone_core.models import (
     UsageRow,
 )
 from phone_core.runtime import Runtime
+from phone_core.sessions import Session
 from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.users import UserInfo
@@ -74,31 +73,86 @@ def settings() -> Settings:
     return runtime().settings
 
 
-# --- users (the credentials file) -------------------------------------------------------
+# --- users and sessions (the registry in the state DB: phone_core.users, .sessions) ----
 
 
-def auth_file() -> Path:
-    return users.auth_file(settings())
-
-
-def auth_config() -> dict[str, Any]:
-    return users.load_config(settings())
+def state_db_url() -> str:
+    return settings().state_db_url
 
 
 def ensure_admin() -> str | None:
-    return users.ensure_admin(settings())
+    return users.ensure_admin(runtime().db)
 
 
-def list_users() -> list[UserInfo]:
-    return users.list_users(settings())
+def list_users(include_removed: bool = False) -> list[UserInfo]:
+    with runtime().db.connect() as conn:
+        return users.list_users(conn, include_removed=include_removed)
 
 
 def add_user(username: str, name: str, email: str, password: str, role: str) -> UserInfo:
-    return users.add_user(settings(), username, name, email, password, role)
+    hashed = passwords.hash_password(password)  # slow: before the transaction
+    with runtime().db.begin() as conn:
+        return users.add(conn, username, name, email, role, password_hash=hashed)
 
 
-def reset_password(username: str) -> str:
-    return users.reset_password(settings(), username)
+def reset_password(username: str, *, by: str | None = None) -> str:
+    """A new random password for ``username`` (shown once); ``by`` may not reset their own."""
+    return users.reset_password(runtime().db, username, by=by)
+
+
+def set_role(username: str, role: str, *, by: str) -> UserInfo:
+    with runtime().db.begin() as conn:
+        return users.set_role(conn, username, role, by=by)
+
+
+def disable_user(username: str, *, by: str) -> UserInfo:
+    with runtime().db.begin() as conn:
+        return users.disable(conn, username, by=by)
+
+
+def enable_user(username: str) -> UserInfo:
+    with runtime().db.begin() as conn:
+        return users.enable(conn, username)
+
+
+def remove_user(username: str, *, by: str) -> UserInfo:
+    with runtime().db.begin() as conn:
+        return users.remove(conn, username, by=by)
+
+
+def sign_in(username: str, password: str, client: str | None = None) -> Session:
+    """A new session, or sessions.SignInError (wrong password, locked out, disabled)."""
+    return sessions.sign_in(runtime().db, settings(), username, password, client)
+
+
+def session_user(username: str, signed_in_at: float) -> UserInfo | None:
+    """The user of a session that is still valid, read from the registry now."""
+    return sessions.check(runtime().db, settings(), username, signed_in_at)
+
+
+def session_cookie(username: str, signed_in_at: float) -> tuple[str, float]:
+    """(signed cookie value, lifetime in seconds) for the browser to keep."""
+    return sessions.issue_token(runtime().db, settings(), username, signed_in_at)
+
+
+def session_from_cookie(token: str) -> Session | None:
+    """The session a browser's cookie carries, when it is still valid."""
+    claims = sessions.read_token(runtime().db, token)
+    if claims is None:
+        return None
+    user = sessions.check(
+        runtime().db, settings(), claims.username, claims.issued_at, claims.expires_at
+    )
+    return None if user is None else Session(user, claims.issued_at)
+
+
+def sign_out(username: str) -> None:
+    sessions.sign_out(runtime().db, username)
+
+
+def change_password(username: str, current: str, new: str) -> float:
+    """The signed-in user's own new password; returns the session's new sign-in time."""
+    return sessions.change_password(runtime().db, settings(), username, current, new)
 
 
 # --- uploads: read, map, check, pre-flight, submit (the pipeline is phone_core.ingest) ----
@@ -285,3 +339,15 @@ def list_keys(user: str) -> list[ApiKey]:
 def revoke_key(user: str, key_id: str) -> None:
     with runtime().db.begin() as conn:
         keys.revoke(conn, user, key_id)
+
+
+def list_all_keys() -> list[ApiKey]:
+    """Every user's keys (admin)."""
+    with runtime().db.connect() as conn:
+        return keys.list_keys(conn)
+
+
+def revoke_any_key(key_id: str) -> ApiKey:
+    """An admin revokes anyone's key."""
+    with runtime().db.begin() as conn:
+        return keys.revoke_any(conn, key_id)

@@ -1,10 +1,18 @@
-"""Web-app users: the streamlit-authenticator credentials file at ``data_dir/auth.yaml``.
+"""The user registry: who may sign in, with which role, and whether they still may.
 
-The file holds bcrypt-hashed passwords, one role per user (``admin`` or ``user``) and the
-random cookie key of this install (generated on first use, never a constant in the repo).
-Only this module writes it: atomically (temp file + rename) under a process lock and an
-advisory file lock, so the launcher, the app and an admin adding a user cannot interleave.
-Passwords are never logged; the generated ones are returned once to the caller.
+One ``users`` table in the state DB (``db.users``), written only here, so every web-app,
+API and CLI process on one database sees the same users at once. A user is ``active``,
+``disabled`` (cannot sign in, API keys refused; can be enabled again) or ``removed`` (a
+tombstone: runs, ledger and keys keep their owner for the audit, the email and password
+are erased, the keys revoked, and the username is never given out again).
+
+Every change that should end a user's web sessions (password change or reset, disable,
+role change, removal, sign-out) moves ``sessions_valid_after`` to the database's clock;
+``phone_core.sessions`` compares it with each session's sign-in time on every rerun.
+
+Passwords are bcrypt hashes (``phone_core.passwords``), never logged; generated ones are
+returned once to the caller. The version-1 credentials file ``auth.yaml`` is imported
+once (``import_legacy_file``).
 """
 
 from __future__ import annotations
@@ -14,240 +22,379 @@ import fcntl
 import logging
 import os
 import re
-import secrets
-import tempfile
-import threading
-from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import bcrypt
+import sqlalchemy as sa
 import yaml
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
+from phone_core import db, keys
 from phone_core.errors import InputError, NotFound
+from phone_core.passwords import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
+from phone_core.passwords import check_password as check_password
+from phone_core.passwords import generate_password as generate_password
+from phone_core.passwords import hash_password as hash_password
+from phone_core.ratelimit import db_now
 from phone_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "user")
+ADMIN_ROLE = "admin"
 ADMIN_USERNAME = "admin"
-COOKIE_NAME = "phone_enrich_auth"
-COOKIE_EXPIRY_DAYS = 7.0
-MIN_PASSWORD_LENGTH = 10
+MAX_TEXT = 200
+LEGACY_FILE = "auth.yaml"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,49}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_LOCK = threading.Lock()
+_t = db.users
 
 
 class UserInfo(BaseModel):
-    """A user as listed in the admin page (never the password hash)."""
+    """A user as the app and the CLI show it (never the password hash)."""
 
     username: str
     name: str
     email: str
     role: str
+    disabled: bool = False
+    removed: bool = False
+    created_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return not (self.disabled or self.removed)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN_ROLE
+
+    @property
+    def status(self) -> str:
+        return "removed" if self.removed else "disabled" if self.disabled else "active"
 
 
-def auth_file(settings: Settings) -> Path:
-    return settings.data_dir / "auth.yaml"
+# --- reading ----------------------------------------------------------------------------
 
 
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+def normalize(username: str) -> str:
+    """Usernames compare lower-cased and stripped, as the sign-in form reads them."""
+    return username.strip().lower()
 
 
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
-    except ValueError:
-        return False
+def valid_username(username: str) -> bool:
+    return bool(_USERNAME.match(username))
 
 
-def generate_password() -> str:
-    """A random password that is easy to copy (URL-safe, about 96 bits)."""
-    return secrets.token_urlsafe(12)
+def info(row: Any) -> UserInfo:
+    m = row._mapping
+    fields = {k: m[k] for k in ("username", "name", "email", "role", "created_at")}
+    return UserInfo(**fields, disabled=bool(m["disabled"]), removed=m["removed_at"] is not None)
 
 
-def _empty_config() -> dict[str, Any]:
-    return {
-        "cookie": {
-            "name": COOKIE_NAME,
-            "key": secrets.token_hex(32),
-            "expiry_days": COOKIE_EXPIRY_DAYS,
-        },
-        "credentials": {"usernames": {}},
-    }
+def _row(conn: Connection, username: str) -> Any:
+    return conn.execute(sa.select(_t).where(_t.c.username == normalize(username))).first()
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return _empty_config()
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise InputError(f"{path} is not a valid credentials file")
-    config: dict[str, Any] = loaded
-    cookie = config.setdefault("cookie", {})
-    cookie.setdefault("name", COOKIE_NAME)
-    cookie.setdefault("expiry_days", COOKIE_EXPIRY_DAYS)
-    if not cookie.get("key"):
-        cookie["key"] = secrets.token_hex(32)
-    credentials = config.setdefault("credentials", {})
-    if not isinstance(credentials.get("usernames"), dict):
-        credentials["usernames"] = {}
-    return config
+def get(conn: Connection, username: str, *, include_removed: bool = False) -> UserInfo | None:
+    row = _row(conn, username)
+    if row is None or (row.removed_at is not None and not include_removed):
+        return None
+    return info(row)
 
 
-def _write(path: Path, config: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".auth-", suffix=".yaml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(config, fh, default_flow_style=False, allow_unicode=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def require(conn: Connection, username: str) -> UserInfo:
+    """The user (not removed), or NotFound."""
+    info = get(conn, username)
+    if info is None:
+        raise NotFound(f"no user {normalize(username)}")
+    return info
 
 
-@contextlib.contextmanager
-def _locked(settings: Settings) -> Iterator[Path]:
-    """Hold the in-process lock and an advisory lock file beside the credentials file."""
-    path = auth_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _LOCK, open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield path
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+def list_users(conn: Connection, *, include_removed: bool = False) -> list[UserInfo]:
+    stmt = sa.select(_t).order_by(_t.c.username)
+    if not include_removed:
+        stmt = stmt.where(_t.c.removed_at.is_(None))
+    return [info(r) for r in conn.execute(stmt)]
 
 
-def load_config(settings: Settings) -> dict[str, Any]:
-    """The whole credentials config (cookie + credentials), as streamlit-authenticator wants."""
-    with _locked(settings) as path:
-        config = _read(path)
-        if not path.exists():
-            _write(path, config)
-        return config
+def credentials(conn: Connection, username: str) -> tuple[UserInfo, str] | None:
+    """(user, password hash) of a user that is not removed; None otherwise."""
+    row = _row(conn, username)
+    return None if row is None or row.removed_at is not None else (info(row), row.password_hash)
 
 
-def _users(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    users: dict[str, dict[str, Any]] = config["credentials"]["usernames"]
-    return users
+def verify(engine: Engine, username: str, password: str) -> bool:
+    """Whether ``password`` is the password of the active user ``username``."""
+    with engine.connect() as conn:
+        found = credentials(conn, username)
+    return found is not None and found[0].active and check_password(password, found[1])
 
 
-def _entry(name: str, email: str, password: str, role: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "email": email,
-        "password": hash_password(password),
-        "roles": [role],
-        "failed_login_attempts": 0,
-        "logged_in": False,
-    }
+# --- writing ----------------------------------------------------------------------------
 
 
-def ensure_admin(settings: Settings) -> str | None:
-    """Create user ``admin`` with a random password if missing; return that password once."""
-    with _locked(settings) as path:
-        config = _read(path)
-        users = _users(config)
-        if ADMIN_USERNAME in users:
-            if not path.exists():
-                _write(path, config)
-            return None
-        password = generate_password()
-        users[ADMIN_USERNAME] = _entry("Administrator", "admin@localhost", password, "admin")
-        _write(path, config)
-    log.info("created the admin user in %s", path)
-    return password
-
-
-def _check_role(role: str) -> str:
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}")
-    return role
 
 
-def add_user(
-    settings: Settings, username: str, name: str, email: str, password: str, role: str = "user"
-) -> UserInfo:
-    """Add a user (username lower-cased, as the login form compares it)."""
-    username = username.strip().lower()
-    name, email = name.strip(), email.strip()
-    if not _USERNAME.match(username):
+def _check_fields(username: str, name: str, email: str, role: str) -> None:
+    if not valid_username(username):
         raise InputError(
             "a username is 2-50 characters: lowercase letters, digits, '.', '_' or '-'"
         )
     if not name:
         raise InputError("give the user's name")
+    if len(name) > MAX_TEXT or len(email) > MAX_TEXT:
+        raise InputError(f"a name or email has at most {MAX_TEXT} characters")
     if email and not _EMAIL.match(email):
         raise InputError("that email address does not look valid")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InputError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     _check_role(role)
-    with _locked(settings) as path:
-        config = _read(path)
-        users = _users(config)
-        if username in users:
-            raise InputError(f"the user {username} already exists")
-        users[username] = _entry(name, email, password, role)
-        _write(path, config)
+
+
+def add(
+    conn: Connection,
+    username: str,
+    name: str,
+    email: str = "",
+    role: str = "user",
+    *,
+    password_hash: str = "",
+) -> UserInfo:
+    """Add a user. ``password_hash`` from ``hash_password`` (empty: no password yet, so no
+    web sign-in until an admin resets it). A removed user's username is refused."""
+    username, name, email = normalize(username), name.strip(), email.strip()
+    _check_fields(username, name, email, role)
+    existing = get(conn, username, include_removed=True)
+    if existing is not None:
+        raise InputError(
+            f"the username {username} belonged to a removed user and is not given out "
+            "again; choose another"
+            if existing.removed
+            else f"the user {username} already exists"
+        )
+    now = db.utcnow()
+    try:
+        values = {"username": username, "name": name, "email": email, "role": role}
+        conn.execute(
+            sa.insert(_t).values(
+                **values,
+                password_hash=password_hash,
+                disabled=False,
+                sessions_valid_after=0.0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    except IntegrityError:  # added at the same moment by another process: the caller's
+        # transaction is spoilt and rolls back on this error
+        raise InputError(f"the user {username} already exists") from None
     log.info("added user %s with role %s", username, role)
-    return UserInfo(username=username, name=name, email=email, role=role)
+    return UserInfo(username=username, name=name, email=email, role=role, created_at=now)
 
 
-def reset_password(settings: Settings, username: str) -> str:
-    """Give ``username`` a new random password and return it (shown once to the admin)."""
-    username = username.strip().lower()
+def _active_admins(conn: Connection) -> list[str]:
+    """Usernames of the active admins, rows locked (PostgreSQL) so two demotions at once
+    cannot both pass the last-admin check."""
+    stmt = (
+        sa.select(_t.c.username)
+        .where(_t.c.role == ADMIN_ROLE, _t.c.disabled.is_(False), _t.c.removed_at.is_(None))
+        .with_for_update()
+    )
+    return [str(u) for u in conn.execute(stmt).scalars()]
+
+
+def _keep_an_admin(conn: Connection, username: str) -> None:
+    if _active_admins(conn) == [username]:
+        raise InputError(f"{username} is the last active admin; make another admin first")
+
+
+def _not_yourself(username: str, by: str | None, what: str) -> None:
+    if by is not None and normalize(by) == username:
+        raise InputError(f"you cannot {what} your own account")
+
+
+def _update(conn: Connection, username: str, end_sessions: bool, **values: Any) -> float:
+    """Update a user that is not removed; returns ``sessions_valid_after`` afterwards."""
+    if end_sessions:
+        values["sessions_valid_after"] = db_now(conn.dialect.name)
+    row = conn.execute(
+        sa.update(_t)
+        .where(_t.c.username == username, _t.c.removed_at.is_(None))
+        .values(updated_at=db.utcnow(), **values)
+        .returning(_t.c.sessions_valid_after)
+    ).first()
+    if row is None:
+        raise NotFound(f"no user {username}")
+    return float(row[0])
+
+
+def set_password_hash(conn: Connection, username: str, password_hash: str) -> float:
+    """New password (ends every session of the user); returns the new session epoch."""
+    username = normalize(username)
+    valid_after = _update(conn, username, True, password_hash=password_hash)
+    log.info("changed the password of user %s", username)
+    return valid_after
+
+
+def reset_password(engine: Engine, username: str, *, by: str | None = None) -> str:
+    """Give ``username`` a new random password (their sessions end); returned once. An
+    admin resets others' passwords: their own is changed with the current one."""
+    username = normalize(username)
+    _not_yourself(username, by, "reset the password of")
+    with engine.connect() as conn:
+        require(conn, username)
     password = generate_password()
-    with _locked(settings) as path:
-        config = _read(path)
-        user = _users(config).get(username)
-        if user is None:
-            raise NotFound(f"no user {username}")
-        user["password"] = hash_password(password)
-        user["failed_login_attempts"] = 0
-        _write(path, config)
-    log.info("reset the password of user %s", username)
+    hashed = hash_password(password)
+    with engine.begin() as conn:
+        set_password_hash(conn, username, hashed)
     return password
 
 
-def set_role(settings: Settings, username: str, role: str) -> None:
+def end_sessions(conn: Connection, username: str) -> float:
+    """Sign the user out everywhere; returns the new session epoch."""
+    return _update(conn, normalize(username), True)
+
+
+def set_role(conn: Connection, username: str, role: str, *, by: str | None = None) -> UserInfo:
+    username = normalize(username)
     _check_role(role)
-    with _locked(settings) as path:
-        config = _read(path)
-        user = _users(config).get(username)
-        if user is None:
-            raise NotFound(f"no user {username}")
-        user["roles"] = [role]
-        _write(path, config)
+    user = require(conn, username)
+    if user.role == role:
+        return user
+    _not_yourself(username, by, "change the role of")
+    if user.is_admin:
+        _keep_an_admin(conn, username)
+    _update(conn, username, True, role=role)
+    log.info("user %s now has role %s", username, role)
+    return require(conn, username)
 
 
-def role_of(entry: dict[str, Any]) -> str:
-    roles = entry.get("roles") or []
-    return "admin" if "admin" in roles else "user"
+def disable(conn: Connection, username: str, *, by: str | None = None) -> UserInfo:
+    """Stop the user from signing in; their sessions end and their API keys are refused."""
+    username = normalize(username)
+    user = require(conn, username)
+    _not_yourself(username, by, "disable")
+    if user.is_admin and not user.disabled:
+        _keep_an_admin(conn, username)
+    _update(conn, username, True, disabled=True)
+    log.info("disabled user %s", username)
+    return require(conn, username)
 
 
-def list_users(settings: Settings) -> list[UserInfo]:
-    config = load_config(settings)
-    return [
-        UserInfo(
-            username=username,
-            name=str(entry.get("name") or ""),
-            email=str(entry.get("email") or ""),
-            role=role_of(entry),
+def enable(conn: Connection, username: str) -> UserInfo:
+    username = normalize(username)
+    require(conn, username)
+    _update(conn, username, False, disabled=False)
+    log.info("enabled user %s", username)
+    return require(conn, username)
+
+
+def remove(conn: Connection, username: str, *, by: str | None = None) -> UserInfo:
+    """Remove for good: a tombstone keeps the username (never reused) and the name for
+    the audit of runs and ledger; email and password are erased, API keys revoked."""
+    username = normalize(username)
+    user = require(conn, username)
+    _not_yourself(username, by, "remove")
+    if user.is_admin and not user.disabled:
+        _keep_an_admin(conn, username)
+    _update(conn, username, True, email="", password_hash="", disabled=True)
+    conn.execute(sa.update(_t).where(_t.c.username == username).values(removed_at=db.utcnow()))
+    revoked = keys.revoke_all(conn, username)
+    log.info("removed user %s (%d API keys revoked)", username, revoked)
+    info = get(conn, username, include_removed=True)
+    assert info is not None
+    return info
+
+
+# --- the first admin, and the version-1 credentials file --------------------------------
+
+
+def _ensure_admin(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if _active_admins(conn) or get(conn, ADMIN_USERNAME, include_removed=True):
+            return None
+    password = generate_password()
+    hashed = hash_password(password)
+    try:
+        with engine.begin() as conn:
+            add(conn, ADMIN_USERNAME, "Administrator", "", ADMIN_ROLE, password_hash=hashed)
+    except InputError:  # another process created it first
+        return None
+    return password
+
+
+def ensure_admin(target: Settings | Engine) -> str | None:
+    """Create user ``admin`` with a random password when the registry has no active admin
+    and the name is free; return that password once (else None).
+
+    With ``Settings`` (an entry point before its runtime exists) the state DB is opened,
+    migrated and the version-1 credentials file imported first."""
+    if isinstance(target, Engine):
+        return _ensure_admin(target)
+    target.ensure_data_dir()
+    engine = db.make_engine(target.state_db_url)
+    try:
+        db.migrate(engine)
+        import_legacy_file(engine, target.data_dir)
+        return _ensure_admin(engine)
+    finally:
+        engine.dispose()
+
+
+def _legacy_entries(path: Path) -> list[dict[str, str]]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = (loaded.get("credentials") or {}).get("usernames") or {}
+    if not isinstance(entries, dict):
+        raise ValueError("no credentials.usernames mapping")
+    out = []
+    for username, entry in entries.items():
+        entry = entry if isinstance(entry, dict) else {}
+        email = str(entry.get("email") or "").strip()
+        hashed = str(entry.get("password") or "")
+        out.append(
+            {
+                "username": str(username),
+                "name": str(entry.get("name") or username).strip()[:MAX_TEXT],
+                "email": email if _EMAIL.match(email) and len(email) <= MAX_TEXT else "",
+                "role": ADMIN_ROLE if ADMIN_ROLE in (entry.get("roles") or []) else "user",
+                "password_hash": hashed if hashed.startswith("$2") else "",
+            }
         )
-        for username, entry in sorted(_users(config).items())
-    ]
+    return out
 
 
-def verify(settings: Settings, username: str, password: str) -> bool:
-    """Whether ``password`` is the password of ``username`` (for tests and the CLI)."""
-    entry = _users(load_config(settings)).get(username.strip().lower())
-    if entry is None:
-        return False
-    return check_password(password, str(entry.get("password", "")))
+def import_legacy_file(engine: Engine, data_dir: Path) -> int:
+    """Import ``data_dir/auth.yaml`` (version 1's streamlit-authenticator credentials)
+    once: users missing from the registry are added with their bcrypt hashes and roles
+    (what the registry has is never overwritten), then the file is renamed
+    ``auth.yaml.imported`` so it is never read again. Returns how many were added."""
+    path = data_dir / LEGACY_FILE
+    if not path.is_file():
+        return 0
+    fd = os.open(data_dir / ".auth-import.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one process of this data dir at a time
+        if not path.is_file():
+            return 0
+        try:
+            entries = _legacy_entries(path)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            log.warning("cannot import %s (%s); it is left in place", path, type(exc).__name__)
+            return 0
+        added = 0
+        with engine.begin() as conn:
+            for e in entries:
+                if get(conn, e["username"], include_removed=True) is None:
+                    with contextlib.suppress(InputError):  # e.g. a name the rules refuse
+                        add(conn, **e)
+                        added += 1
+        os.replace(path, path.with_name(LEGACY_FILE + ".imported"))
+        with contextlib.suppress(OSError):
+            (data_dir / "auth.lock").unlink()  # version 1's lock file
+    log.info("imported %d of %d users from %s", added, len(entries), path)
+    return added

@@ -1,8 +1,8 @@
 """Shared by every page: session keys, page paths, sign-in guards, the error boundary.
 
-streamlit-authenticator 0.4.2 keeps the signed-in user in session state under the keys
-below; roles are not enforced by the library, so every page calls ``require_user`` or
-``require_admin`` before doing anything.
+``ui.auth`` keeps the signed-in user in session state under the keys below, checked
+against the user registry on every rerun by app.py (and on every fragment rerun by
+``guarded``); every page still calls ``require_user`` or ``require_admin`` first.
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ import traceback
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from phone_core import ui_api
 from phone_core.errors import InsufficientCredits, PhoneError
 
-# Written by streamlit-authenticator.
+# The signed-in session (written by ui.auth from the registry).
 AUTH_STATUS = "authentication_status"
 USERNAME = "username"
 NAME = "name"
 ROLES = "roles"
+SIGNED_IN_AT = "signed_in_at"  # epoch seconds on the state DB's clock
+SESSION_KEYS = (AUTH_STATUS, USERNAME, NAME, ROLES, SIGNED_IN_AT)
 ADMIN_ROLE = "admin"
 
 # Written by the app.
 FOCUS_RUN = "focus_run_id"  # the run the Runs page opens (set after a submit)
-JUST_SIGNED_IN = "just_signed_in"
 FLASH = "flash_message"  # a success message that survives one st.rerun()
 
 # The page files, as app.py registers them with st.navigation (not `pages/`: that name
@@ -33,6 +36,7 @@ FLASH = "flash_message"  # a success message that survives one st.rerun()
 PAGE_NEW_BATCH = "app_pages/new_batch.py"
 PAGE_RUNS = "app_pages/runs.py"
 PAGE_API_KEYS = "app_pages/api_keys.py"
+PAGE_ACCOUNT = "app_pages/account.py"
 PAGE_CREDITS = "app_pages/credits.py"
 PAGE_USERS = "app_pages/users.py"
 PAGE_REFERENCE = "app_pages/reference_data.py"
@@ -111,9 +115,26 @@ def log_unexpected(where: str, exc: BaseException) -> None:
     log.error("unexpected %s in %s\n%s", type(exc).__name__, where, stack)
 
 
+def _fragment_rerun() -> bool:
+    ctx = get_script_run_ctx()
+    return ctx is not None and bool(getattr(ctx, "fragment_ids_this_run", None))
+
+
+def _session_ended() -> bool:
+    """A fragment rerun does not run app.py: check the session here (a signed-out, disabled
+    or demoted user's live panel stops at its next refresh)."""
+    user = signed_in_user()
+    at = st.session_state.get(SIGNED_IN_AT)
+    if user is None or not isinstance(at, int | float):
+        return False  # not signed in: require_user says so
+    return ui_api.session_user(user, float(at)) is None
+
+
 def guarded(where: str, body: Callable[[], None]) -> None:
     """Run a page (or fragment) body: engine errors shown as is, anything else generic."""
     try:
+        if _fragment_rerun() and _session_ended():
+            st.rerun(scope="app")  # app.py ends the session and shows the sign-in form
         body()
     except PhoneError as exc:
         st.error(explain(exc))

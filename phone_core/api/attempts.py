@@ -1,8 +1,8 @@
 """Failed API-key attempts: a lockout per client address and per key id, kept in the state DB.
 
-Every API process on one state DB shares the count (the ``rate_limits`` table, as the
-upstream request limit does). A subject (``api-auth:c:<address>`` or ``api-auth:k:<key id>``)
-is one row whose ``next_at`` is a GCRA "theoretical arrival time" on the database clock:
+The mechanism is ``phone_core.attempts`` (shared with web sign-ins). A subject
+(``api-auth:c:<address>`` or ``api-auth:k:<key id>``) is one row whose ``next_at`` is a GCRA
+"theoretical arrival time" on the database clock:
 
 - each failure adds ``step = window / max_failures`` to ``max(next_at, now)``; the debt
   ``next_at - now`` drains in real time;
@@ -26,17 +26,13 @@ the one that holds.
 from __future__ import annotations
 
 import hashlib
-import math
-import time
-from collections.abc import Sequence
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from phone_core import ratelimit
+from phone_core.attempts import FailedAttempts
 from phone_core.settings import Settings
 
 PREFIX = "api-auth:"
-_SWEEP_EVERY_SEC = 60.0
 _MAX_ADDRESS = 64
 
 
@@ -50,17 +46,13 @@ def key_subject(key_id: str) -> str:
     return f"{PREFIX}k:{key_id}"
 
 
-class FailedKeyLimiter:
+class FailedKeyLimiter(FailedAttempts):
+    """The lockout of bad API keys (``phone_core.attempts``, with this module's prefix)."""
+
     def __init__(
         self, engine: Engine, max_failures: int, window_sec: float, max_lockout_sec: float
     ) -> None:
-        self.engine = engine
-        self.max_failures = max_failures
-        self.window_sec = window_sec
-        self.step = window_sec / max_failures
-        self.tolerance = window_sec - self.step  # debt allowed before a lockout
-        self.max_debt = self.tolerance + max_lockout_sec
-        self._last_sweep = time.monotonic()
+        super().__init__(engine, PREFIX, max_failures, window_sec, max_lockout_sec)
 
     @classmethod
     def from_settings(cls, engine: Engine, settings: Settings) -> FailedKeyLimiter:
@@ -70,28 +62,3 @@ class FailedKeyLimiter:
             settings.api_auth_window_sec,
             settings.api_auth_max_lockout_sec,
         )
-
-    def retry_after(self, conn: Connection, subjects: Sequence[str]) -> int | None:
-        """None when no subject is locked out; else whole seconds to wait. A locked-out
-        attempt is charged a step (commit ``conn`` for it to count)."""
-        locked = [
-            name for name, debt in ratelimit.debts(conn, subjects).items() if debt > self.tolerance
-        ]
-        if not locked:
-            return None
-        debt = ratelimit.add_debt(conn, locked, self.step, self.max_debt)
-        return max(1, math.ceil(debt - self.tolerance))
-
-    def record_failure(self, subjects: Sequence[str]) -> None:
-        """Count one failed attempt against every subject (in its own transaction)."""
-        with self.engine.begin() as conn:
-            ratelimit.ensure_rows(conn, subjects)
-            ratelimit.add_debt(conn, subjects, self.step, self.max_debt)
-        if time.monotonic() - self._last_sweep > _SWEEP_EVERY_SEC:
-            self._last_sweep = time.monotonic()
-            self.sweep()
-
-    def sweep(self) -> int:
-        """Delete the rows whose debt has drained; returns how many."""
-        with self.engine.begin() as conn:
-            return ratelimit.sweep_drained(conn, PREFIX)

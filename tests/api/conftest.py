@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from phone_core import bootstrap, keys
+from phone_core import bootstrap, keys, users
 from phone_core.api.app import create_app
 from phone_core.runtime import Runtime
 from tests.conftest import free_port, grant, make_settings
@@ -60,7 +60,10 @@ def body(**over: Any) -> dict[str, Any]:
 
 
 def new_key(rt: Runtime, user: str) -> str:
+    """A key of ``user``, who is put in the registry first (keys belong to its users)."""
     with rt.db.begin() as conn:
+        if users.get(conn, user) is None:
+            users.add(conn, user, user.title())
         return keys.create(conn, user, "test")[1]
 
 

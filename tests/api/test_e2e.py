@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from phone_core import credits, db, keys
+from phone_core import credits, db, keys, users
 from phone_core.api.app import create_app
 from phone_core.runtime import Runtime
 from phone_core.sources.directory import load_rows
@@ -100,6 +100,7 @@ def test_serve_in_its_own_process(tmp_path: Path) -> None:
     db.migrate(engine)
     with engine.begin() as conn:
         credits.grant(conn, "carol", 5)
+        users.add(conn, "carol", "Carol")
         key = keys.create(conn, "carol")[1]
     engine.dispose()
     proc = subprocess.Popen(

@@ -177,3 +177,87 @@ def test_submit_dry_run_prints_the_mapping_and_preflight_and_spends_nothing(
             assert db.execute("select count(*) from persons").fetchone() == (0,)
     finally:
         _stop_s3(data_dir)
+
+
+def _lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_headless_user_and_key_administration(tmp_path: Path) -> None:
+    """Issue 9, item 5: users and API keys administered from the console script alone.
+    New passwords and keys are printed once to stdout and nowhere else."""
+    from phone_core import db, keys, users
+    from phone_core.settings import Settings
+
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port())
+    r = _cli(env, "users", "add", "Bob", "--name", "Bob Ray", "--email", "bob@example.com")
+    assert r.returncode == 0, r.stderr
+    (added,) = _lines(r.stdout)
+    password = str(added.pop("password"))
+    assert added | {"created_at": None} == {
+        "username": "bob", "name": "Bob Ray", "email": "bob@example.com", "role": "user",
+        "status": "active", "created_at": None,
+    }  # fmt: skip
+    assert password not in r.stderr
+    r = _cli(env, "users", "add", "carol", "--admin")
+    carol_password = str(_lines(r.stdout)[0]["password"])
+    assert _lines(r.stdout)[0]["role"] == "admin" and _lines(r.stdout)[0]["name"] == "carol"
+    r = _cli(env, "users", "add", "bob")
+    assert r.returncode == 1 and "already exists" in r.stderr
+
+    r = _cli(env, "keys", "create", "bob", "--label", "CRM sync")
+    assert r.returncode == 0, r.stderr
+    (created,) = _lines(r.stdout)
+    key = str(created["key"])
+    assert key.startswith(f"pe_{created['key_id']}_") and created["label"] == "CRM sync"
+    listed = _lines(_cli(env, "keys", "list", "bob").stdout)
+    assert [k["key_id"] for k in listed] == [created["key_id"]]
+    assert key not in _cli(env, "keys", "list").stdout  # the secret is never shown again
+
+    engine = db.make_engine(Settings(data_dir=data_dir).state_db_url)
+    try:
+        assert users.verify(engine, "bob", password)
+        assert users.verify(engine, "carol", carol_password)
+        assert _cli(env, "users", "disable", "bob").returncode == 0
+        assert not users.verify(engine, "bob", password)
+        with engine.begin() as conn, pytest.raises(keys.UserNotActive):
+            keys.verify(conn, key)
+        assert _lines(_cli(env, "users", "enable", "bob").stdout)[0]["status"] == "active"
+        with engine.begin() as conn:
+            assert keys.verify(conn, key) == "bob"
+
+        r = _cli(env, "users", "reset-password", "bob")
+        new_password = str(_lines(r.stdout)[0]["password"])
+        assert new_password != password and users.verify(engine, "bob", new_password)
+        assert not users.verify(engine, "bob", password)
+
+        r = _cli(env, "keys", "revoke", str(created["key_id"]))
+        assert r.returncode == 0 and _lines(r.stdout)[0]["active"] is False
+        with engine.begin() as conn, pytest.raises(keys.RevokedKey):
+            keys.verify(conn, key)
+
+        assert _cli(env, "users", "set-role", "bob", "admin").returncode == 0
+        r = _cli(env, "users", "remove", "bob")
+        assert r.returncode == 0 and _lines(r.stdout)[0]["status"] == "removed"
+        assert [u["username"] for u in _lines(_cli(env, "users", "list").stdout)] == ["carol"]
+        everyone = _lines(_cli(env, "users", "list", "--all").stdout)
+        assert [(u["username"], u["status"]) for u in everyone] == [
+            ("bob", "removed"),
+            ("carol", "active"),
+        ]
+        r = _cli(env, "users", "add", "bob")
+        assert r.returncode == 1 and "not given out again" in r.stderr
+        r = _cli(env, "users", "remove", "carol")
+        assert r.returncode == 1 and "last active admin" in r.stderr
+        r = _cli(env, "users", "disable", "nobody")
+        assert r.returncode == 1 and "no user nobody" in r.stderr
+        r = _cli(env, "keys", "create", "nobody")
+        assert r.returncode == 1 and "no active user nobody" in r.stderr
+        r = _cli(env, "users", "set-role", "carol", "root")
+        assert r.returncode == 64  # a command line that does not parse
+    finally:
+        engine.dispose()
+    written = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
+    for secret in (password, new_password, carol_password, key):
+        assert secret.encode() not in written  # only hashes are kept

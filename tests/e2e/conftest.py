@@ -32,7 +32,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
+PASSWORDS = {
+    "alice": "alice-password-1",
+    "bob": "bob-password-22",
+    "dave": "dave-password-3",  # tests/e2e/test_accounts_browser.py: the lockout
+    "erin": "erin-password-4",  # ... and a restored cookie after sign-out
+}
 
 
 def free_port() -> int:
@@ -61,10 +66,12 @@ def prepare_install(settings: Settings) -> str:
     """Users, credits and the reference directory, written straight into the state DB."""
     password = users.ensure_admin(settings)
     assert password is not None
-    for name, pw in PASSWORDS.items():
-        users.add_user(settings, name, name.title(), f"{name}@example.com", pw, "user")
     engine = db.make_engine(settings.state_db_url)
     db.migrate(engine)
+    for name, pw in PASSWORDS.items():
+        hashed = users.hash_password(pw)
+        with engine.begin() as conn:
+            users.add(conn, name, name.title(), f"{name}@example.com", password_hash=hashed)
     with engine.begin() as conn:
         credits.grant(conn, "alice", 1000)
         credits.grant(conn, "bob", 50)

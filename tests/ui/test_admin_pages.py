@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from phone_core import service, ui_api, users
 from phone_core.runtime import Runtime
 from tests.conftest import grant, wait_finished
+from tests.ui.conftest import ensure_user
 from tests.ui.helpers import csv_bytes, messages, metrics, upload
 
 
@@ -27,7 +28,7 @@ def button(at: AppTest, label: str) -> object:
 
 
 def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    users.add_user(rt.settings, "alice", "Alice", "", "alice-password-1", "user")
+    ensure_user(rt, "alice", name="Alice")
     at = open_page(app, "app_pages/credits.py", "admin", "admin")
     assert [t.value for t in at.title] == ["Credits"]
     at.selectbox(key="credits_grant_user").set_value("alice")
@@ -92,23 +93,27 @@ def test_add_users_and_reset_a_password(rt: Runtime, app: Callable[..., AppTest]
     assert not at.exception
     assert messages(at, "success") == ["User carol added with the password you chose."]
     assert messages(at, "code") == []  # a chosen password is never shown back
-    assert users.verify(rt.settings, "carol", "carol-password-1")
+    assert users.verify(rt.db, "carol", "carol-password-1")
 
     at.text_input(key="users_new_username").set_value("dave")
     at.text_input(key="users_new_name").set_value("Dave")
     at.selectbox(key="users_new_role").set_value("admin")
     button(at, "Add user").click().run()  # type: ignore[attr-defined]
     generated = messages(at, "code")
-    assert len(generated) == 1 and users.verify(rt.settings, "dave", generated[0])
-    assert {u.username: u.role for u in users.list_users(rt.settings)}["dave"] == "admin"
+    assert len(generated) == 1 and users.verify(rt.db, "dave", generated[0])
+    assert {u.username: u.role for u in ui_api.list_users()}["dave"] == "admin"
     at.run()
     assert messages(at, "code") == []  # shown once
 
-    at.selectbox(key="users_reset_pick").set_value("carol")
+    at.selectbox(key="users_pick").set_value("carol").run()
     at.button(key="users_reset").click().run()
+    assert messages(at, "code") == []  # not yet: an explicit confirmation first
+    assert users.verify(rt.db, "carol", "carol-password-1")
+    assert any("Reset the password of carol?" in w for w in messages(at, "warning"))
+    at.button(key="users_confirm_yes").click().run()
     new_password = messages(at, "code")
-    assert len(new_password) == 1 and users.verify(rt.settings, "carol", new_password[0])
-    assert not users.verify(rt.settings, "carol", "carol-password-1")
+    assert len(new_password) == 1 and users.verify(rt.db, "carol", new_password[0])
+    assert not users.verify(rt.db, "carol", "carol-password-1")
 
 
 def test_adding_an_existing_user_is_refused(rt: Runtime, app: Callable[..., AppTest]) -> None:

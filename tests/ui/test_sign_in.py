@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from phone_core import users
 from phone_core.runtime import Runtime
+from tests.ui.conftest import ensure_user
 from tests.ui.helpers import APP
 
 PAGES = (
@@ -30,13 +31,14 @@ def texts(at: AppTest) -> str:
 def test_standalone_start_creates_the_admin_and_prints_its_password(
     rt: Runtime, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    assert not users.auth_file(rt.settings).exists()
+    with rt.db.connect() as conn:
+        assert users.list_users(conn) == []  # a fresh install: nobody in the registry
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     err = capfd.readouterr().err
     assert "username: admin" in err
     password = err.split("password: ", 1)[1].split()[0]
-    assert users.verify(rt.settings, "admin", password)
+    assert users.verify(rt.db, "admin", password)
     AppTest.from_file(str(APP), default_timeout=60).run()
     assert "password:" not in capfd.readouterr().err  # printed once only
 
@@ -61,7 +63,7 @@ def test_wrong_password_is_refused(app: Callable[..., AppTest]) -> None:
 
 
 def test_sign_in_then_the_app(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    password = users.reset_password(rt.settings, "admin")
+    password = users.reset_password(rt.db, "admin")
     at = app().run()
     at.text_input[0].input("admin")
     at.text_input[1].input(password)
@@ -113,7 +115,10 @@ def test_navigation_follows_the_role(app: Callable[..., AppTest]) -> None:
     assert [t.value for t in at.title] == ["Credits"]
 
 
-def test_admin_url_refused_for_a_user_even_through_the_app(app: Callable[..., AppTest]) -> None:
+def test_admin_url_refused_for_a_user_even_through_the_app(
+    rt: Runtime, app: Callable[..., AppTest]
+) -> None:
+    ensure_user(rt, "alice")
     at = app("admin", "admin").run()
     at.switch_page("app_pages/users.py")  # registered while the admin's pages were known
     at.session_state["roles"] = ["user"]

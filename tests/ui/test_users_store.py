@@ -1,17 +1,18 @@
-"""phone_core.users (the credentials file), phone_core.preferences, and the page boundary."""
+"""phone_core.users (the user registry), phone_core.preferences, and the page boundary."""
 
 from __future__ import annotations
 
 import ast
-import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
-import yaml
-from streamlit_authenticator.utilities.hasher import Hasher
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
-from phone_core import preferences, users
+from phone_core import db, preferences, sessions, users
 from phone_core.errors import InputError, NotFound
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
@@ -24,49 +25,70 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    settings.ensure_data_dir()
+    engine = db.make_engine(settings.state_db_url)
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_user(
+    engine: Engine, username: str, name: str, email: str, password: str, role: str = "user"
+) -> users.UserInfo:
+    hashed = users.hash_password(password)
+    with engine.begin() as conn:
+        return users.add(conn, username, name, email, role, password_hash=hashed)
+
+
 def test_first_call_creates_the_admin_once(settings: Settings) -> None:
     password = users.ensure_admin(settings)
     assert password and len(password) >= 12
     assert users.ensure_admin(settings) is None
-    path = users.auth_file(settings)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    text = path.read_text()
-    assert password not in text
-    config = yaml.safe_load(text)
-    entry = config["credentials"]["usernames"]["admin"]
-    assert entry["roles"] == ["admin"] and Hasher.is_hash(entry["password"])
-    assert Hasher.check_pw(password, entry["password"])
-    assert len(config["cookie"]["key"]) == 64
+    engine = db.make_engine(settings.state_db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(db.users)).one()._mapping
+        assert row["username"] == "admin" and row["role"] == "admin"
+        assert password not in str(dict(row))  # only the bcrypt hash is stored
+        assert bcrypt.checkpw(password.encode(), row["password_hash"].encode())
+        assert users.verify(engine, "admin", password)
+    finally:
+        engine.dispose()
 
 
 def test_each_install_has_its_own_cookie_key(tmp_path: Path) -> None:
     keys = set()
     for name in ("one", "two"):
         settings = Settings(data_dir=tmp_path / name)
-        users.ensure_admin(settings)
-        keys.add(users.load_config(settings)["cookie"]["key"])
-    assert len(keys) == 2
+        settings.ensure_data_dir()
+        engine = db.make_engine(settings.state_db_url)
+        db.migrate(engine)
+        keys.add(sessions.cookie_key(engine))
+        assert sessions.cookie_key(engine) in keys  # stable within an install
+        engine.dispose()
+    assert len(keys) == 2 and all(len(k) == 32 for k in keys)
 
 
-def test_add_list_reset_and_verify(settings: Settings) -> None:
-    users.ensure_admin(settings)
-    info = users.add_user(
-        settings, " Alice ", "Alice A", "alice@example.com", "s3cret-pass!", "user"
-    )
+def test_add_list_reset_and_verify(engine: Engine) -> None:
+    users.ensure_admin(engine)
+    info = add_user(engine, " Alice ", "Alice A", "alice@example.com", "s3cret-pass!", "user")
     assert info.username == "alice"
-    assert [(u.username, u.role) for u in users.list_users(settings)] == [
-        ("admin", "admin"),
-        ("alice", "user"),
-    ]
-    assert users.verify(settings, "ALICE", "s3cret-pass!")
-    new = users.reset_password(settings, "alice")
-    assert users.verify(settings, "alice", new) and not users.verify(
-        settings, "alice", "s3cret-pass!"
-    )
+    with engine.connect() as conn:
+        assert [(u.username, u.role) for u in users.list_users(conn)] == [
+            ("admin", "admin"),
+            ("alice", "user"),
+        ]
+    assert users.verify(engine, "ALICE", "s3cret-pass!")
+    new = users.reset_password(engine, "alice")
+    assert users.verify(engine, "alice", new) and not users.verify(engine, "alice", "s3cret-pass!")
     with pytest.raises(NotFound):
-        users.reset_password(settings, "nobody")
-    users.set_role(settings, "alice", "admin")
-    assert {u.username: u.role for u in users.list_users(settings)}["alice"] == "admin"
+        users.reset_password(engine, "nobody")
+    with engine.begin() as conn:
+        users.set_role(conn, "alice", "admin")
+    with engine.connect() as conn:
+        assert {u.username: u.role for u in users.list_users(conn)}["alice"] == "admin"
 
 
 @pytest.mark.parametrize(
@@ -81,25 +103,26 @@ def test_add_list_reset_and_verify(settings: Settings) -> None:
     ],
 )
 def test_bad_users_are_refused(
-    settings: Settings, username: str, name: str, email: str, password: str, role: str,
+    engine: Engine, username: str, name: str, email: str, password: str, role: str,
     message: str,
 ) -> None:  # fmt: skip
     with pytest.raises(InputError, match=message):
-        users.add_user(settings, username, name, email, password, role)
+        add_user(engine, username, name, email, password, role)
 
 
-def test_concurrent_adds_all_land(settings: Settings) -> None:
-    users.ensure_admin(settings)
+def test_concurrent_adds_all_land(engine: Engine) -> None:
+    users.ensure_admin(engine)
 
     def add(i: int) -> None:
-        users.add_user(settings, f"user{i}", f"User {i}", "", f"password-{i:04d}", "user")
+        add_user(engine, f"user{i}", f"User {i}", "", f"password-{i:04d}", "user")
 
     threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(users.list_users(settings)) == 9
+    with engine.connect() as conn:
+        assert len(users.list_users(conn)) == 9
 
 
 def test_saved_mappings_per_user_scope_and_header_set(rt: Runtime) -> None:
@@ -144,7 +167,8 @@ def test_app_modules_of_phone_core_never_import_streamlit() -> None:
     import sys
 
     code = (
-        "import sys; import phone_core.ui_api, phone_core.users, phone_core.preferences; "
+        "import sys; import phone_core.ui_api, phone_core.users, phone_core.preferences, "
+        "phone_core.sessions; "
         "print('streamlit' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -144,5 +144,7 @@ def test_one_writer_per_table() -> None:
     assert writers["runs"] == {"phone_core.runs"}
     assert writers["run_records"] == {"phone_core.runs"}
     assert writers["ledger"] == {"phone_core.credits"}
+    assert writers["users"] == {"phone_core.users"}
+    assert writers["install_secrets"] == {"phone_core.sessions"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

@@ -1,0 +1,105 @@
+"""Accounts in a real browser (issue 9, items 2-4): a restored cookie after "Sign out" does
+not sign in, the sign-in lockout says plainly for how long, and the Users page.
+
+Screenshots go to artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import PASSWORDS, App
+from tests.e2e.test_web_app import heading, new_page, shot, sign_in, submit_sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COOKIE = "phone_enrich_session"
+
+
+def session_cookie(page: Any, timeout: float = 15.0) -> dict[str, Any]:
+    """The session cookie once the app has written it in the browser."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [c for c in page.context.cookies() if c["name"] == COOKIE]
+        if found:
+            return dict(found[0])
+        page.wait_for_timeout(200)
+    raise AssertionError("the app never wrote the session cookie")
+
+
+def wait_idle(page: Any) -> None:
+    """Until the run a form submit started has finished (one sign-in at a time)."""
+    page.wait_for_timeout(150)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'"
+    )
+
+
+def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app: App) -> None:
+    page = new_page(browser)
+    try:
+        sign_in(page, web_app, "erin", PASSWORDS["erin"])
+        cookie = session_cookie(page)
+        assert cookie["sameSite"] == "Strict"
+        assert cookie["expires"] - time.time() < 12 * 3600 + 60  # PHONE_SESSION_HOURS
+        page.reload()  # the cookie alone signs in (so the test below means something)
+        page.get_by_text("Signed in as").wait_for()
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("textbox", name="Password").wait_for()
+        page.get_by_text("You are signed out.").wait_for()
+        page.wait_for_timeout(1000)  # the app deletes the cookie in the browser ...
+        assert not [c for c in page.context.cookies() if c["name"] == COOKIE]
+        page.context.add_cookies([cookie])  # ... an attacker who copied it puts it back
+        page.reload()
+        page.get_by_role("textbox", name="Password").wait_for()
+        page.get_by_text("Your session has ended. Please sign in again.").wait_for()
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("Signed in as").count() == 0
+        assert heading(page, "New batch").count() == 0
+        shot(page, "13_restored_cookie_refused")
+    finally:
+        page.context.close()
+
+
+def test_the_sign_in_lockout_says_for_how_long(browser: Any, web_app: App) -> None:
+    page = new_page(browser)
+    try:
+        page.goto(web_app.url)
+        for _ in range(5):
+            submit_sign_in(page, "dave", "not-the-password")
+            wait_idle(page)
+            page.get_by_text("Wrong username or password").wait_for()
+        submit_sign_in(page, "dave", PASSWORDS["dave"])  # the right one, too late
+        page.get_by_text(
+            "Too many failed sign-ins for this account; try again in 2 minutes."
+        ).wait_for()
+        assert page.get_by_text("Signed in as").count() == 0
+        shot(page, "14_sign_in_locked")
+    finally:
+        page.context.close()
+
+
+def test_the_users_page(browser: Any, web_app: App) -> None:
+    page = new_page(browser)
+    try:
+        sign_in(page, web_app, "admin", web_app.admin_password, "users")
+        heading(page, "Users").wait_for()
+        page.get_by_text("Manage a user").wait_for()
+        picker = page.get_by_role("combobox", name="User", exact=True)
+        picker.click()
+        page.get_by_role("option", name="Bob (bob)").click()
+        page.get_by_role("button", name="Reset password…").wait_for()
+        shot(page, "15_users_manage")
+        page.get_by_role("button", name="Reset password…").click()
+        page.get_by_text("Reset the password of bob?").wait_for()
+        shot(page, "16_users_confirm_reset")
+        page.get_by_role("button", name="Cancel").click()
+        picker.wait_for()
+        assert page.get_by_text("Reset the password of bob?").count() == 0
+    finally:
+        page.context.close()
