@@ -76,7 +76,7 @@ def test_run_status_fields(client: httpx.Client, api_rt: Runtime) -> None:
     assert data["state"] == RunState.COMPLETED.value
     assert data["counts"] == {
         "total": 1, "pending": 0, "found": 0, "not_found": 1, "cached": 0, "duplicate": 0,
-        "skipped": 0, "not_processed": 0, "error": 0,
+        "skipped": 0, "not_processed": 0, "error": 0, "duplicate_with_phone": 0,
     }  # fmt: skip
     assert (data["max_credits"], data["credits_spent"], data["credits_held"]) == (10, 0, 0)
     assert data["cancel_requested"] is False

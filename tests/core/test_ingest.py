@@ -192,7 +192,8 @@ def test_the_budget_rules() -> None:
     assert ingest.budget_blocker(pf(available=0)) == ingest.NO_CREDITS
     assert ingest.budget_blocker(pf()) == ""
     assert ingest.default_max_credits(pf()) == 6  # min(worst case, available)
-    assert ingest.default_max_credits(pf(worst=0, available=0)) == 1
+    # A batch that cannot cost anything needs no credits (issue 10, defect 1).
+    assert ingest.default_max_credits(pf(worst=0, available=0)) == 0
     assert ingest.over_budget(pf(), 7).startswith("You have 6 credits available")
     assert ingest.over_budget(pf(), 6) == ""
     assert "below the worst case (8 credits)" in ingest.below_worst_case(pf(), 6)

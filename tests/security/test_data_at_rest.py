@@ -91,7 +91,7 @@ def test_serve_and_its_web_app_under_umask_000_leave_only_private_files(tmp_path
     finally:
         serve.stop()
     names = {p.name for p in serve.data_dir.rglob("*")}
-    assert {"auth.yaml", "serve.pid", "state.sqlite", "dbos.sqlite", "s3.log"} <= names
+    assert {"serve.pid", "state.sqlite", "dbos.sqlite", "s3.log"} <= names  # users: in the DB
     assert loose_modes(serve.data_dir) == []
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from phone_core import credits, db, keys, launcher
+from phone_core import credits, db, keys, launcher, users
 from phone_core.inline import memory_runtime
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
@@ -75,6 +75,7 @@ def _directory(rt: Runtime) -> None:
 
 def _api_key(rt: Runtime) -> None:
     with rt.db.begin() as conn:
+        users.add(conn, "ann", "Ann")
         keys.create(conn, "ann")
 
 

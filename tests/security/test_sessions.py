@@ -318,7 +318,7 @@ def test_change_my_password(rt: Runtime, app: Callable[..., AppTest]) -> None:
     at.text_input(key="account_password_new").input("brand-new-pass-1")
     at.text_input(key="account_password_repeat").input("brand-new-pass-1")
     at.button(key="account_password_save").click().run()
-    assert messages(at, "error") == ["The current password is wrong\\."]
+    assert messages(at, "error") == ["The current password is wrong."]
     assert users.verify(rt.db, "bob", PASSWORD)
     at.text_input(key="account_password_current").input(PASSWORD)
     at.text_input(key="account_password_new").input("brand-new-pass-1")
