@@ -43,6 +43,7 @@ PASSWORD_REPEAT = "account_password_repeat"
 PASSWORD_SAVE = "account_password_save"
 # Session state.
 LIBRARY_LOGOUT = "logout"  # streamlit-authenticator: True = do not read the cookie again
+DROP_COOKIE = "auth_drop_cookie"  # delete the browser's cookie on the next run
 PENDING_COOKIE = "auth_pending_cookie"  # write a new cookie on the next run
 NOTICE = "auth_notice"  # why the sign-in form is back
 ACCOUNT_NOTICE = "auth_account_notice"  # a success shown once in the sidebar
@@ -129,22 +130,27 @@ def _authenticator_of_this_run() -> stauth.Authenticate | None:
 
 
 def current_user() -> UserInfo | None:
-    """The signed-in user, checked against the registry now; None: the sign-in form."""
+    """The signed-in user, checked against the registry now; None: the sign-in form
+    (drawn here)."""
     username = common.signed_in_user()
-    at = st.session_state.get(common.SIGNED_IN_AT)
     if username is not None:
+        at = st.session_state.get(common.SIGNED_IN_AT)
         user = ui_api.session_user(username, float(at)) if isinstance(at, int | float) else None
-        authenticator = _authenticator({} if user is None else {user.username: {}})
+        if user is not None and isinstance(at, int | float):
+            authenticator = _authenticator({user.username: {}})
+            _keep(authenticator)
+            _remember(user, float(at))
+            if st.session_state.pop(PENDING_COOKIE, False):
+                authenticator.cookie_controller.set_cookie()
+            return user
+        authenticator = _authenticator(ui_api.login_credentials())
         _keep(authenticator)
-        if user is None:
-            _forget(authenticator, ENDED)
-            return None
-        _remember(user, float(at or 0))
-        if st.session_state.pop(PENDING_COOKIE, False):
-            authenticator.cookie_controller.set_cookie()
-        return user
+        _forget(authenticator, ENDED)
+        return _sign_in_form(authenticator)
     authenticator = _authenticator(ui_api.login_credentials())
     _keep(authenticator)
+    if st.session_state.pop(DROP_COOKIE, False):
+        authenticator.cookie_controller.delete_cookie()
     return _sign_in_form(authenticator)
 
 
@@ -207,21 +213,27 @@ def sign_in_form() -> None:
     """Kept for app.py: the form was drawn by ``current_user``."""
 
 
-def _sign_out(info: dict[str, Any]) -> None:
+def _sign_out_callback(info: dict[str, Any]) -> None:
     username = info.get("username")
     if username:
         ui_api.sign_out(str(username))  # ends every session of the user, copied cookies too
+
+
+def _sign_out() -> None:
+    authenticator = _authenticator_of_this_run()  # the run that drew the button
+    if authenticator is not None:
+        authenticator.authentication_controller.logout(_sign_out_callback)
+    elif (user := common.signed_in_user()) is not None:
+        ui_api.sign_out(user)
+    for key in common.SESSION_KEYS:
+        st.session_state[key] = None
+    st.session_state[LIBRARY_LOGOUT] = True
     st.session_state[NOTICE] = SIGNED_OUT
-    st.session_state[common.SIGNED_IN_AT] = None
+    st.session_state[DROP_COOKIE] = True  # the next run's authenticator deletes it
 
 
 def sign_out_button() -> None:
-    authenticator = _authenticator_of_this_run()
-    if authenticator is None:
-        return
-    authenticator.logout("Sign out", location="sidebar", key=LOGOUT_BUTTON, callback=_sign_out)
-    if st.session_state.get(common.AUTH_STATUS) is not True:
-        st.stop()  # the cookie deletion reaches the browser, which reruns the app
+    st.button("Sign out", key=LOGOUT_BUTTON, on_click=_sign_out, icon=":material/logout:")
 
 
 def write_cookie() -> None:
