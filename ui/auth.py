@@ -209,10 +209,6 @@ def _login(authenticator: stauth.Authenticate) -> tuple[UserInfo | None, bool]:
         return user, False
 
 
-def sign_in_form() -> None:
-    """Kept for app.py: the form was drawn by ``current_user``."""
-
-
 def _sign_out_callback(info: dict[str, Any]) -> None:
     username = info.get("username")
     if username:
@@ -234,10 +230,6 @@ def _sign_out() -> None:
 
 def sign_out_button() -> None:
     st.button("Sign out", key=LOGOUT_BUTTON, on_click=_sign_out, icon=":material/logout:")
-
-
-def write_cookie() -> None:
-    """Kept for app.py: the library writes its cookie itself."""
 
 
 def change_password_form(username: str) -> None:
