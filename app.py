@@ -60,7 +60,6 @@ def _sidebar(user: UserInfo) -> None:
         except Exception as exc:  # the sidebar must never break the page
             common.log_unexpected("sidebar credits", exc)
         auth.sign_out_button()
-        auth.write_cookie()
 
 
 def _pages(admin: bool) -> dict[str, list[Any]]:
@@ -93,9 +92,8 @@ def main() -> None:
     # its page. Registering is not running: no page runs before sign-in, and the pages
     # a role may use are registered again below.
     requested = st.navigation(_pages(admin=True), position="hidden")
-    user = auth.current_user()  # the registry, asked on every rerun
+    user = auth.current_user()  # the registry, asked on every rerun; else the sign-in form
     if user is None:
-        auth.sign_in_form()
         return
     _sidebar(user)
     if requested.url_path in ADMIN_URLS and not user.is_admin:

@@ -194,6 +194,24 @@ def check(
     return user
 
 
+def login_credentials(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The sign-in form's credentials (streamlit-authenticator's ``usernames`` mapping):
+    every active user with a password, their bcrypt hash, name and role, read now."""
+    t = db.users
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t).where(t.c.removed_at.is_(None))).all()
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        user = users.info(row)
+        if user.active and row.password_hash:
+            found[user.username] = {
+                "name": user.name or user.username,
+                "password": row.password_hash,
+                "roles": [user.role],
+            }
+    return found
+
+
 def sign_out(engine: Engine, username: str) -> None:
     """End every session of ``username`` (every browser: a copied cookie too)."""
     with engine.begin() as conn:

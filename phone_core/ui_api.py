@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from phone_core import credits, ingest, keys, passwords, run_views, service, sessions, users
 from phone_core import mapping as mapping_rules
@@ -123,6 +124,26 @@ def remove_user(username: str, *, by: str) -> UserInfo:
 def sign_in(username: str, password: str, client: str | None = None) -> Session:
     """A new session, or sessions.SignInError (wrong password, locked out, disabled)."""
     return sessions.sign_in(runtime().db, settings(), username, password, client)
+
+
+def login_credentials() -> dict[str, dict[str, Any]]:
+    """Active users and their password hashes, for the sign-in form of ui.auth."""
+    return sessions.login_credentials(runtime().db)
+
+
+def session_cookie_key() -> str:
+    """The install's random key that signs the sign-in cookie (shared by every process)."""
+    return sessions.cookie_key(runtime().db).hex()
+
+
+def session_hours() -> float:
+    return settings().session_hours
+
+
+def db_clock() -> float:
+    """Now on the state DB's clock (the clock of every sign-in time)."""
+    with runtime().db.connect() as conn:
+        return sessions.db_clock(conn)
 
 
 def session_user(username: str, signed_in_at: float) -> UserInfo | None:

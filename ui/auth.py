@@ -1,23 +1,31 @@
-"""Sign-in, the session check of every rerun, sign-out and "change my password".
+"""Sign-in (streamlit-authenticator), the session check of every rerun, sign-out and
+"change my password".
 
-A browser session is (username, signed-in time) in ``st.session_state`` and, so that a
-reload keeps it, in a signed cookie that a tiny component writes in the browser (the
-cookie-manager frontend of extra-streamlit-components). Both are only claims: on every
-rerun ``current_user`` asks the registry whether the session still holds
-(``phone_core.sessions.check``), and takes the role and name from it. A session ended
-anywhere (sign-out, password change or reset, disable, role change, removal) shows the
-sign-in form at its next interaction, whatever cookie the browser still has.
+streamlit-authenticator 0.4.2 draws the sign-in form (``Authenticate.login``), keeps the
+result in ``st.session_state["authentication_status"|"username"|"name"|"roles"]`` and
+writes its cookie: a JWT of (username, exp_date) signed with the install's random key
+from the state DB. Its credentials are built on every rerun from the registry (active
+users, their bcrypt hashes, ``auto_hash=False``).
+
+Everything it says is only a claim. The one seam: the library's password check
+(``check_credentials``) is our ``ui_api.sign_in``, so a locked-out username or address is
+refused before any password is looked at, unknown usernames cost the same bcrypt check,
+and every failure is counted in the state DB. On every rerun ``current_user`` asks the
+registry whether the session (username, sign-in time: the login moment, or the cookie's
+issue time = exp_date - expiry) still holds (``phone_core.sessions.check``) and takes the
+role and name from it. A session ended anywhere (sign-out, password change or reset,
+disable, role change, removal) shows the sign-in form at its next interaction, whatever
+cookie the browser still has.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import extra_streamlit_components
 import streamlit as st
-import streamlit.components.v1 as components
+import streamlit_authenticator as stauth
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit_authenticator.utilities import LoginError
 
 from phone_core import ui_api
 from phone_core.errors import PhoneError
@@ -27,9 +35,6 @@ from ui import common
 
 # Widget keys.
 LOGIN_FORM = "login_form"
-LOGIN_USERNAME = "login_username"
-LOGIN_PASSWORD = "login_password"
-LOGIN_SUBMIT = "login_submit"
 LOGOUT_BUTTON = "logout_button"
 PASSWORD_FORM = "account_password_form"
 PASSWORD_CURRENT = "account_password_current"
@@ -37,21 +42,51 @@ PASSWORD_NEW = "account_password_new"
 PASSWORD_REPEAT = "account_password_repeat"
 PASSWORD_SAVE = "account_password_save"
 # Session state.
-PENDING_COOKIE = "auth_pending_cookie"  # (value, seconds): write it in the browser
+LIBRARY_LOGOUT = "logout"  # streamlit-authenticator: True = do not read the cookie again
 DROP_COOKIE = "auth_drop_cookie"  # delete the browser's cookie on the next run
-IGNORED_COOKIE = "auth_ignored_cookie"  # a cookie of this browser session known to be over
+PENDING_COOKIE = "auth_pending_cookie"  # write a new cookie on the next run
 NOTICE = "auth_notice"  # why the sign-in form is back
 ACCOUNT_NOTICE = "auth_account_notice"  # a success shown once in the sidebar
 
 SIGNED_OUT = "You are signed out."
 ENDED = "Your session has ended. Please sign in again."
 PASSWORD_CHANGED = "Your password is changed. Your other sessions are signed out."
+FIELDS = {
+    "Form name": "Sign in",
+    "Username": "Username",
+    "Password": "Password",
+    "Login": "Sign in",
+}
 
-_FRONTEND = Path(extra_streamlit_components.__file__).parent / "CookieManager" / "frontend"
-_cookie_component = components.declare_component("session_cookie", path=str(_FRONTEND / "build"))
+
+# --- the library, once per run ----------------------------------------------------------
 
 
-# --- the per-rerun check ----------------------------------------------------------------
+def _expiry_sec() -> float:
+    return ui_api.session_hours() * 3600
+
+
+def _authenticator(credentials: dict[str, dict[str, Any]]) -> stauth.Authenticate:
+    """streamlit-authenticator for this run (it draws its cookie component: once a run)."""
+    authenticator = stauth.Authenticate(
+        {"usernames": credentials},
+        cookie_name=COOKIE_NAME,
+        cookie_key=ui_api.session_cookie_key(),
+        cookie_expiry_days=_expiry_sec() / 86400,
+        auto_hash=False,
+        login_sleep_time=0,  # it reads the cookie from the request (st.context.cookies)
+    )
+    model = authenticator.authentication_controller.authentication_model
+
+    def check_credentials(username: str, password: str) -> bool:
+        # Lockout first (no password looked at), same bcrypt cost for unknown names,
+        # failures counted in the state DB, disabled accounts told: phone_core.sessions.
+        session = ui_api.sign_in(username, password, st.context.ip_address)
+        st.session_state[common.SIGNED_IN_AT] = session.signed_in_at  # the login moment
+        return session.user.username in model.credentials["usernames"]
+
+    model.check_credentials = check_credentials  # type: ignore[method-assign]
+    return authenticator
 
 
 def _remember(user: UserInfo, signed_in_at: float) -> None:
@@ -62,133 +97,135 @@ def _remember(user: UserInfo, signed_in_at: float) -> None:
     st.session_state[common.SIGNED_IN_AT] = signed_in_at
 
 
-def end_session(notice: str) -> None:
-    """Forget this browser session's sign-in (and its cookie) and say why."""
+def _forget(authenticator: stauth.Authenticate | None, notice: str) -> None:
+    """Forget this browser session's sign-in, delete the browser's cookie, say why."""
     for key in common.SESSION_KEYS:
         st.session_state[key] = None
-    token = st.context.cookies.get(COOKIE_NAME)
-    if token:
-        st.session_state[IGNORED_COOKIE] = token  # this connection keeps sending it
-    st.session_state[DROP_COOKIE] = True
+    st.session_state[LIBRARY_LOGOUT] = True  # the library reads no cookie from now on
     st.session_state[NOTICE] = notice
+    if authenticator is not None:
+        authenticator.cookie_controller.delete_cookie()
+
+
+def end_session(notice: str) -> None:
+    """Forget this browser session's sign-in and say why (its cookie is not read again)."""
+    _forget(None, notice)
+
+
+# --- the per-rerun check ----------------------------------------------------------------
+
+
+_RUNS: dict[str, stauth.Authenticate] = {}  # session id -> this run's Authenticate
+
+
+def _keep(authenticator: stauth.Authenticate) -> None:
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _RUNS[ctx.session_id] = authenticator
+
+
+def _authenticator_of_this_run() -> stauth.Authenticate | None:
+    ctx = get_script_run_ctx()
+    return None if ctx is None else _RUNS.get(ctx.session_id)
 
 
 def current_user() -> UserInfo | None:
-    """The signed-in user, checked against the registry now; None: show the sign-in form."""
+    """The signed-in user, checked against the registry now; None: the sign-in form
+    (drawn here)."""
     username = common.signed_in_user()
     if username is not None:
         at = st.session_state.get(common.SIGNED_IN_AT)
-        if not isinstance(at, int | float):
-            end_session(ENDED)
-            return None
-        user = ui_api.session_user(username, float(at))
-        if user is None:
-            end_session(ENDED)
-            return None
-        _remember(user, float(at))
-        return user
-    token = st.context.cookies.get(COOKIE_NAME)
-    if token and token != st.session_state.get(IGNORED_COOKIE):
-        session = ui_api.session_from_cookie(token)
-        if session is not None:
-            _remember(session.user, session.signed_in_at)
-            return session.user
-        st.session_state[IGNORED_COOKIE] = token  # over: not asked again by this session
-        st.session_state[DROP_COOKIE] = True
-        st.session_state[NOTICE] = ENDED
-    return None
-
-
-# --- the cookie in the browser ----------------------------------------------------------
-
-
-def _https() -> bool:
-    url = st.context.url or ""
-    proto = st.context.headers.get("X-Forwarded-Proto", "")
-    return url.startswith("https:") or proto == "https"
-
-
-def write_cookie() -> None:
-    """Write or delete the session cookie in the browser when a change is pending (a
-    hidden component; it reruns the app once when done)."""
-    pending = st.session_state.pop(PENDING_COOKIE, None)
-    if pending:
-        value, seconds = pending
-        options: dict[str, Any] = {
-            "path": "/",
-            "expires": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(),
-            "maxAge": int(seconds),
-            "sameSite": "strict",
-        }
-        if _https():
-            options["secure"] = True
-        _cookie_component(
-            method="set",
-            cookie=COOKIE_NAME,
-            value=value,
-            options=options,
-            key=f"auth_cookie_set_{str(value)[-12:]}",
-            default=False,
-        )
-    elif st.session_state.pop(DROP_COOKIE, False):
-        _cookie_component(
-            method="delete", cookie=COOKIE_NAME, key="auth_cookie_drop", default=False
-        )
+        user = ui_api.session_user(username, float(at)) if isinstance(at, int | float) else None
+        if user is not None and isinstance(at, int | float):
+            authenticator = _authenticator({user.username: {}})
+            _keep(authenticator)
+            _remember(user, float(at))
+            if st.session_state.pop(PENDING_COOKIE, False):
+                authenticator.cookie_controller.set_cookie()
+            return user
+        authenticator = _authenticator(ui_api.login_credentials())
+        _keep(authenticator)
+        _forget(authenticator, ENDED)
+        return _sign_in_form(authenticator)
+    authenticator = _authenticator(ui_api.login_credentials())
+    _keep(authenticator)
+    if st.session_state.pop(DROP_COOKIE, False):
+        authenticator.cookie_controller.delete_cookie()
+    return _sign_in_form(authenticator)
 
 
 # --- the forms --------------------------------------------------------------------------
 
 
-def _submit(username: str, password: str) -> None:
-    st.session_state.pop(NOTICE, None)
-    try:
-        session = ui_api.sign_in(username, password, st.context.ip_address)
-    except SignInError as exc:
-        st.error(str(exc))
-        return
-    _remember(session.user, session.signed_in_at)
-    st.session_state[PENDING_COOKIE] = ui_api.session_cookie(
-        session.user.username, session.signed_in_at
-    )
-    st.session_state.pop(DROP_COOKIE, None)
-    # The app comes with the rerun the cookie component asks for once the browser stored
-    # the cookie: a reload or a link opened right after signing in then keeps the session.
-    st.success("Signed in. Opening the app…")
-    write_cookie()
-    st.stop()
-
-
-def sign_in_form() -> None:
-    """The only thing shown before sign-in: a narrow, centred form."""
+def _sign_in_form(authenticator: stauth.Authenticate) -> UserInfo | None:
+    """The only thing shown before sign-in: a narrow, centred form (the library's)."""
     box = st.columns([1, 2, 1])[1]
     with box:
         st.title(":material/call: Phone enrichment")
-        notice = st.session_state.get(NOTICE)  # until the next sign-in attempt
-        if notice:
-            st.info(notice)
-        with st.form(LOGIN_FORM):
-            st.subheader("Sign in")
-            username = st.text_input(
-                "Username", key=LOGIN_USERNAME, max_chars=50, autocomplete="username"
-            )
-            password = st.text_input(
-                "Password",
-                type="password",
-                key=LOGIN_PASSWORD,
-                max_chars=200,
-                autocomplete="current-password",
-            )
-            submitted = st.form_submit_button("Sign in", key=LOGIN_SUBMIT)
-        if submitted:
-            _submit(username, password)
-    write_cookie()
+        notice = st.empty()
+        user, cookie_refused = _login(authenticator)
+        if cookie_refused:
+            _login(authenticator)  # the library reads no cookie now: it draws the form
+        if user is None and st.session_state.get(NOTICE):  # until the next attempt
+            notice.info(st.session_state[NOTICE])
+        return user
+
+
+def _login(authenticator: stauth.Authenticate) -> tuple[UserInfo | None, bool]:
+    """(the user signed in now, whether a cookie was refused and no form drawn)."""
+    st.session_state[common.SIGNED_IN_AT] = None
+    if True:
+        try:
+            authenticator.login(location="main", fields=FIELDS, key=LOGIN_FORM)
+        except SignInError as exc:  # locked out, wrong password, disabled: ours
+            st.session_state[common.AUTH_STATUS] = False
+            st.error(str(exc))
+            return None, False
+        except LoginError:  # a cookie of a user no longer in the registry
+            _forget(authenticator, ENDED)
+            return None, True
+        if st.session_state.get(common.AUTH_STATUS) is not True:
+            return None, False
+        username = str(st.session_state.get(common.USERNAME) or "")
+        at = st.session_state.get(common.SIGNED_IN_AT)
+        if isinstance(at, int | float):  # the form: the login moment
+            user = ui_api.session_user(username, float(at))
+            fresh = True
+        else:  # the cookie: its issue time
+            token = authenticator.cookie_controller.cookie_model.token or {}
+            at = float(token.get("exp_date", 0)) - _expiry_sec()
+            user = ui_api.session_user(username, at)
+            fresh = False
+        if user is None:
+            _forget(authenticator, ENDED)
+            return None, not fresh
+        st.session_state.pop(NOTICE, None)
+        _remember(user, float(at))
+        if fresh:
+            # The app comes with the rerun the cookie component asks for once the browser
+            # stored the cookie: a reload or a link opened right after then keeps it.
+            st.success("Signed in. Opening the app…")
+            st.stop()
+        return user, False
+
+
+def _sign_out_callback(info: dict[str, Any]) -> None:
+    username = info.get("username")
+    if username:
+        ui_api.sign_out(str(username))  # ends every session of the user, copied cookies too
 
 
 def _sign_out() -> None:
-    user = common.signed_in_user()
-    if user is not None:
-        ui_api.sign_out(user)  # ends every session of the user, copied cookies included
-    end_session(SIGNED_OUT)
+    authenticator = _authenticator_of_this_run()  # the run that drew the button
+    if authenticator is not None:
+        authenticator.authentication_controller.logout(_sign_out_callback)
+    elif (user := common.signed_in_user()) is not None:
+        ui_api.sign_out(user)
+    for key in common.SESSION_KEYS:
+        st.session_state[key] = None
+    st.session_state[LIBRARY_LOGOUT] = True
+    st.session_state[NOTICE] = SIGNED_OUT
+    st.session_state[DROP_COOKIE] = True  # the next run's authenticator deletes it
 
 
 def sign_out_button() -> None:
@@ -220,7 +257,7 @@ def change_password_form(username: str) -> None:
         return
     # This session goes on, with a new sign-in time and cookie; every other one ended.
     st.session_state[common.SIGNED_IN_AT] = signed_in_at
-    st.session_state[PENDING_COOKIE] = ui_api.session_cookie(username, signed_in_at)
+    st.session_state[PENDING_COOKIE] = True  # the library writes it on the next run
     st.session_state[ACCOUNT_NOTICE] = PASSWORD_CHANGED
     st.rerun()
 

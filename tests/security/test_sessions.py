@@ -282,13 +282,13 @@ def test_the_sign_in_form_says_plainly_when_an_account_is_locked(
     add(rt, "bob")
     at = app().run()
     for _ in range(5):
-        at.text_input(key="login_username").input("bob")
-        at.text_input(key="login_password").input("guess-password")
-        at.button(key="login_submit").click().run()
+        at.text_input[0].input("bob")
+        at.text_input[1].input("guess-password")
+        at.button[0].click().run()
         assert messages(at, "error") == ["Wrong username or password."]
-    at.text_input(key="login_username").input("bob")
-    at.text_input(key="login_password").input(PASSWORD)
-    at.button(key="login_submit").click().run()
+    at.text_input[0].input("bob")
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click().run()
     assert messages(at, "error") == [LOCKED]
     assert shows_sign_in(at) and len(at.file_uploader) == 0
 
@@ -296,9 +296,9 @@ def test_the_sign_in_form_says_plainly_when_an_account_is_locked(
 def test_sign_in_through_the_form_writes_a_cookie(rt: Runtime, app: Callable[..., AppTest]) -> None:
     add(rt, "bob")
     at = app().run()
-    at.text_input(key="login_username").input("Bob ")
-    at.text_input(key="login_password").input(PASSWORD)
-    at.button(key="login_submit").click().run()
+    at.text_input[0].input("Bob ")
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click().run()
     assert not at.exception
     assert at.session_state["username"] == "bob"
     assert messages(at, "success") == ["Signed in. Opening the app…"]
