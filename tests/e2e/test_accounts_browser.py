@@ -52,7 +52,10 @@ def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("textbox", name="Password").wait_for()
         page.get_by_text("You are signed out.").wait_for()
-        page.wait_for_timeout(1000)  # the app deletes the cookie in the browser ...
+        for _ in range(40):  # the app deletes the cookie in the browser (bounded wait) ...
+            if not [c for c in page.context.cookies() if c["name"] == COOKIE]:
+                break
+            page.wait_for_timeout(250)
         assert not [c for c in page.context.cookies() if c["name"] == COOKIE]
         page.context.add_cookies([cookie])  # ... an attacker who copied it puts it back
         page.reload()
