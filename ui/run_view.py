@@ -125,8 +125,8 @@ def status(user: str, admin: bool, run_id: str, was_active: bool) -> None:
     )
     cols = st.columns(4)
     cols[0].metric(
-        "Phones found",
-        f"{c.with_phone:,} people · {c.rows_with_phone:,} rows",
+        "Phones found: people · rows",
+        f"{c.with_phone:,} · {c.rows_with_phone:,}",
         help="People with a phone, found now or already known; rows repeating a person "
         "get the same phone for free, so more rows than people can have one (the rows "
         "with phone_found=true in results.csv).",

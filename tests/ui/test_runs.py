@@ -85,7 +85,7 @@ def test_submit_then_the_run_is_listed_and_finishes(
     counts = "Found **5** · Already known **0** · Duplicates **2** · Not found **1** · "
     assert any(m.startswith(counts) for m in messages(at, "markdown"))
     shown = metrics(at)
-    assert shown["Phones found"] == "5 people · 7 rows" and shown["Credits spent"] == "5 of 6"
+    assert shown["Phones found: people · rows"] == "5 · 7" and shown["Credits spent"] == "5 of 6"
     results = at.dataframe[1].value
     assert len(results) == 10
     assert results.iloc[0]["Phone"] == "+14155550000" and results.iloc[0]["Status"] == "Found"
