@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from phone_core.models import (
     ID_MAX_LEN,
@@ -219,6 +220,18 @@ rate_limits = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("next_at", sa.Float, nullable=False),
 )
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
+    stmt: Any
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+    elif conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+    else:
+        raise ValueError(f"unsupported dialect {conn.dialect.name}")
+    conn.execute(stmt)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from phone_core import db
@@ -49,15 +48,7 @@ def db_now(dialect: str) -> sa.ColumnElement[Any]:
 
 def ensure_rows(conn: Connection, names: Sequence[str]) -> None:
     """Create the rows of these resources (``next_at`` 0) where missing."""
-    values = [{"name": name, "next_at": 0.0} for name in names]
-    stmt: Any
-    if conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(_t).values(values).on_conflict_do_nothing()
-    elif conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(_t).values(values).on_conflict_do_nothing()
-    else:
-        raise ValueError(f"unsupported dialect {conn.dialect.name}")
-    conn.execute(stmt)
+    db.insert_ignore(conn, _t, [{"name": name, "next_at": 0.0} for name in names])
 
 
 def debts(conn: Connection, names: Sequence[str]) -> dict[str, float]:

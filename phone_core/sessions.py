@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from phone_core import db, users
@@ -245,18 +244,6 @@ def change_password(
 # --- the session cookie -----------------------------------------------------------------
 
 
-def _insert_ignore(conn: Connection, values: dict[str, Any]) -> None:
-    t = db.install_secrets
-    stmt: Any
-    if conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(t).values(values).on_conflict_do_nothing()
-    elif conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(t).values(values).on_conflict_do_nothing()
-    else:
-        raise ValueError(f"unsupported dialect {conn.dialect.name}")
-    conn.execute(stmt)
-
-
 def cookie_key(engine: Engine) -> bytes:
     """The install's random cookie-signing key (made by the first process that asks)."""
     url = str(engine.url)
@@ -265,9 +252,8 @@ def cookie_key(engine: Engine) -> bytes:
             return _secrets[url]
     t = db.install_secrets
     with engine.begin() as conn:
-        _insert_ignore(
-            conn, {"name": _SECRET_NAME, "value": secrets.token_hex(32), "created_at": db.utcnow()}
-        )
+        fresh = {"name": _SECRET_NAME, "value": secrets.token_hex(32), "created_at": db.utcnow()}
+        db.insert_ignore(conn, t, fresh)  # the first process to ask makes it
         value = conn.execute(sa.select(t.c.value).where(t.c.name == _SECRET_NAME)).scalar_one()
     key = bytes.fromhex(str(value))
     with _lock:

@@ -126,9 +126,12 @@ def _table_writes(path: Path) -> set[str]:
             continue
         func = node.func
         fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if fname not in WRITES:
+        if fname == "insert_ignore" and len(node.args) > 1:  # db.insert_ignore(conn, table, ..)
+            arg = node.args[1]
+        elif fname in WRITES:
+            arg = node.args[0]
+        else:
             continue
-        arg = node.args[0]
         if isinstance(arg, ast.Attribute) and getattr(arg.value, "id", "") == "db":
             written.add(arg.attr)
         elif isinstance(arg, ast.Name) and arg.id in aliases:
