@@ -65,7 +65,7 @@ def _prepare(data_dir: Path) -> str:
     engine = db.make_engine(f"sqlite:///{(data_dir / 'state.sqlite').resolve()}")
     db.migrate(engine)
     with engine.begin() as conn:
-        credits.grant(conn, USER, 10**12)
+        credits.grant(conn, USER, credits.MAX_AMOUNT)  # the most one grant may be
         users.add(conn, USER, "Bench")
         key = keys.create(conn, USER, "bench")[1]
     engine.dispose()
