@@ -122,6 +122,7 @@ def _free_port() -> int:
 def _prepare(data_dir: Path, s3_port: int) -> str:
     """A user, credits, a directory and one queued 1,000-row run (the app will run it)."""
     from phone_core import credits, service, users
+    from phone_core.inline import InlineRunQueue
     from phone_core.runtime import create_runtime
     from phone_core.settings import Settings
     from phone_core.sources import directory
@@ -129,6 +130,8 @@ def _prepare(data_dir: Path, s3_port: int) -> str:
     settings = Settings(data_dir=data_dir, s3_port=s3_port, waterfall=["directory"])
     users.ensure_admin(settings)
     rt = create_runtime(settings, start_s3=False)  # no worker here: the app is the worker
+    # Queued here, never drained: the app's worker picks the run up when it starts.
+    rt.queue = InlineRunQueue(rt)
     hashed = users.hash_password(PASSWORD)
     with rt.db.begin() as conn:
         users.add(conn, USER, "Bench", "", "user", password_hash=hashed)
