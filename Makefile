@@ -34,9 +34,10 @@ worker: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
-# The fast tier: in-memory doubles and pure functions, no DBOS/S3 server/browser.
+# The fast tier: in-memory doubles and pure functions, no DBOS/S3 server/browser, nothing
+# that takes seconds (bcrypt, fuzzing, huge files: marked slow).
 test-fast: $(TEST_STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider -m "not integration and not browser and not postgres"
+	$(BIN)/pytest -q -p no:cacheprovider -m "not integration and not slow and not browser and not postgres"
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

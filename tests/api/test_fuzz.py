@@ -26,6 +26,8 @@ from phone_core.runtime import Runtime
 from tests.api.conftest import auth, new_key
 from tests.conftest import grant, make_settings
 
+pytestmark = pytest.mark.slow  # schemathesis over the whole API: not in make test-fast
+
 
 @pytest.fixture(scope="module")
 def fuzz_rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:

@@ -30,6 +30,8 @@ from tests.api.backends import NO_PG, PG_URL, _pg_database
 from tests.api.conftest import TestClient, auth
 from tests.conftest import drain, make_settings
 
+pytestmark = pytest.mark.slow  # bcrypt per user and sign-in: not in make test-fast
+
 PATH = "/v1/credits/remaining"
 
 

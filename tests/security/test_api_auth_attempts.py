@@ -21,6 +21,8 @@ from phone_core.runtime import Runtime
 from tests.api.backends import backend_rt
 from tests.api.conftest import ServerThread, TestClient, auth, check_error_body, fresh_user
 
+pytestmark = pytest.mark.slow  # lockouts that must drain: not in make test-fast
+
 __all__ = ["backend_rt"]  # the fixture, imported for pytest
 
 N = 3

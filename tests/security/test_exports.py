@@ -17,6 +17,8 @@ from phone_core.storage import InMemoryObjectStore
 from tests.conftest import drain, grant
 from tests.fakes.sources import ScriptedSource
 
+pytestmark = pytest.mark.slow  # 16,000-column exports: not in make test-fast
+
 
 def _outcome(source_row: dict[str, str]) -> RecordOutcome:
     return RecordOutcome(

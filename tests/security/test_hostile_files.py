@@ -22,6 +22,8 @@ from phone_core.tables import Table, read_table
 from tests.security import hostile
 from tests.security.hostile import SHEET, row, sheet, text_cell, traced, xlsx
 
+pytestmark = pytest.mark.slow  # files of millions of rows and cells: not in make test-fast
+
 
 def refusal(data: bytes, filename: str = "leads.xlsx", **limits: int | None) -> str:
     with pytest.raises(FileFormatError) as info:

@@ -27,6 +27,8 @@ from tests.conftest import make_settings
 from tests.ui.conftest import app, ensure_user
 from tests.ui.helpers import messages
 
+pytestmark = pytest.mark.slow  # bcrypt per sign-in attempt: not in make test-fast
+
 __all__ = ["app"]  # the fixture, imported for pytest
 
 PASSWORD = "right-password-1"

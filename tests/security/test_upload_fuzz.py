@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phone_core.errors import FileFormatError
 from phone_core.tables import read_table
 from tests.security.hostile import row, sheet, text_cell, traced, xlsx
+
+pytestmark = pytest.mark.slow  # hypothesis over file bytes: not in make test-fast
 
 CSV = (
     "First Name;Last Name;Company;Website;Email\r\n"

@@ -17,6 +17,8 @@ from phone_core.errors import InputError, NotFound
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
 
+pytestmark = pytest.mark.slow  # bcrypt per user: not in make test-fast
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
