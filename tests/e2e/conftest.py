@@ -12,6 +12,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +133,12 @@ def browser(web_app: App) -> Iterator[object]:
 def read_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     return rows[0], rows[1:]
+
+
+def wait_idle(page: Any) -> None:
+    """Until the app's current run (a submit, or the sign-in cookie's rerun) has finished."""
+    page.wait_for_timeout(150)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'"
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import PASSWORDS, App
+from tests.e2e.conftest import PASSWORDS, App, wait_idle
 from tests.e2e.test_web_app import heading, new_page, shot, sign_in, submit_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,15 +28,6 @@ def session_cookie(page: Any, timeout: float = 15.0) -> dict[str, Any]:
             return dict(found[0])
         page.wait_for_timeout(200)
     raise AssertionError("the app never wrote the session cookie")
-
-
-def wait_idle(page: Any) -> None:
-    """Until the run a form submit started has finished (one sign-in at a time)."""
-    page.wait_for_timeout(150)
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'"
-    )
 
 
 def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app: App) -> None:

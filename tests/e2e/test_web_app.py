@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from phone_core.models import RESULT_COLUMNS
-from tests.e2e.conftest import PASSWORDS, SCREENSHOTS, App, read_csv
+from tests.e2e.conftest import PASSWORDS, SCREENSHOTS, App, read_csv, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -184,6 +184,7 @@ def test_admin_pages(browser: Any, web_app: App) -> None:
         shot(page, "11_reference_data")
         page.goto(f"{web_app.url}/api_keys")
         heading(page, "API keys").wait_for()
+        wait_idle(page)  # the sign-in cookie's rerun can still be redrawing the form
         page.get_by_role("textbox", name="Label").fill("CRM sync")
         page.get_by_role("button", name="Create key").click()
         page.get_by_text("Copy it now").wait_for()
