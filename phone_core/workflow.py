@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any
 
 from dbos import DBOS, DBOSClient, SetWorkflowID
+from dbos import _dbos as dbos_internals
 
 from phone_core import engine
 from phone_core.errors import redacted_trace
@@ -168,7 +170,9 @@ class DbosRunQueue:
         whatever still runs on it, which leaves coroutines never awaited and a closed
         loop under live tasks. Cancelled here, each run ends its current await cleanly;
         its last step's commit is atomic, and it resumes from that checkpoint on the next
-        start (its workflow stays PENDING)."""
+        start (its workflow stays PENDING). Dequeuing stops first, so no run starts
+        after the interrupt."""
+        _stop_dequeuing()
         self.interrupt()
         DBOS.destroy(destroy_registry=False)
         _queues.clear()
@@ -181,6 +185,23 @@ class _QuietCancel(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Asyncio task cancelled")
+
+
+def _stop_dequeuing(timeout: float = 10.0) -> None:
+    """Stop DBOS's queue workers and wait for them. ``DBOS.destroy`` stops its event loop
+    before it joins them, so a worker that has just claimed a run hands that run's start
+    to a closed loop: the start coroutine is never awaited and the run waits for
+    recovery. Setting the stop events first lets each worker finish the dispatch it is
+    in (onto a live loop, where ``_interrupt_running`` then cancels it) and exit."""
+    dbos = dbos_internals._dbos_global_instance
+    if dbos is None:
+        return
+    for event in list(dbos.background_thread_stop_events):
+        event.set()
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith("queue-worker-"):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _interrupt_running(timeout: float = 10.0) -> None:
