@@ -21,6 +21,8 @@ LIMIT_NONE = "credits_limit_none"
 LIMIT_VALUE = "credits_limit_value"
 LIMIT_SAVE = "credits_limit_save"
 
+GRANT_COLUMNS = {"user": "User", "amount": "Credits", "note": "Note", "created_at": "When (UTC)"}
+
 
 def _balances(summaries: list[CreditSummary]) -> None:
     st.subheader("Balances")
@@ -108,7 +110,12 @@ def main() -> None:
     with st.expander("Recent grants"):
         grants = ui_api.grants(limit=50)
         if grants:
-            st.dataframe(pd.DataFrame(grants), hide_index=True, width="stretch", key="grants")
+            st.dataframe(
+                pd.DataFrame(grants).rename(columns=GRANT_COLUMNS),
+                hide_index=True,
+                width="stretch",
+                key="grants",
+            )
         else:
             st.caption("No grants yet.")
     rows = usage_view.usage(usernames)

@@ -23,6 +23,9 @@ NEW_ROLE = "users_new_role"
 NEW_PASSWORD = "users_new_password"
 ADD = "users_add"
 SHOW_REMOVED = "users_show_removed"
+# Page state.
+CLEAR_ADD = "users_clear_add"  # set after a user was added: empty the form on the next run
+ADD_FIELDS = (NEW_USERNAME, NEW_NAME, NEW_EMAIL, NEW_PASSWORD)
 
 
 def _table(users: list[UserInfo]) -> None:
@@ -32,8 +35,8 @@ def _table(users: list[UserInfo]) -> None:
                 "Username": u.username,
                 "Name": u.name,
                 "Email": u.email,
-                "Role": u.role,
-                "Status": u.status,
+                "Role": u.role.title(),
+                "Status": u.status.capitalize(),
                 "Created (UTC)": labels.when(u.created_at),
             }
             for u in users
@@ -43,7 +46,12 @@ def _table(users: list[UserInfo]) -> None:
 
 
 def _add_user() -> None:
-    with st.form(ADD_FORM, clear_on_submit=True):
+    # Not clear_on_submit: a refused entry (taken username, short password) stays in the
+    # form to be corrected; only a user actually added empties it.
+    if st.session_state.pop(CLEAR_ADD, False):
+        for key in ADD_FIELDS:
+            st.session_state[key] = ""
+    with st.form(ADD_FORM):
         st.markdown("#### Add a user")
         left, right = st.columns(2)
         username = left.text_input("Username", key=NEW_USERNAME, max_chars=50)
@@ -60,6 +68,7 @@ def _add_user() -> None:
             chosen = password or generate_password()
             info = ui_api.add_user(username, name, email, chosen, str(role))
             st.session_state[user_admin.SHOW_ONCE] = (info.username, "" if password else chosen)
+            st.session_state[CLEAR_ADD] = True
             st.rerun()
 
 

@@ -349,7 +349,7 @@ def test_users_page_disable_ends_the_users_session(
     assert not at.exception
     assert any("bob is disabled" in m for m in messages(at, "success"))
     table = at.dataframe[0].value.set_index("Username")
-    assert table.loc["bob", "Status"] == "disabled"
+    assert table.loc["bob", "Status"] == "Disabled"
     bob.run()
     assert shows_sign_in(bob)
     at.selectbox(key="users_pick").set_value("bob").run()

@@ -40,6 +40,8 @@ def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., A
     balances = at.dataframe[0].value.set_index("User")
     assert balances.loc["alice", "Balance"] == 250 and balances.loc["alice", "Available"] == 250
     assert ui_api.grants("alice")[0]["note"] == "Q4 budget"
+    grants_table = next(d.value for d in at.dataframe if "Note" in d.value.columns)
+    assert grants_table.columns.tolist() == ["User", "Credits", "Note", "When (UTC)"]
 
     at.selectbox(key="credits_limit_user").set_value("alice")
     at.number_input(key="credits_limit_value").set_value(100)
@@ -123,6 +125,31 @@ def test_adding_an_existing_user_is_refused(rt: Runtime, app: Callable[..., AppT
     button(at, "Add user").click().run()  # type: ignore[attr-defined]
     assert not at.exception
     assert messages(at, "error") == ["The user admin already exists"]
+    # What was typed stays, to be corrected (the form does not wipe itself on an error).
+    assert at.text_input(key="users_new_username").value == "admin"
+    assert at.text_input(key="users_new_name").value == "Someone"
+    assert at.dataframe[0].value.columns.tolist()[:2] == ["Username", "Name"]
+
+
+def test_a_refused_password_keeps_the_form_and_a_success_clears_it(
+    rt: Runtime, app: Callable[..., AppTest]
+) -> None:
+    at = open_page(app, "app_pages/users.py", "admin", "admin")
+    at.text_input(key="users_new_username").set_value("erin")
+    at.text_input(key="users_new_name").set_value("Erin Stone")
+    at.text_input(key="users_new_password").set_value("short")
+    button(at, "Add user").click().run()  # type: ignore[attr-defined]
+    assert not at.exception
+    assert len(messages(at, "error")) == 1
+    assert at.text_input(key="users_new_username").value == "erin"
+    assert at.text_input(key="users_new_name").value == "Erin Stone"
+    assert "erin" not in {u.username for u in ui_api.list_users()}
+    at.text_input(key="users_new_password").set_value("erin-password-1")
+    button(at, "Add user").click().run()  # type: ignore[attr-defined]
+    assert messages(at, "success") == ["User erin added with the password you chose."]
+    assert at.text_input(key="users_new_username").value == ""  # ready for the next one
+    roles = dict(zip(at.dataframe[0].value["Username"], at.dataframe[0].value["Role"], strict=True))
+    assert roles == {"admin": "Admin", "erin": "User"}
 
 
 # --- reference data ---------------------------------------------------------------------
