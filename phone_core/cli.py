@@ -2,7 +2,11 @@
 
 Every command works standalone on the embedded defaults: it starts the local S3 server
 when none is up for the data dir and, when it needs runs processed (``--wait``,
-``worker``), becomes the worker unless another live process already is.
+``worker``), becomes the worker unless another live process already is. Commands that
+only read or write the state DB (``status`` without ``--wait``, ``credits``, ``users``,
+``keys``) open just that: no S3 server, no DBOS, and none of their imports (the runtime,
+the file readers and the engine are imported by the commands that use them), so they
+answer in well under a second.
 """
 
 from __future__ import annotations
@@ -17,18 +21,19 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy.engine import Engine
 
-from phone_core import credits, db, ingest, keys, passwords, service, users
-from phone_core.bootstrap import get_runtime, shutdown
+from phone_core import credits, db, keys, passwords, run_views, users
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
-from phone_core.runtime import Runtime
-from phone_core.settings import PRIVATE_UMASK, get_settings
+from phone_core.settings import PRIVATE_UMASK, Settings, get_settings
 from phone_core.users import UserInfo
+
+if TYPE_CHECKING:
+    from phone_core.runtime import Runtime
 
 log = logging.getLogger("phone_core.cli")
 
@@ -60,10 +65,25 @@ def _parse_map(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def get_runtime(settings: Settings | None = None, *, worker: bool) -> Runtime:
+    """The full runtime (state DB, S3, DBOS), for the commands that need it; imported
+    here so the others start fast (see the module docstring)."""
+    from phone_core import bootstrap
+
+    return bootstrap.get_runtime(settings, worker=worker)
+
+
+def shutdown() -> None:
+    bootstrap = sys.modules.get("phone_core.bootstrap")
+    if bootstrap is not None:  # only a command that built a runtime has one to close
+        bootstrap.shutdown()
+
+
 def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) -> list[Run]:
     deadline = time.monotonic() + timeout
     while True:
-        found = [service.get_run(rt, user, r, admin=True) for r in run_ids]
+        with rt.db.connect() as conn:
+            found = [run_views.load_run(conn, r, None) for r in run_ids]
         if all(r.state.finished for r in found):
             return found
         if time.monotonic() > deadline:
@@ -72,6 +92,8 @@ def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) ->
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from phone_core import ingest, service
+
     path = Path(args.file)
     if not path.is_file():
         raise PhoneError(f"no such file: {path}")
@@ -107,15 +129,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    rt = get_runtime(worker=args.wait)
-    run = service.get_run(rt, "", args.run_id, admin=True)
-    if args.wait:
-        run = wait_runs(rt, run.owner, [run.run_id], args.timeout)[0]
+    if args.wait:  # the runs must be processed: this process may become the worker
+        rt = get_runtime(worker=True)
+        run = wait_runs(rt, "", [args.run_id], args.timeout)[0]
+    else:
+        with _state_db() as engine, engine.connect() as conn:
+            run = run_views.load_run(conn, args.run_id, None)
     _out(_run_summary(run))
     return 0
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from phone_core import service
+
     rt = get_runtime(worker=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,8 +153,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_credits(args: argparse.Namespace) -> int:
-    rt = get_runtime(worker=False)
-    with rt.db.begin() as conn:
+    with _state_db() as engine, engine.begin() as conn:
         if args.action == "grant":
             credits.grant(conn, args.user, args.amount, note="cli")
         elif args.action == "limit":
@@ -139,6 +164,8 @@ def cmd_credits(args: argparse.Namespace) -> int:
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
+    from phone_core import ingest
+
     rt = get_runtime(worker=False)
     read, loaded = ingest.load_directory_file(
         rt, Path(args.file), loaded_by="cli", replace=not args.append
@@ -259,7 +286,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         while True:
             time.sleep(0.5)
             if args.exit_when_idle:
-                busy = any(not r.state.finished for r in service.list_runs(rt, "", admin=True))
+                with rt.db.connect() as conn:
+                    busy = any(not r.state.finished for r in run_views.load_runs(conn, None))
                 idle_since = None if busy else (idle_since or time.monotonic())
                 if idle_since and time.monotonic() - idle_since > args.exit_when_idle:
                     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -261,3 +263,44 @@ def test_headless_user_and_key_administration(tmp_path: Path) -> None:
     written = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
     for secret in (password, new_password, carol_password, key):
         assert secret.encode() not in written  # only hashes are kept
+
+
+def test_status_and_credits_open_only_the_state_db(tmp_path: Path) -> None:
+    """`status` (without --wait) and `credits` need the state DB alone: no S3 server, no
+    DBOS, not even their imports (what made them take seconds)."""
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port(), PHONE_LANTERN_ENABLED="false")
+    probe = (
+        "import sys, json\n"
+        "from phone_core import cli\n"
+        "code = cli.main(sys.argv[1:])\n"
+        "heavy = sorted(m for m in ('dbos', 'boto3', 'openpyxl', 'phone_core.engine',"
+        " 'phone_core.s3server', 'phone_core.bootstrap') if m in sys.modules)\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stderr)\n"
+    )
+
+    def run(*args: str) -> tuple[dict[str, object], str]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True,
+            timeout=120, cwd=ROOT,
+        )  # fmt: skip
+        return json.loads(out.stderr.strip().splitlines()[-1]), out.stdout
+
+    report, out = run("credits", "grant", "ann", "40")
+    assert report == {"code": 0, "heavy": []} and json.loads(out)["balance"] == 40
+    report, out = run("credits", "show", "ann")
+    assert report == {"code": 0, "heavy": []} and json.loads(out)["available"] == 40
+    assert not (data_dir / "s3.log").exists()  # no S3 server was started
+    try:
+        submitted = _cli(
+            env, "submit", str(ROOT / "examples" / "leads.csv"), "--user", "ann",
+            "--max-credits", "10",
+        )  # fmt: skip
+        run_id = json.loads(submitted.stdout.splitlines()[0])["run_id"]
+    finally:
+        _stop_s3(data_dir)
+    report, out = run("status", run_id)
+    assert report == {"code": 0, "heavy": []}
+    assert json.loads(out)["run_id"] == run_id and json.loads(out)["counts"]["total"] == 300
+    report, _ = run("status", "no-such-run")
+    assert report == {"code": 1, "heavy": []}
