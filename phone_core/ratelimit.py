@@ -73,6 +73,26 @@ def add_debt(conn: Connection, names: Sequence[str], step: float, max_debt: floa
     return max((float(r[0]) for r in rows), default=0.0)
 
 
+def take(conn: Connection, name: str, step: float, tolerance: float) -> float | None:
+    """One request for ``name`` under a GCRA limit: taken when the debt (``next_at - now``)
+    is at most ``tolerance``, and then ``next_at = max(next_at, now) + step``, atomically on
+    the row (a conditional UPDATE), so processes sharing the state DB never over-admit.
+    Returns None when taken; else the seconds until a request would be (nothing counted).
+    A limit of ``n`` per ``window``: ``step = window / n``, ``tolerance = window - step``."""
+    ensure_rows(conn, [name])
+    now = db_now(conn.dialect.name)
+    base = sa.case((_t.c.next_at > now, _t.c.next_at), else_=now)
+    taken = conn.execute(
+        sa.update(_t)
+        .where(_t.c.name == name, base - now <= tolerance)
+        .values(next_at=base + step)
+        .returning(_t.c.name)
+    ).first()
+    if taken is not None:
+        return None
+    return max(0.0, debts(conn, [name]).get(name, 0.0) - tolerance)
+
+
 def sweep_drained(conn: Connection, prefix: str) -> int:
     """Delete the rows named ``prefix...`` whose debt has drained; returns how many."""
     now = db_now(conn.dialect.name)

@@ -16,7 +16,6 @@ from phone_core.api.context import RequestIdMiddleware
 from phone_core.api.headers import SecurityHeadersMiddleware
 from phone_core.api.limits import BodyTooLarge, RequestLimitsMiddleware, body_too_large_handler
 from phone_core.api.schemas import API_VERSION
-from phone_core.api.security import RateLimiter
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings, get_settings
 
@@ -51,7 +50,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
         if bound:
             rt_now = await run_in_threadpool(bootstrap.get_runtime, settings)
             app.state.rt = rt_now
-            app.state.limiter = RateLimiter(conf.api_rate_per_minute)
+            app.state.limiter = None  # built on first use, over this runtime's state DB
             app.state.attempts = None  # built on first use, over this runtime's state DB
         try:
             yield
@@ -71,7 +70,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     )
     app.state.rt = rt
     app.state.api_settings = conf
-    app.state.limiter = RateLimiter(conf.api_rate_per_minute) if rt is not None else None
+    app.state.limiter = None
     app.state.attempts = None
     errors.install(app)
     app.add_exception_handler(BodyTooLarge, body_too_large_handler)

@@ -4,17 +4,15 @@ Authentication runs before FastAPI reads the body (see ``AuthenticatedRoute``), 
 caller without a valid key gets 401 whatever it sent, and a throttled key gets 429 even
 for a malformed body. Failed attempts (a malformed key, an unknown one, a wrong secret)
 lock the client address and the key id out for a while (``attempts``, in the state DB:
-shared by every API process). The request rate limit is a sliding window per API key,
-kept in this process's memory: with N API processes a key may make up to N times it.
+shared by every API process). The request rate limit per API key is kept in the state DB
+too (``ratelimit.take``), so it holds across any number of API processes.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -24,8 +22,9 @@ from fastapi import Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
 
-from phone_core import db, keys
+from phone_core import db, keys, ratelimit
 from phone_core.api.attempts import FailedKeyLimiter, client_subject, key_subject
 from phone_core.api.errors import ApiError
 from phone_core.errors import InputError
@@ -43,6 +42,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # strings) is refused before it reaches the database.
 _KEY_SHAPE = re.compile(rf"^{keys.PREFIX}_([0-9a-f]{{1,32}})_[A-Za-z0-9_\-]{{1,256}}$")
 _LOCKED_OUT = "too many failed API key attempts"
+RATE_PREFIX = "api-rate:"
 
 
 @dataclass(frozen=True)
@@ -54,37 +54,26 @@ class Caller:
 
 
 class RateLimiter:
-    """Sliding-window log: at most ``limit`` requests per key in any ``window`` seconds."""
+    """At most ``limit`` requests per API key in any ``window`` seconds (GCRA: a burst of
+    ``limit``, then one every ``window / limit`` seconds), counted in the state DB's
+    ``rate_limits`` table so that every API process on that DB shares one count."""
 
-    def __init__(
-        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, engine: Engine, limit: int, window: float = 60.0) -> None:
+        self.engine = engine
         self.limit = limit
         self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._last_sweep = clock()
+        self.step = window / limit
+        self.tolerance = window - self.step
+        self._last_sweep = time.monotonic()
 
     def hit(self, key: str) -> int | None:
         """Count one request; returns None when allowed, else whole seconds to wait."""
-        now = self.clock()
-        cutoff = now - self.window
-        with self._lock:
-            if now - self._last_sweep > self.window:
-                self._sweep(cutoff)
-                self._last_sweep = now
-            log = self._hits.setdefault(key, deque())
-            while log and log[0] <= cutoff:
-                log.popleft()
-            if len(log) >= self.limit:
-                return max(1, math.ceil(log[0] + self.window - now))
-            log.append(now)
-            return None
-
-    def _sweep(self, cutoff: float) -> None:
-        for key in [k for k, log in self._hits.items() if not log or log[-1] <= cutoff]:
-            del self._hits[key]
+        with self.engine.begin() as conn:
+            wait = ratelimit.take(conn, RATE_PREFIX + key, self.step, self.tolerance)
+            if time.monotonic() - self._last_sweep > self.window:
+                self._last_sweep = time.monotonic()
+                ratelimit.sweep_drained(conn, RATE_PREFIX)
+        return None if wait is None else max(1, math.ceil(wait))
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -102,9 +91,10 @@ def api_settings_of(request: Request) -> Settings:
 
 def limiter_of(request: Request) -> RateLimiter:
     state = request.app.state
+    engine = runtime_of(request).db
     limiter = getattr(state, "limiter", None)
-    if not isinstance(limiter, RateLimiter):
-        limiter = RateLimiter(api_settings_of(request).api_rate_per_minute)
+    if not isinstance(limiter, RateLimiter) or limiter.engine is not engine:
+        limiter = RateLimiter(engine, api_settings_of(request).api_rate_per_minute)
         state.limiter = limiter
     return limiter
 

@@ -1,39 +1,65 @@
-"""The per-key sliding window, on a fake clock."""
+"""The per-key request limit lives in the state DB: every API process shares one count."""
 
 from __future__ import annotations
 
-from phone_core.api.security import RateLimiter
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from phone_core import db
+from phone_core.api.security import RATE_PREFIX, RateLimiter
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
 
-    def __call__(self) -> float:
-        return self.now
 
-
-def test_sliding_window() -> None:
-    clock = Clock()
-    limiter = RateLimiter(3, window=60.0, clock=clock)
-    for t in (0, 10, 20):
-        clock.now = 1000.0 + t
-        assert limiter.hit("k") is None
-    clock.now = 1030.0
-    assert limiter.hit("k") == 30  # the hit at t=0 leaves the window at t=60
+def test_a_burst_of_the_limit_then_a_wait(engine: Engine) -> None:
+    limiter = RateLimiter(engine, 3, window=60.0)
+    assert [limiter.hit("k") for _ in range(3)] == [None, None, None]
+    wait = limiter.hit("k")
+    assert wait is not None and 19 <= wait <= 20  # one more slot every 60/3 seconds
     assert limiter.hit("other") is None  # per key
-    clock.now = 1059.5
-    assert limiter.hit("k") == 1  # never 0: the client must wait
-    clock.now = 1060.0
-    assert limiter.hit("k") is None  # rejected requests did not count
-    assert limiter.hit("k") == 10
+    again = limiter.hit("k")
+    assert again is not None and again <= wait  # a refused request is not counted
 
 
-def test_idle_keys_are_forgotten() -> None:
-    clock = Clock()
-    limiter = RateLimiter(2, window=60.0, clock=clock)
-    for i in range(100):
+def test_two_processes_share_one_count(engine: Engine) -> None:
+    """Two API processes (two limiters on one state DB), many threads each: exactly the
+    limit gets through, never N times it."""
+    first, second = RateLimiter(engine, 10), RateLimiter(engine, 10)
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def client(limiter: RateLimiter) -> None:
+        for _ in range(6):
+            ok = limiter.hit("shared") is None
+            with lock:
+                allowed.append(ok)
+
+    threads = [threading.Thread(target=client, args=(lim,)) for lim in (first, second) * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(allowed) == 36 and allowed.count(True) == 10
+
+
+def test_drained_rows_are_swept(engine: Engine) -> None:
+    limiter = RateLimiter(engine, 1000, window=0.01)  # drains at once
+    for i in range(20):
         limiter.hit(f"key{i}")
-    clock.now += 121
+    limiter._last_sweep = 0.0
     limiter.hit("fresh")
-    assert set(limiter._hits) == {"fresh"}
+    with engine.connect() as conn:
+        names = {
+            r[0] for r in conn.execute(db.rate_limits.select()) if r[0].startswith(RATE_PREFIX)
+        }
+    assert names <= {RATE_PREFIX + "fresh"}
