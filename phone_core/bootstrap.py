@@ -97,6 +97,7 @@ def get_runtime(settings: Settings | None = None, *, worker: bool = True) -> Run
             rt = create_runtime(settings or get_settings())
             rt.queue = DbosClientQueue(rt.settings)
             setattr(sys, _GUARD_ATTR, rt)
+        worker = worker and rt.settings.runs_batches
         if worker and not rt.is_worker and getattr(sys, _LOCK_ATTR, None) is None:
             fd = _take_worker_lock(rt.settings)
             if fd is None:

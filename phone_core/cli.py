@@ -271,7 +271,7 @@ def _keys(args: argparse.Namespace, engine: Engine) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    settings = get_settings()
+    settings = get_settings().model_copy(update={"runs_batches": True})  # its one job
     if args.executor_id:
         settings = settings.model_copy(update={"executor_id": args.executor_id})
     rt = get_runtime(settings, worker=True)
@@ -304,8 +304,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     from phone_core.api.app import serve as serve_api
 
-    serve_api(get_settings())
+    serve_api(get_settings(), workers=args.workers)
     return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from phone_core.launcher import serve_web
+
+    settings = get_settings()
+    if args.port:
+        settings = settings.model_copy(update={"app_port": args.port})
+    return serve_web(settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -393,7 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account_commands(sub)
 
     sub.add_parser("serve", help="the whole product (make run)").set_defaults(func=cmd_serve)
-    sub.add_parser("api", help="the HTTP API only").set_defaults(func=cmd_api)
+    s = sub.add_parser("api", help="the HTTP API only")
+    s.add_argument(
+        "--workers", type=int, default=1, help="API processes (uvicorn workers) on the one port"
+    )
+    s.set_defaults(func=cmd_api)
+    s = sub.add_parser("web", help="the web app only (scale-out: one per port)")
+    s.add_argument("--port", type=int, default=0, help="default: PHONE_APP_PORT (8501)")
+    s.set_defaults(func=cmd_web)
     s = sub.add_parser("demo", help="write the example files")
     s.add_argument("--out", default="examples")
     s.set_defaults(func=cmd_demo)

@@ -103,6 +103,49 @@ def _banner(settings: Settings, password: str | None, seeded: bool) -> None:
     print("\n".join(lines) + "\n", flush=True)
 
 
+def web_command(settings: Settings) -> list[str]:
+    """The Streamlit command line of the web app on ``settings.app_port``."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(settings.app_port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def serve_web(settings: Settings) -> int:
+    """`phone-enrich web`: the web app alone, for scale-out (several, each on its own port,
+    behind a load balancer with sticky sessions). It submits to the shared queue; it runs
+    batches only when ``PHONE_RUNS_BATCHES`` allows and no other process here does."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings.ensure_data_dir()
+    if _port_open("127.0.0.1", settings.app_port):
+        print(f"error: port {settings.app_port} (web app) is already in use", file=sys.stderr)
+        return 1
+    app = spawn(web_command(settings), cwd=ROOT, stdin=subprocess.DEVNULL)
+    print(f"web app on http://127.0.0.1:{settings.app_port}", file=sys.stderr)
+    try:
+        return app.wait()
+    except KeyboardInterrupt:
+        app.terminate()
+        try:
+            app.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            app.kill()
+        return 0
+
+
 def serve(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings.ensure_data_dir()
@@ -145,27 +188,7 @@ def _supervise(settings: Settings, record: ChildRecord) -> int:
         )
         return 1
     seeded = seed_demo(rt)
-    app = spawn(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(settings.app_port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-    )
+    app = spawn(web_command(settings), cwd=ROOT, stdin=subprocess.DEVNULL)
     children = {"web app": app.pid}
     if rt.s3_server and rt.s3_server.process:
         children["S3 server"] = rt.s3_server.process.pid

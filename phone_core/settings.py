@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     app_version: str = "phone-enrich-1"
     queue_concurrency: int = Field(default=4, ge=1)  # runs per worker process at once
     queue_polling_interval_sec: float = 0.1
+    # Whether the web app, the API and `submit --wait` may run batches here (the first on
+    # a data dir becomes the worker). False: they only submit, and `phone-enrich worker`
+    # processes run the batches (several processes of each role on one PostgreSQL + S3).
+    runs_batches: bool = True
 
     # S3: empty endpoint + embedded=True starts `rclone serve s3` under data_dir/s3.
     s3_embedded: bool = True

@@ -83,8 +83,19 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     return app
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Run the API with uvicorn on ``settings.api_host:api_port`` until interrupted."""
+def serve(settings: Settings | None = None, workers: int = 1) -> None:
+    """Run the API with uvicorn on ``settings.api_host:api_port`` until interrupted. With
+    ``workers`` > 1, uvicorn runs that many API processes on the port, each building its
+    app (``create_app``) from the environment, as this process read ``settings``."""
     settings = settings or get_settings()
-    log.info("phone API on %s:%s", settings.api_host, settings.api_port)
+    log.info("phone API on %s:%s (%d process(es))", settings.api_host, settings.api_port, workers)
+    if workers > 1:
+        uvicorn.run(
+            "phone_core.api.app:create_app",
+            factory=True,
+            workers=workers,
+            host=settings.api_host,
+            port=settings.api_port,
+        )
+        return
     uvicorn.run(create_app(settings=settings), host=settings.api_host, port=settings.api_port)
