@@ -109,6 +109,7 @@ def _create_runs(
     store_people: bool,
     label: str = "",
     parent_run_id: str | None = None,
+    source_delimiter: str | None = None,
 ) -> list[BatchAccepted]:
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
@@ -148,6 +149,7 @@ def _create_runs(
                     parent_run_id=parent_run_id,
                     group_id=group_id,
                     group_seq=seq,
+                    source_delimiter=source_delimiter,
                 ),
             )
             runs.insert_records(
@@ -194,8 +196,10 @@ def submit_upload(
     *,
     source_rows: Sequence[dict[str, str]] | None = None,
     label: str = "",
+    source_delimiter: str | None = None,
 ) -> list[BatchAccepted]:
-    """An uploaded table (already mapped): runs of at most 1000 rows under one budget."""
+    """An uploaded table (already mapped): runs of at most 1000 rows under one budget.
+    ``source_delimiter``: the uploaded CSV's (None for XLSX), kept for the exports."""
     if not rows:
         raise InputError("the file has no rows to enrich")
     people = [normalize(r) for r in rows]
@@ -205,7 +209,15 @@ def submit_upload(
         part = people[start : start + MAX_BATCH]
         src = list(source_rows[start : start + MAX_BATCH]) if source_rows else None
         chunks.append((prepare_people(part), src))
-    return _create_runs(rt, user, chunks, max_credits, store_people=True, label=label)
+    return _create_runs(
+        rt,
+        user,
+        chunks,
+        max_credits,
+        store_people=True,
+        label=label,
+        source_delimiter=source_delimiter or None,
+    )
 
 
 def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
@@ -321,6 +333,7 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         store_people=False,
         label=f"{row.label or 'Untitled batch'} (re-run)"[:500],
         parent_run_id=run_id,
+        source_delimiter=row.source_delimiter,
     )[0]
 
 
