@@ -48,6 +48,7 @@ XLSX_MAX_COLUMNS = 16_384
 # leading zero (dropped), more than 11 digits (scientific; past 15, digits lost).
 _EXCEL_MANGLES = re.compile(r"\+[0-9]+|0[0-9]+|[0-9]{12,}", re.ASCII)
 _EXCEL_TEXT_MAX = 255  # the longest text constant an Excel formula may hold
+_SIGNED_NUMBER = re.compile(r"-[0-9]+(?:\.[0-9]+)?", re.ASCII)  # a number to Excel, no formula
 # A plain number in an original column: written to XLSX as a number when it fits Excel's
 # General format (at most 11 digits before the point) and its precision (15 digits).
 _PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,10})(?:\.[0-9]+)?", re.ASCII)
@@ -172,10 +173,12 @@ def _xlsx_cell(value: str) -> str:
 
 def _excel_csv_cell(value: str) -> str:
     """A cell of the Excel-friendly CSV: a value Excel would mangle as ``="value"`` (a
-    constant text: the value is digits, so it cannot carry a quote or a call), any other
-    formula-safe as in the plain export."""
+    constant text: the value is digits, so it cannot carry a quote or a call), a negative
+    number as is, any other formula-safe as in the plain export."""
     if len(value) <= _EXCEL_TEXT_MAX and _EXCEL_MANGLES.fullmatch(value):
         return f'="{value}"'
+    if _SIGNED_NUMBER.fullmatch(value):
+        return value  # -3.5 is read as a number; a quote would show in the cell
     return _safe_cell(value)
 
 
