@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
-from phone_core import db, ingest, service
+from phone_core import db, ingest, runs, service
 from phone_core.credits import Price
 from phone_core.errors import NotFound
 from phone_core.models import BatchCreate, Detail, PersonRecord, RunState
@@ -64,11 +68,7 @@ def _rows(data: bytes, delimiter: str) -> list[list[str]]:
 
 def _stored_delimiter(rt: Runtime, run_id: str) -> str | None:
     with rt.db.connect() as conn:
-        return conn.execute(
-            db.runs.select()
-            .with_only_columns(db.runs.c.source_delimiter)
-            .where(db.runs.c.run_id == run_id)
-        ).scalar_one()
+        return runs.get(conn, run_id).source_delimiter
 
 
 def test_a_semicolon_csv_upload_gets_a_semicolon_excel_csv(memory_rt: Runtime) -> None:
@@ -148,3 +148,38 @@ def test_the_excel_csv_waits_for_the_run_like_the_others(memory_rt: Runtime) -> 
         service.download(memory_rt, USER, acc.run_id, EXCEL)
     drain(memory_rt)
     assert service.download(memory_rt, USER, acc.run_id, EXCEL).startswith(b"\xef\xbb\xbf")
+
+
+def test_a_database_from_before_gains_the_column(tmp_path: Path) -> None:
+    """A state DB at revision 0002 is upgraded in place; its runs read as no delimiter
+    (commas); the revision can be undone."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+
+    def columns() -> set[str]:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    assert "source_delimiter" not in columns() and "label" in columns()
+    with engine.begin() as conn:  # a run of version 2, in the columns it had
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (run_id, owner, state, max_credits, spent, total, worst_case,"
+                " result_path, credits_path, cancel_requested, notice, label, group_seq,"
+                " created_at) VALUES ('old', 'ann', 'completed', 1, 0, 0, 1, 's3://b/r.csv',"
+                " 's3://b/c.csv', 0, '', '', 0, '2026-01-01 00:00:00')"
+            )
+        )
+    db.migrate(engine)
+    assert "source_delimiter" in columns()
+    with engine.connect() as conn:
+        assert runs.get(conn, "old").source_delimiter is None
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert "source_delimiter" not in columns()
+    engine.dispose()
