@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from phone_core import credits, db, engine, persons, run_views, runs
 from phone_core.credits import worst_case
+from phone_core.csvtext import DELIMITERS
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
     CREDITS_FILE,
@@ -216,7 +217,7 @@ def submit_upload(
         max_credits,
         store_people=True,
         label=label,
-        source_delimiter=source_delimiter or None,
+        source_delimiter=source_delimiter if source_delimiter in DELIMITERS else None,
     )
 
 

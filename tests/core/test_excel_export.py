@@ -183,3 +183,12 @@ def test_a_database_from_before_gains_the_column(tmp_path: Path) -> None:
         command.downgrade(cfg, "0002")
     assert "source_delimiter" not in columns()
     engine.dispose()
+
+
+def test_only_a_known_delimiter_is_stored(memory_rt: Runtime) -> None:
+    grant(memory_rt, USER, 10)
+    row = {"first_name": "Ann", "last_name": "Lee", "company_url": "a.com"}
+    (odd,) = service.submit_upload(memory_rt, USER, [row], 1, source_delimiter="::")
+    (tsv,) = service.submit_upload(memory_rt, USER, [row], 1, source_delimiter="\t")
+    assert _stored_delimiter(memory_rt, odd.run_id) is None
+    assert _stored_delimiter(memory_rt, tsv.run_id) == "\t"

@@ -39,10 +39,12 @@ def _outcome(row: dict[str, str], idx: int = 0, phone: str = PHONE) -> RecordOut
 ROW = {"Name": "Zoë Müller", "Customer": "00123", "Employees": "250", "Score": "3.5"}
 
 
-def _excel_rows(data: bytes, delimiter: str) -> list[list[str]]:
+def _excel_rows(data: bytes, delimiter: str, *, crlf_only: bool = True) -> list[list[str]]:
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM
     text = data[3:].decode("utf-8")
-    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")  # CRLF only
+    assert text.endswith("\r\n")
+    if crlf_only:  # no line break inside a cell: every one is a CRLF
+        assert "\n" not in text.replace("\r\n", "")
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
@@ -123,11 +125,15 @@ def test_formulas_stay_neutralised_in_the_excel_csv() -> None:
         "Long": "+" + "1" * 300,  # too long for a formula's text: as is (a number)
         "Sum": "-1+2",
         "Minus": "-3.5",
+        "Newline": "+4474\n=cmd",
+        "Quote": '0123"&"x',
     }
-    rows = _excel_rows(outputs.enriched_excel_csv([_outcome(row)], ExportContext(";")), ";")
+    data = outputs.enriched_excel_csv([_outcome(row)], ExportContext(";"))
+    rows = _excel_rows(data, ";", crlf_only=False)
     assert rows[0][0] == "'" + evil and rows[0][1] == "'@SUM(A1)"
     assert rows[1][:5] == ["'=1+2", '\'="+4474"', "'-x", "'\t=cmd", "'+44 7400 125881"]
     assert rows[1][5:8] == ["+" + "1" * 300, "'-1+2", "-3.5"]
+    assert rows[1][8:10] == ["'+4474\n=cmd", '0123"&"x']  # only digits get ="..."
     # the only formulas written are ="<digits>" built here
     formulas = [c for r in rows for c in r if c.startswith("=")]
     assert formulas == [f'="{PHONE}"']
