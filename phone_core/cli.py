@@ -119,6 +119,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         args.max_credits,
         source_rows=upload.source_rows,
         label=path.name,
+        source_delimiter=upload.table.delimiter,
     )
     for acc in accepted:
         _out(acc.model_dump())

@@ -95,6 +95,8 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
     sa.Column("started_at", sa.DateTime, nullable=True),
     sa.Column("finished_at", sa.DateTime, nullable=True),
+    # The uploaded CSV's delimiter, for the Excel-friendly export; NULL: XLSX or API.
+    sa.Column("source_delimiter", sa.String(1), nullable=True),
 )
 
 run_records = sa.Table(

@@ -341,12 +341,13 @@ def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[s
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)
         items = run_views.outcomes(conn, run_id)
+    ctx = outputs.ExportContext(source_delimiter=row.source_delimiter)
     built: dict[str, bytes] = {}
     for name, build in outputs.EXPORT_BUILDERS.items():
         if only is not None and name != only:
             continue
         try:
-            body = build(items)
+            body = build(items, ctx)
         except Exception as exc:
             log.warning("run %s: %s not built: %s", run_id, name, redacted_trace(exc))
             if only is None:

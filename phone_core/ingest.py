@@ -459,7 +459,13 @@ def submit_upload(
     """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping."""
     upload = build_upload(parsed.table, mapping)
     accepted = service.submit_upload(
-        rt, user, upload.rows, max_credits, source_rows=upload.source_rows, label=label
+        rt,
+        user,
+        upload.rows,
+        max_credits,
+        source_rows=upload.source_rows,
+        label=label,
+        source_delimiter=parsed.table.delimiter,
     )
     remember_mapping(rt, user, parsed.table, mapping, BATCH)
     return accepted

@@ -96,8 +96,24 @@ ENRICHED_XLSX_FILE = OutputFile(
     "Your original columns plus the phone, as an Excel workbook.",
     False,
 )
+ENRICHED_EXCEL_CSV_FILE = OutputFile(
+    "enriched-excel.csv",
+    CSV_TYPE,
+    "Excel-friendly CSV",
+    "The enriched CSV for Excel in a language other than English (e.g. German or French):"
+    " your file's own separator, accents kept, and phone numbers and IDs shown as written."
+    " For other programs, use the Enriched CSV.",
+    False,
+)
 OUTPUT_FILES: dict[str, OutputFile] = {
-    f.name: f for f in (RESULTS_FILE, CREDITS_FILE, ENRICHED_CSV_FILE, ENRICHED_XLSX_FILE)
+    f.name: f
+    for f in (
+        RESULTS_FILE,
+        CREDITS_FILE,
+        ENRICHED_CSV_FILE,
+        ENRICHED_XLSX_FILE,
+        ENRICHED_EXCEL_CSV_FILE,
+    )
 }
 
 ENRICHED_EXTRA_COLUMNS: tuple[str, ...] = (

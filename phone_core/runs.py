@@ -55,6 +55,7 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    source_delimiter: str | None = None
 
     @classmethod
     def of(cls, row: sa.Row[Any]) -> RunRow:
@@ -79,6 +80,7 @@ class RunRow:
             created_at=m["created_at"],
             started_at=m["started_at"],
             finished_at=m["finished_at"],
+            source_delimiter=m["source_delimiter"],
         )
 
     @property
@@ -101,6 +103,7 @@ class NewRun:
     parent_run_id: str | None = None
     group_id: str | None = None
     group_seq: int = 0
+    source_delimiter: str | None = None  # the uploaded CSV's, for the exports
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def create(conn: Connection, new: NewRun) -> None:
             group_id=new.group_id,
             group_seq=new.group_seq,
             created_at=db.utcnow(),
+            source_delimiter=new.source_delimiter,
         )
     )
 

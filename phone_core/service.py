@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from phone_core import credits, db, engine, persons, run_views, runs
 from phone_core.credits import worst_case
+from phone_core.csvtext import DELIMITERS
 from phone_core.errors import InputError, NotFound
 from phone_core.models import (
     CREDITS_FILE,
@@ -109,6 +110,7 @@ def _create_runs(
     store_people: bool,
     label: str = "",
     parent_run_id: str | None = None,
+    source_delimiter: str | None = None,
 ) -> list[BatchAccepted]:
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
@@ -148,6 +150,7 @@ def _create_runs(
                     parent_run_id=parent_run_id,
                     group_id=group_id,
                     group_seq=seq,
+                    source_delimiter=source_delimiter,
                 ),
             )
             runs.insert_records(
@@ -194,8 +197,10 @@ def submit_upload(
     *,
     source_rows: Sequence[dict[str, str]] | None = None,
     label: str = "",
+    source_delimiter: str | None = None,
 ) -> list[BatchAccepted]:
-    """An uploaded table (already mapped): runs of at most 1000 rows under one budget."""
+    """An uploaded table (already mapped): runs of at most 1000 rows under one budget.
+    ``source_delimiter``: the uploaded CSV's (None for XLSX), kept for the exports."""
     if not rows:
         raise InputError("the file has no rows to enrich")
     people = [normalize(r) for r in rows]
@@ -205,7 +210,15 @@ def submit_upload(
         part = people[start : start + MAX_BATCH]
         src = list(source_rows[start : start + MAX_BATCH]) if source_rows else None
         chunks.append((prepare_people(part), src))
-    return _create_runs(rt, user, chunks, max_credits, store_people=True, label=label)
+    return _create_runs(
+        rt,
+        user,
+        chunks,
+        max_credits,
+        store_people=True,
+        label=label,
+        source_delimiter=source_delimiter if source_delimiter in DELIMITERS else None,
+    )
 
 
 def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
@@ -321,6 +334,7 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         store_people=False,
         label=f"{row.label or 'Untitled batch'} (re-run)"[:500],
         parent_run_id=run_id,
+        source_delimiter=row.source_delimiter,
     )[0]
 
 

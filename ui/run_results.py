@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from phone_core import ui_api
 from phone_core.errors import ExportError, PhoneError
-from phone_core.models import OUTPUT_FILES, RecordOutcome, RecordStatus, Run
+from phone_core.models import OUTPUT_FILES, OutputFile, RecordOutcome, RecordStatus, Run
 from ui import common, labels
 
 # Widget keys.
@@ -113,28 +114,44 @@ def _downloads(user: str, run: Run, admin: bool) -> None:
     st.markdown("#### Downloads")
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.label.rsplit(".", 1)[0]).strip("-")[:60]
     stem = f"{stem or 'run'}-{run.run_id[:8]}"
-    cols = st.columns(len(OUTPUT_FILES))
-    for col, spec in zip(cols, OUTPUT_FILES.values(), strict=True):
-        base, suffix = spec.name.rsplit(".", 1)
-        data: bytes | Callable[[], bytes] = _fetcher(user, run.run_id, spec.name, admin)
-        if not spec.contract:
-            # An export is built on its own and may be impossible (e.g. too many columns
-            # for Excel): find out now and say so, instead of a button that does nothing.
-            try:
-                data = ui_api.download(user, run.run_id, spec.name, admin=admin)
-            except ExportError as exc:
-                col.warning(common.explain(exc), icon=":material/warning:")
-                continue
-        col.download_button(
-            spec.label,
-            data=data,
-            file_name=f"{stem}-{base}.{suffix}",
-            mime=spec.mime,
-            key=DOWNLOAD_PREFIX + spec.name,
-            help=spec.description,
-            on_click="ignore",
-            icon=":material/download:",
-        )
+    # The spreadsheet files in one row, the programs' files under them: five buttons in
+    # one row would be squeezed.
+    exports = [spec for spec in OUTPUT_FILES.values() if not spec.contract]
+    machine = [spec for spec in OUTPUT_FILES.values() if spec.contract]
+    width = max(len(exports), len(machine))
+    for specs in (exports, machine):
+        for col, spec in zip(st.columns(width)[: len(specs)], specs, strict=True):
+            _download(col, user, run, admin, stem, spec)
+        if specs is exports:
+            st.caption(
+                "Excel set to another language (German, French, ...) shows the enriched CSV "
+                "in one column or with odd characters? Download the Excel-friendly CSV."
+            )
+
+
+def _download(
+    col: DeltaGenerator, user: str, run: Run, admin: bool, stem: str, spec: OutputFile
+) -> None:
+    base, suffix = spec.name.rsplit(".", 1)
+    data: bytes | Callable[[], bytes] = _fetcher(user, run.run_id, spec.name, admin)
+    if not spec.contract:
+        # An export is built on its own and may be impossible (e.g. too many columns
+        # for Excel): find out now and say so, instead of a button that does nothing.
+        try:
+            data = ui_api.download(user, run.run_id, spec.name, admin=admin)
+        except ExportError as exc:
+            col.warning(common.explain(exc), icon=":material/warning:")
+            return
+    col.download_button(
+        spec.label,
+        data=data,
+        file_name=f"{stem}-{base}.{suffix}",
+        mime=spec.mime,
+        key=DOWNLOAD_PREFIX + spec.name,
+        help=spec.description,
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 def _rerun(user: str, run: Run) -> None:

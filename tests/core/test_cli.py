@@ -74,6 +74,25 @@ def test_bad_input_and_insufficient_credits(tmp_path: Path) -> None:
         _stop_s3(data_dir)
 
 
+def test_submit_keeps_the_files_delimiter_for_the_excel_export(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, free_port(), PHONE_LANTERN_ENABLED="false")
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Vorname;Nachname;Website\nAnn;Lee;acme.com\nBob;Ray;globex.de\n")
+    try:
+        assert _cli(env, "credits", "grant", "ann", "5").returncode == 0
+        r = _cli(env, "submit", str(leads), "--user", "ann", "--max-credits", "5")
+        assert r.returncode == 0, r.stderr
+        run_id = json.loads(r.stdout)["run_id"]
+        with sqlite3.connect(data_dir / "state.sqlite") as conn:
+            row = conn.execute(
+                "SELECT source_delimiter FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        assert row == (";",)
+    finally:
+        _stop_s3(data_dir)
+
+
 def test_submit_and_directory_load_use_the_upload_limit_settings(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = _env(

@@ -123,6 +123,13 @@ def test_new_user_whole_path(alice: Any, web_app: App, tmp_path: Path) -> None:
     assert header[:3] == ["Record ID", "First Name", "Last Name"] or "phone_e164" in header
     assert "phone_e164" in header and len(rows) == web_app.lead_rows
 
+    with page.expect_download() as info:
+        page.get_by_role("button", name=re.compile("Excel-friendly CSV")).click()
+    excel = tmp_path / "enriched-excel.csv"
+    info.value.save_as(str(excel))
+    data = excel.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data  # BOM, Windows line ends
+
 
 def test_reload_keeps_the_session(alice: Any, web_app: App) -> None:
     page = alice

@@ -73,7 +73,7 @@ def test_one_export_that_cannot_be_built_never_blocks_the_other(memory_rt: Runti
     store = memory_rt.store
     assert isinstance(store, InMemoryObjectStore)
     written = {key.rsplit("/", 1)[1] for key in store.objects}
-    assert written == {"results.csv", "credits.csv", "enriched.csv"}
+    assert written == {"results.csv", "credits.csv", "enriched.csv", "enriched-excel.csv"}
     assert service.download(memory_rt, "ann", acc.run_id, "enriched.csv").startswith(b"c0,")
     with pytest.raises(ExportError, match="download the enriched CSV instead"):
         service.download(memory_rt, "ann", acc.run_id, "enriched.xlsx")

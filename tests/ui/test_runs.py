@@ -90,10 +90,14 @@ def test_submit_then_the_run_is_listed_and_finishes(
     assert len(results) == 10
     assert results.iloc[0]["Phone"] == "+14155550000" and results.iloc[0]["Status"] == "Found"
     assert results.iloc[4]["Status"] == "Skipped (free)"
-    assert {b.label for b in at.get("download_button")} == {
-        "results.csv (for programs)", "credits.csv (for programs)", "Enriched CSV",
-        "Enriched Excel",
-    }  # fmt: skip
+    buttons = at.get("download_button")
+    assert [b.label for b in buttons] == [
+        "Enriched CSV", "Enriched Excel", "Excel-friendly CSV",  # spreadsheets first,
+        "results.csv (for programs)", "credits.csv (for programs)",  # then programs
+    ]  # fmt: skip
+    excel = next(b for b in buttons if b.label == "Excel-friendly CSV")
+    assert "language other than English" in excel.proto.help
+    assert any("Download the Excel-friendly CSV" in c for c in messages(at, "caption"))
     assert len(at.get("vega_lite_chart")) == 1  # outcomes by source
 
 

@@ -19,10 +19,23 @@ branch_labels = None
 depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
+# Columns added to version-1 tables by later revisions: left out here.
+LATER_COLUMNS: dict[str, frozenset[str]] = {
+    "runs": frozenset({"source_delimiter"}),  # 0003_export_dialect
+}
+
+
+def _version_1(table: sa.Table, version_1: sa.MetaData) -> sa.Table:
+    later = LATER_COLUMNS.get(table.name)
+    if not later:
+        return table
+    columns = [c._copy() for c in table.columns if c.name not in later]
+    return sa.Table(table.name, version_1, *columns)  # column-level indexes come along
 
 
 def _tables() -> list[sa.Table]:
-    return [t for t in metadata.sorted_tables if t.name not in LATER]
+    version_1 = sa.MetaData()
+    return [_version_1(t, version_1) for t in metadata.sorted_tables if t.name not in LATER]
 
 
 def upgrade() -> None:
