@@ -6,6 +6,7 @@ SQLite (a file under the data dir) by default, PostgreSQL by URL: same tables, s
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,23 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     else:
         raise ValueError(f"unsupported dialect {conn.dialect.name}")
     conn.execute(stmt)
+
+
+def bulk_insert(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Many rows of plain values (str, int, bool, None; JSON columns already dumped to
+    str) in one DBAPI ``executemany``, skipping SQLAlchemy's per-row parameter processing,
+    which dominates a 1000-row insert. The columns must be of such simple types."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, list(map(tuple, rows)))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ written in the same transaction with a unique (run, record) key: a wave that run
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,10 @@ from phone_core.models import (
 rr = db.run_records
 rt_ = db.runs
 _PERSON_COLS = PERSON_FIELDS[1:]
+_RECORD_COLUMNS = (
+    "run_id", "idx", "person_id", "identity", "dup_of", "known", "status", "source", "phone",
+    "credits", "detail", "source_row", *_PERSON_COLS,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -161,26 +166,15 @@ def insert_records(
     known: Sequence[bool],
     source_rows: Sequence[dict[str, str]] | None,
 ) -> None:
-    rows: list[dict[str, Any]] = []
-    for i, person in enumerate(people):
-        row: dict[str, Any] = {
-            "run_id": run_id,
-            "idx": i,
-            "person_id": person.id,
-            "identity": identities[i],
-            "dup_of": dup_of[i],
-            "known": known[i],
-            "status": None,
-            "source": "",
-            "phone": "",
-            "credits": 0,
-            "detail": "",
-            "source_row": source_rows[i] if source_rows else None,
-        }
-        row.update({f: getattr(person, f) for f in _PERSON_COLS})
-        rows.append(row)
-    for start in range(0, len(rows), 500):
-        conn.execute(sa.insert(rr), rows[start : start + 500])
+    rows = [
+        (
+            run_id, i, person.id, identities[i], dup_of[i], known[i], None, "", "", 0, "",
+            json.dumps(source_rows[i], ensure_ascii=False) if source_rows else None,
+            *(getattr(person, f) for f in _PERSON_COLS),
+        )
+        for i, person in enumerate(people)
+    ]  # fmt: skip
+    db.bulk_insert(conn, rr, _RECORD_COLUMNS, rows)
 
 
 def get(conn: Connection, run_id: str, owner: str | None = None) -> RunRow:

@@ -131,3 +131,34 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
             if w.poll() is None:
                 w.kill()
         s3.stop()
+
+
+def test_run_records_bulk_insert_round_trips_on_postgres(pg_urls: tuple[str, str]) -> None:
+    """runs.insert_records writes through the DBAPI directly (db.bulk_insert): booleans,
+    NULLs and the JSON source row come back as they went in on PostgreSQL too."""
+    from phone_core import db, run_views, runs
+    from phone_core.models import Person
+
+    engine = db.make_engine(pg_urls[0])
+    try:
+        db.migrate(engine)
+        people = [Person(id="a", first_name="Zoë", last_name="O'Neil"), Person(id="b")]
+        source_rows = [{"Name": 'Zoë "Z" O\'Neil', "Notes": "a\nb ; €"}, {"Name": ""}]
+        with engine.begin() as conn:
+            new = runs.NewRun(
+                run_id="r1", owner="ann", max_credits=1, total=2, worst_case=1,
+                result_path="s3://b/r1/results.csv", credits_path="s3://b/r1/credits.csv",
+            )  # fmt: skip
+            runs.create(conn, new)
+            runs.insert_records(
+                conn, "r1", people, ["x", ""], [None, 0], [True, False], source_rows
+            )
+        with engine.connect() as conn:
+            got = run_views.outcomes(conn, "r1")
+            known = [
+                r[0] for r in conn.execute(sa.text("SELECT known FROM run_records ORDER BY idx"))
+            ]
+        assert [o.source_row for o in got] == source_rows
+        assert [o.person for o in got] == people and known == [True, False]
+    finally:
+        engine.dispose()

@@ -126,7 +126,7 @@ def _table_writes(path: Path) -> set[str]:
             continue
         func = node.func
         fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if fname == "insert_ignore" and len(node.args) > 1:  # db.insert_ignore(conn, table, ..)
+        if fname in ("insert_ignore", "bulk_insert") and len(node.args) > 1:  # (conn, table, ..)
             arg = node.args[1]
         elif fname in WRITES:
             arg = node.args[0]
