@@ -46,7 +46,7 @@ def _columns(parsed: ParsedFile) -> columns.Choice:
     if columns.recalled(STATE_PREFIX):
         how = "Using the mapping you chose last time for files with these columns."
     else:
-        how = "Suggested from the column names and their contents: check those marked ? check."
+        how = 'Suggested from the column names and their contents: look at those marked "? check".'
     st.caption(
         f"Choose what each column holds. {how} A row can be looked up when it has "
         f"{ENRICHABLE_RULE}."

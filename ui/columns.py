@@ -130,7 +130,7 @@ def table(parsed: ParsedFile, prefix: str, targets: Sequence[str]) -> Choice:
 def _row(row: ColumnRow, prefix: str, options: list[str], twice: set[str]) -> None:
     name, samples, use, mark = st.columns(_WIDTHS, vertical_alignment="center")
     name.markdown(f"**{common.plain(row.column)}**")
-    shown = " · ".join(common.plain(value) for value in row.samples)
+    shown = " · ".join(_literal(value) for value in row.samples)
     samples.caption(shown or "(empty)")
     use.selectbox(
         f"Use {common.plain(row.column)} as",
@@ -145,6 +145,17 @@ def _row(row: ColumnRow, prefix: str, options: list[str], twice: set[str]) -> No
         mark.markdown(":red[✗ used twice]")
     elif row.confidence is not None:
         mark.markdown(MARKS[row.confidence])
+
+
+_NO_LINK = "\u2060"  # a word joiner: invisible, and it stops an address from becoming a link
+
+
+def _literal(value: str) -> str:
+    """A cell as text: escaped, and no e-mail or web address made into a link (Streamlit's
+    markdown links them after escapes are read, so a word joiner breaks the pattern)."""
+    for pattern in ("@", "://", "www"):
+        value = value.replace(pattern, pattern + _NO_LINK)
+    return common.plain(value)
 
 
 def _option_label(option: str) -> str:

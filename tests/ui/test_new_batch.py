@@ -510,6 +510,7 @@ def test_the_columns_table_shows_samples_marks_and_the_rule(
     markdown = [str(m.value) for m in at.markdown]
     captions = "\n".join(messages(at, "caption"))
     assert "Ann · Bob · Cat" in captions  # up to 3 different values of a column
+    assert "dan@\u2060umbrella.com" in captions  # shown as text, not as a mailto: link
     assert markdown.count(":green[✓ sure]") == 5
     assert "A row can be looked up when it has LinkedIn, email, or first + last name" in captions
     assert "Not used" not in captions  # every column is used
