@@ -42,7 +42,7 @@ from phone_core.tables import Table, read_table
 
 NO_COLUMNS = (
     "None of the columns could be recognised as a name, company, website, LinkedIn or email "
-    "column. Check that the first row holds the column names, or choose the columns by hand."
+    "column. Check that the file has a row of column names, or choose the columns by hand."
 )
 NO_PHONE = "Map the column that holds the phone numbers: a directory needs one."
 NOTHING_TO_MATCH = f"Map the columns to match on: {ENRICHABLE_RULE}."

@@ -82,11 +82,6 @@ def seed_mapping(user: str, parsed: ParsedFile, prefix: str, purpose: Purpose) -
     st.session_state[prefix + _RECALLED] = recalled
 
 
-def recalled(prefix: str) -> bool:
-    """Whether the mapping widgets were set from the user's last mapping."""
-    return bool(st.session_state.get(prefix + _RECALLED))
-
-
 def mapping_form(
     table: Table,
     fields: Sequence[str],
