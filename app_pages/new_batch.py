@@ -1,4 +1,4 @@
-"""New batch: upload a lead list, check the column mapping, see the cost, submit."""
+"""New batch: upload a lead list, say what its columns hold, see the cost, submit."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.ingest import ParsedFile
-from ui import batch_view, common, labels, upload
+from phone_core.records import ENRICHABLE_RULE
+from ui import batch_view, columns, common, labels, upload
 
-# Widget keys.
+# Widget keys (a column's "Use as" choice: columns.key(STATE_PREFIX, column)).
 UPLOAD = "nb_upload"
-MAP_PREFIX = "nb_map_"
+SHEET = "nb_sheet"
 MAX_CREDITS = "nb_max_credits"
 LABEL = "nb_label"
 SUBMIT = "nb_submit"
@@ -21,42 +22,38 @@ SUBMITTED_FOR = "nb_submitted_for"  # the upload token that was submitted ...
 SUBMITTED_RUNS = "nb_submitted_runs"  # ... and its run ids
 
 PREVIEW_ROWS = 20
-FIELD_HELP = {
-    "first_name": "The person's first (given) name.",
-    "last_name": "The person's last (family) name.",
-    "full_name": "A single name column; used to fill first and last name when those are "
-    "not mapped.",
-    "company_name": "Where the person works.",
-    "company_url": "The company's website or domain, e.g. acme.com.",
-    "linkedin": "A LinkedIn profile URL or the profile slug.",
-    "email": "A work email address: it helps find the person.",
-    "id": "Your own record id, copied to the results. Leave unmapped to generate one.",
-}
 
 
-def _show_file(name: str, parsed: ParsedFile) -> None:
+def _show_file(name: str, opened: upload.Opened, parsed: ParsedFile) -> None:
     table = parsed.table
-    how = upload.describe(table)
     size = (
         f"{labels.count(table.row_count, 'row')}, "
-        f"{labels.count(len(table.headers), 'column')} ({how})"
+        f"{labels.count(len(table.headers), 'column')} ({upload.describe(table)})"
     )
     st.markdown(f"**{common.plain(name)}**: {size}.")
-    with st.expander(f"Preview (first {min(PREVIEW_ROWS, table.row_count)} rows)", expanded=True):
+    if opened.error:  # a picked sheet that could not be read
+        st.warning(opened.error)
+    upload.sheet_picker(parsed, SHEET)
+    note = upload.header_note(table)
+    if note:
+        st.info(note)
+    with st.expander("Preview of the file"):
         upload.preview(table, PREVIEW_ROWS, "nb_preview")
 
 
-def _mapping(parsed: ParsedFile) -> dict[str, str | None]:
-    st.subheader("2. Check the columns")
-    if upload.recalled(MAP_PREFIX):
-        st.caption("Using the mapping you chose last time for files with these columns.")
+def _columns(parsed: ParsedFile) -> columns.Choice:
+    st.subheader("2. Columns")
+    if columns.recalled(STATE_PREFIX):
+        how = "Using the mapping you chose last time for files with these columns."
     else:
-        st.caption(
-            "Matched automatically from the column names and contents. Check them, and "
-            "change any that are wrong."
-        )
-    targets = ui_api.BATCH.targets
-    return upload.mapping_form(parsed.table, targets, MAP_PREFIX, 4, FIELD_HELP)
+        how = 'Suggested from the column names and their contents: look at those marked "? check".'
+    st.caption(
+        f"Choose what each column holds. {how} A row can be looked up when it has "
+        f"{ENRICHABLE_RULE}."
+    )
+    choice = columns.table(parsed, STATE_PREFIX, ui_api.BATCH.targets)
+    columns.field_legend(ui_api.BATCH.targets)
+    return choice
 
 
 def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | None]) -> None:
@@ -76,50 +73,61 @@ def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | 
         st.rerun()
 
 
-def main() -> None:
-    user = common.require_user()
-    st.title("New batch")
-    st.caption(
-        "Upload a lead list, check the columns, and see what it may cost before anything is spent."
-    )
-    st.subheader("1. Upload a lead list")
+def _page(user: str) -> int:
+    """The page below the steps; returns the step reached (0-based, 3: submitted)."""
+    st.subheader("1. Upload")
     uploaded = st.file_uploader(
         "Lead list (CSV or Excel)",
         type=upload.UPLOAD_TYPES,
         key=UPLOAD,
         max_upload_size=ui_api.max_upload_mb(ui_api.BATCH),  # the one limit, said up front
-        help="CSV separated by commas, semicolons, tabs or pipes, in any common encoding, or "
-        "an Excel .xlsx workbook. The first row must hold the column names.",
+        help="CSV separated by commas, semicolons, tabs or pipes, or an Excel .xlsx "
+        "workbook. Title rows above the column names are skipped.",
     )
     if uploaded is None:
         st.info(
             "Export your leads from your CRM or prospecting tool with names and companies, "
             "LinkedIn profiles or emails, then drop the file here."
         )
-        return
-    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.BATCH)
-    if opened.parsed is None:
+        return 0
+    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.BATCH, sheet_key=SHEET)
+    parsed = opened.parsed
+    if parsed is None:
         st.error(opened.error)  # already explained (escaped)
-        return
+        return 0
     if opened.fresh:
-        upload.seed_mapping(user, opened.parsed, MAP_PREFIX, ui_api.BATCH)
         st.session_state[LABEL] = uploaded.name[:200]
-    _show_file(uploaded.name, opened.parsed)
-    mapping = _mapping(opened.parsed)
-    problem = ui_api.mapping_problem(mapping)
+    columns.ensure_seeded(user, opened.token, parsed, STATE_PREFIX, ui_api.BATCH)
+    _show_file(uploaded.name, opened, parsed)
+    choice = _columns(parsed)
+    for message in columns.clash_messages(choice):
+        st.error(message)
+    if choice.clashes:
+        return 1
+    problem = ui_api.mapping_problem(choice.mapping)
     if problem:
         st.error(common.plain(problem))
-        return
-    for warning in ui_api.mapping_warnings(opened.parsed, mapping):
+        return 1
+    for warning in ui_api.column_warnings(parsed, choice.mapping):
         st.warning(common.plain(warning))
-    if not ui_api.can_enrich(mapping):
-        return
+    if not ui_api.can_enrich(choice.mapping):
+        return 1
     if st.session_state.get(SUBMITTED_FOR) == opened.token:
         # Not the pre-flight again: recomputed now it would count this batch's own
         # results as "already known" and confuse what was just spent.
         batch_view.show_submitted(list(st.session_state.get(SUBMITTED_RUNS) or []))
-        return
-    _submit(user, opened.token, opened.parsed, mapping)
+        return 3
+    _submit(user, opened.token, parsed, choice.mapping)
+    return 2
+
+
+def main() -> None:
+    user = common.require_user()
+    st.title("New batch")
+    steps = st.container()
+    reached = _page(user)
+    with steps:
+        batch_view.stepper(reached)
 
 
 common.guarded("new batch", main)

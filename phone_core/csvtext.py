@@ -154,8 +154,8 @@ def _detect_encoding(data: bytes) -> str:
     if codec:
         if _decode_error(data, codec) is not None:
             raise FileFormatError(
-                f"The file says it is {codec.upper()} text but cannot be decoded as such. "
-                + SAVE_AS
+                "The file's text is damaged: it looks like Unicode text but cannot be "
+                "read as such. " + SAVE_AS
             )
         return codecs.lookup(codec).name
     error_at = None if data.isascii() else _decode_error(data, "utf-8")

@@ -42,7 +42,7 @@ from phone_core.tables import Table, read_table
 
 NO_COLUMNS = (
     "None of the columns could be recognised as a name, company, website, LinkedIn or email "
-    "column. Check that the first row holds the column names, or choose the columns by hand."
+    "column. Check that the file has a row of column names, or choose the columns by hand."
 )
 NO_PHONE = "Map the column that holds the phone numbers: a directory needs one."
 NOTHING_TO_MATCH = f"Map the columns to match on: {ENRICHABLE_RULE}."
@@ -397,13 +397,13 @@ def over_budget(pf: Preflight, max_credits: int) -> str:
     for a batch that has rows to pay for), or ''."""
     if max_credits < 1 and not is_free(pf):
         return (
-            f"Set a cap of at least 1 credit: {pf.to_look_up:,} people need looking up, at "
-            f"up to {pf.per_record_worst_case:,} credits each."
+            f"Set a cap of at least 1 credit: {_people(pf.to_look_up)} looking up, at "
+            f"up to {_credits(pf.per_record_worst_case)} each."
         )
     if max_credits <= pf.available_credits:
         return ""
     return (
-        f"You have {pf.available_credits:,} credits available: lower the maximum to "
+        f"You have {_credits(pf.available_credits)} available: lower the maximum to "
         f"{pf.available_credits:,} or less, or ask an administrator for more credits."
     )
 
@@ -413,10 +413,18 @@ def below_worst_case(pf: Preflight, max_credits: int) -> str:
     if max_credits >= pf.worst_case_credits:
         return ""
     return (
-        f"This cap is below the worst case ({pf.worst_case_credits:,} credits). The batch "
+        f"This cap is below the worst case ({_credits(pf.worst_case_credits)}). The batch "
         "stops when the cap is reached; rows it did not reach are marked 'not processed' "
         "and can be re-run later from the Runs page."
     )
+
+
+def _credits(n: int) -> str:
+    return f"{n:,} credit{'' if n == 1 else 's'}"
+
+
+def _people(n: int) -> str:
+    return "1 person needs" if n == 1 else f"{n:,} people need"
 
 
 def dry_run(rt: Runtime, user: str, upload: Upload, max_credits: int) -> dict[str, object]:

@@ -23,6 +23,7 @@ from phone_core.ingest import ParsedFile, Purpose
 from phone_core.keys import ApiKey
 from phone_core.models import (
     BatchAccepted,
+    ColumnRow,
     CreditSummary,
     Preflight,
     RecordOutcome,
@@ -185,9 +186,11 @@ def read_upload(
     purpose: Purpose = BATCH,
     *,
     digest: str | None = None,
+    sheet: str | None = None,
 ) -> ParsedFile:
-    """An uploaded CSV/XLSX within the limits of the settings; FileFormatError says why not."""
-    return ingest.read(name, data, settings(), purpose, digest=digest)
+    """An uploaded CSV/XLSX within the limits of the settings; FileFormatError says why not.
+    ``sheet``: a workbook's sheet by name (default: the first holding a table)."""
+    return ingest.read(name, data, settings(), purpose, digest=digest, sheet=sheet)
 
 
 def initial_mapping(
@@ -208,6 +211,17 @@ def can_enrich(mapping: Mapping[str, str | None]) -> bool:
 
 def mapping_warnings(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> list[str]:
     return ingest.warnings(parsed.table, mapping)
+
+
+def column_rows(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> list[ColumnRow]:
+    """One row per column of the file: samples, the field it is mapped to, how sure."""
+    return ingest.column_rows(parsed, mapping)
+
+
+def column_warnings(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> list[str]:
+    """``mapping_warnings`` without the reading notes (a page that shows its own sheet
+    picker and header-row note)."""
+    return mapping_rules.mapping_warnings(parsed.table, mapping)
 
 
 def preflight(

@@ -19,8 +19,23 @@ def plan_token(file_token: str, mapping: Mapping[str, str | None]) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+STEPS = ("Upload", "Columns", "Review & submit")
+
+
+def stepper(current: int) -> None:
+    """The page's steps, the current one (0-based; past the last: all done) highlighted."""
+    for i, (col, name) in enumerate(zip(st.columns(len(STEPS)), STEPS, strict=True)):
+        if i < current:
+            col.markdown(f":green[:material/check_circle: {i + 1}. {name}]")
+        elif i == current:
+            col.markdown(f"**:blue-background[{i + 1}. {name}]**")
+        else:
+            col.markdown(f":gray[{i + 1}. {name}]")
+
+
 def show_preflight(pf: Preflight) -> None:
-    st.subheader("3. What this batch will do")
+    st.subheader("3. Review & submit")
+    st.markdown("**What this batch will do**")
     top = st.columns(4)
     top[0].metric("Rows in the file", f"{pf.rows:,}")
     top[1].metric("Can be enriched", f"{pf.enrichable:,}")
@@ -51,7 +66,8 @@ def show_preflight(pf: Preflight) -> None:
         )
     st.caption(f"Skipped rows, duplicates and already-known phones cost nothing. {how}")
     for reason, count in pf.skipped.items():
-        st.caption(f"{count:,} rows will be skipped: {labels.detail_label(reason)}.")
+        rows = labels.count(count, "row")
+        st.caption(f"{rows} will be skipped: {labels.detail_label(reason)}.")
     if pf.runs_needed > 1:
         st.info(
             f"This file has {pf.rows:,} rows, more than {MAX_BATCH:,} per batch: it will be "
@@ -76,11 +92,12 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
     ``keys`` names the widgets: ``max_credits``, ``label``, and ``set_for`` (the plan the
     max-credits default was set for).
     """
-    st.subheader("4. Set the budget and submit")
+    st.markdown("**Budget**")
     blocker = ui_api.budget_blocker(pf)
     if blocker:
         st.error(blocker)
-    if st.session_state.get(keys["set_for"]) != plan:
+    # Set once per plan; again when the input was gone from the page (its value with it).
+    if st.session_state.get(keys["set_for"]) != plan or keys["max_credits"] not in st.session_state:
         st.session_state[keys["max_credits"]] = ui_api.default_max_credits(pf)
         st.session_state[keys["set_for"]] = plan
     left, right = st.columns([1, 2])
@@ -112,7 +129,7 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
         available = pf.available_credits
         st.markdown(
             f"Submitting reserves **{labels.count(max_credits, 'credit')}** of your "
-            f"{available:,} while the batch runs. It never spends more than "
+            f"{labels.count(available, 'credit')} while the batch runs. It never spends more than "
             f"{max_credits:,}; the rest is released when it ends."
         )
     return max_credits, blocked

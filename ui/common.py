@@ -17,6 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from phone_core import ui_api
 from phone_core.errors import InsufficientCredits, PhoneError
+from ui import labels
 
 # The signed-in session (written by ui.auth from the registry).
 AUTH_STATUS = "authentication_status"
@@ -101,9 +102,9 @@ def explain(error: PhoneError) -> str:
     """The message a user sees for an engine error."""
     if isinstance(error, InsufficientCredits):
         return (
-            f"Not enough credits: this needs {error.required:,} credits but only "
-            f"{error.remaining:,} are available. Lower the maximum credits, or ask an "
-            "administrator for more credits."
+            f"Not enough credits: this needs {labels.count(error.required, 'credit')} but "
+            f"only {error.remaining:,} {'is' if error.remaining == 1 else 'are'} available. "
+            "Lower the maximum credits, or ask an administrator for more credits."
         )
     message = str(error) or type(error).__name__
     return plain(message[:1].upper() + message[1:])  # messages can quote cells and names

@@ -32,7 +32,7 @@ _RECALLED = "recalled"
 class Opened:
     token: str  # this upload (a new upload of the same file gets a new one)
     parsed: ParsedFile | None
-    error: str  # why the file could not be read, when parsed is None
+    error: str  # why the file (or the picked sheet, then parsed is the default) was not read
     fresh: bool  # the first run of the page with this upload
 
 
@@ -40,17 +40,35 @@ def file_token(uploaded: Any) -> str:
     return f"{uploaded.file_id}:{uploaded.name}:{uploaded.size}"
 
 
-def open_upload(uploaded: Any, prefix: str, purpose: Purpose) -> Opened:
-    """Read the uploaded file (from the cache after the first run); errors as a message."""
+def open_upload(
+    uploaded: Any, prefix: str, purpose: Purpose, sheet_key: str | None = None
+) -> Opened:
+    """Read the uploaded file (from the cache after the first run); errors as a message.
+
+    ``sheet_key``: the session key of a sheet picker; a workbook is read at the sheet it
+    names (a new file: the default sheet, which the key is then set to). A picked sheet that
+    cannot be read falls back to the default one, with the reason in ``error``.
+    """
     token = file_token(uploaded)
     fresh = st.session_state.get(prefix + _FILE) != token
     digest = None if fresh else st.session_state.get(prefix + _DIGEST) or None
+    sheet = None if fresh or sheet_key is None else st.session_state.get(sheet_key) or None
     parsed: ParsedFile | None = None
     error = ""
     try:
-        parsed = ui_api.read_upload(uploaded.name, uploaded.getvalue, purpose, digest=digest)
+        parsed = ui_api.read_upload(
+            uploaded.name, uploaded.getvalue, purpose, digest=digest, sheet=sheet
+        )
     except FileFormatError as exc:
         error = common.explain(exc)
+    if parsed is None and sheet is not None:
+        try:  # the picked sheet holds no table: back to the one read by default
+            parsed = ui_api.read_upload(uploaded.name, uploaded.getvalue, purpose)
+            error = f'The sheet "{common.plain(sheet)}" could not be read: {error}'
+        except FileFormatError:
+            pass
+    if sheet_key is not None and parsed is not None and (fresh or parsed.table.sheet != sheet):
+        st.session_state[sheet_key] = parsed.table.sheet
     st.session_state[prefix + _FILE] = token
     st.session_state[prefix + _DIGEST] = parsed.digest if parsed else ""
     return Opened(token, parsed, error, fresh)
@@ -62,11 +80,6 @@ def seed_mapping(user: str, parsed: ParsedFile, prefix: str, purpose: Purpose) -
     for field in purpose.targets:
         st.session_state[prefix + field] = mapping.get(field) or NOT_MAPPED
     st.session_state[prefix + _RECALLED] = recalled
-
-
-def recalled(prefix: str) -> bool:
-    """Whether the mapping widgets were set from the user's last mapping."""
-    return bool(st.session_state.get(prefix + _RECALLED))
 
 
 def mapping_form(
@@ -99,6 +112,38 @@ def describe(table: Table) -> str:
         return "Excel workbook"
     names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
     return f"CSV, {names.get(table.delimiter, repr(table.delimiter))}-separated"
+
+
+def sheet_picker(parsed: ParsedFile, key: str) -> None:
+    """A workbook's sheet picker (``key`` is ``open_upload``'s ``sheet_key``); nothing for
+    a CSV or a workbook of one sheet."""
+    if len(parsed.sheets) < 2:
+        return
+    st.selectbox(
+        "Sheet",
+        parsed.sheets,
+        key=key,
+        help=f"This workbook has {len(parsed.sheets)} sheets. The first one holding a table "
+        "was read; choose another if your list is there.",
+    )
+
+
+def header_note(table: Table) -> str:
+    """Which row held the column names when it was not the first, or ''."""
+    if table.header_row == 0:
+        return (
+            "The file has no row of column names (its first row already holds an email "
+            "address or a link), so its columns are named column_1, column_2, and so on. "
+            "Choose what each one holds below."
+        )
+    if not table.rows_above:
+        return ""
+    above = "the row" if table.rows_above == 1 else f"the {table.rows_above:,} rows"
+    were = "was" if table.rows_above == 1 else "were"
+    return (
+        f"Column names found on row {table.header_row:,}: {above} above it (a title or "
+        f"notes) {were} skipped."
+    )
 
 
 def preview(table: Table, rows: int, key: str) -> None:

@@ -198,3 +198,12 @@ def test_the_budget_rules() -> None:
     assert ingest.over_budget(pf(), 6) == ""
     assert "below the worst case (8 credits)" in ingest.below_worst_case(pf(), 6)
     assert ingest.below_worst_case(pf(), 8) == ""
+
+
+def test_budget_texts_count_one_right() -> None:
+    """Issue 10 defect 8: no "1 credits" nor "1 people"."""
+    assert ingest.over_budget(pf(available=1), 2).startswith("You have 1 credit available")
+    assert ingest.over_budget(pf(worst=1), 0) == (
+        "Set a cap of at least 1 credit: 1 person needs looking up, at up to 1 credit each."
+    )
+    assert "below the worst case (1 credit)" in ingest.below_worst_case(pf(worst=1), 0)

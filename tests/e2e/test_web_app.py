@@ -199,3 +199,37 @@ def test_admin_pages(browser: Any, web_app: App) -> None:
         shot(page, "12_api_keys")
     finally:
         page.context.close()
+
+
+def test_new_batch_reads_a_titled_workbook(browser: Any, web_app: App, tmp_path: Path) -> None:
+    """Issue 10: a cover sheet, title rows above the header, more columns than are used."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    cover = book.active
+    assert cover is not None
+    cover.title = "About"
+    cover.append(["Exported from the CRM"])
+    leads = book.create_sheet("Leads")
+    extra = [f"Custom field {i}" for i in range(1, 15)]
+    for row in (["Open leads"], ["Owner: Dana"], []):
+        leads.append(row)
+    leads.append(["Name", "Account", "E-mail", "LinkedIn", *extra])
+    for i in range(8):
+        leads.append(
+            [f"Person {i} Lee", f"Company {i}", f"p{i}@c{i}.example",
+             f"https://www.linkedin.com/in/person-{i}", *(["x"] * len(extra))]
+        )  # fmt: skip
+    path = tmp_path / "titled.xlsx"
+    book.save(path)
+    page = new_page(browser)
+    try:
+        sign_in(page, web_app, "alice", PASSWORDS["alice"])
+        heading(page, "New batch").wait_for()
+        page.locator("input[type=file]").first.set_input_files(str(path))
+        page.get_by_text("Column names found on row 4").wait_for()
+        page.get_by_text("The other 14 columns of the file").wait_for()
+        page.get_by_role("button", name=re.compile(r"^Submit")).wait_for()
+        shot(page, "03b_new_batch_workbook")
+    finally:
+        page.context.close()

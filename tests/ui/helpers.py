@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 NOT_MAPPED = "— not in the file —"
+COLUMN_PREFIX = "nb_col_"  # the New batch page's "Use as" choice of a column
+DONT_USE = "-"
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -19,12 +21,20 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.main.metric}
 
 
-def mapping(at: AppTest, prefix: str = "nb_map_") -> dict[str, str]:
+def mapping(at: AppTest) -> dict[str, str]:
+    """Field -> column, as the New batch page's column table says (one "Use as" choice per
+    column, keyed ``nb_col_<column>``)."""
     return {
-        str(s.key)[len(prefix) :]: str(s.value)
+        str(s.value): str(s.key)[len(COLUMN_PREFIX) :]
         for s in at.selectbox
-        if s.key and str(s.key).startswith(prefix)
+        if s.key and str(s.key).startswith(COLUMN_PREFIX) and s.value != DONT_USE
     }
+
+
+def use_as(at: AppTest, column: str, field: str = "-") -> AppTest:
+    """Choose what ``column`` holds on the New batch page (default: "Don't use"), and rerun."""
+    at.selectbox(key=COLUMN_PREFIX + column).set_value(field)
+    return at.run()
 
 
 def messages(at: AppTest, kind: str) -> list[str]:
@@ -39,6 +49,19 @@ def upload(at: AppTest, name: str, data: bytes, key: str = "nb_upload") -> AppTe
 def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[str]], sep: str = ",") -> bytes:
     lines = [sep.join(header), *(sep.join(row) for row in rows)]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def workbook_bytes(sheets: dict[str, Sequence[Sequence[object]]]) -> bytes:
+    """A workbook of several sheets, name -> rows (an empty list: an empty sheet)."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(list(row))
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
 
 
 def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,8 @@ from phone_core.runtime import Runtime
 from phone_core.sources.cache import remember
 from tests.conftest import grant, wait_finished
 from tests.ui.helpers import (
-    NOT_MAPPED,
+    COLUMN_PREFIX,
+    DONT_USE,
     PREFLIGHT_HEADER,
     PREFLIGHT_ROWS,
     csv_bytes,
@@ -22,10 +24,13 @@ from tests.ui.helpers import (
     messages,
     metrics,
     upload,
+    use_as,
+    workbook_bytes,
     xlsx_bytes,
 )
 
 NEW_BATCH = "app_pages/new_batch.py"
+LAST_TIME = "Using the mapping you chose last time"
 
 
 @pytest.fixture
@@ -112,8 +117,7 @@ def test_mapping_is_suggested_for_real_world_exports(
     at = upload(new_batch("alice"), name, data)
     assert not at.exception
     assert messages(at, "error") == []
-    shown = mapping(at)
-    assert {f: h for f, h in shown.items() if h != NOT_MAPPED} == expected
+    assert mapping(at) == expected
     assert "Rows in the file" in metrics(at)  # went on to the pre-flight
 
 
@@ -237,8 +241,8 @@ def test_the_last_mapping_is_remembered_per_header_set(
     grant(rt, "alice", 100)
     name, data, _ = HEADER_SETS["hubspot"]
     at = upload(new_batch("alice"), name, data)
-    assert at.selectbox(key="nb_map_id").value == "Record ID"
-    at.selectbox(key="nb_map_id").set_value(NOT_MAPPED).run()
+    assert mapping(at)["id"] == "Record ID"
+    use_as(at, "Record ID")  # "Don't use"
     at.button(key="nb_submit").click().run()
     assert not at.exception
     # Another day, the same export (columns in another order): the choice is back.
@@ -248,24 +252,30 @@ def test_the_last_mapping_is_remembered_per_header_set(
         [["jane@acme.com", "Jane", "Doe", "1001", "Acme", "acme.com", "", "lead"]],
     )  # fmt: skip
     at = upload(new_batch("alice"), "hubspot-again.csv", reordered)
-    assert at.selectbox(key="nb_map_id").value == NOT_MAPPED
-    assert at.selectbox(key="nb_map_first_name").value == "First Name"
-    assert "Using the mapping you chose last time" in "\n".join(messages(at, "caption"))
+    assert "id" not in mapping(at)
+    assert mapping(at)["first_name"] == "First Name"
+    assert LAST_TIME in "\n".join(messages(at, "caption"))
+    # Editing the mapping: it is no longer "the one chosen last time".
+    use_as(at, "Record ID", "id")
+    assert mapping(at)["id"] == "Record ID"
+    assert LAST_TIME not in "\n".join(messages(at, "caption"))
     # Someone else still gets the suggestion.
     grant(rt, "bob", 10)
     at = upload(new_batch("bob"), name, data)
-    assert at.selectbox(key="nb_map_id").value == "Record ID"
+    assert mapping(at)["id"] == "Record ID"
+    assert LAST_TIME not in "\n".join(messages(at, "caption"))
 
 
 def test_mapping_can_be_changed_and_warns(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
     grant(rt, "alice", 100)
     at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
-    at.selectbox(key="nb_map_email").set_value(NOT_MAPPED).run()
+    use_as(at, "Email")
     assert metrics(at)["Can be enriched"] == "6"  # the two email-only rows are skipped now
-    at.selectbox(key="nb_map_company_url").set_value("First Name").run()
-    assert any('"First Name" is mapped to both' in w for w in messages(at, "warning"))
-    for field in ("company_name", "company_url", "first_name"):
-        at.selectbox(key=f"nb_map_{field}").set_value(NOT_MAPPED)
+    use_as(at, "Website", DONT_USE)
+    use_as(at, "First Name", "company_url")  # names in a website column
+    assert any('"First Name" \\(mapped to Company website' in w for w in messages(at, "warning"))
+    for column in ("Company", "First Name"):
+        at.selectbox(key=COLUMN_PREFIX + column).set_value(DONT_USE)
     at.run()
     assert "Rows in the file" not in metrics(at)
     assert any(w.startswith("Nothing to enrich yet") for w in messages(at, "warning"))
@@ -361,3 +371,200 @@ def test_a_cap_of_zero_is_explained(rt: Runtime, new_batch: Callable[[str], AppT
     assert any("at least 1 credit" in m for m in messages(at, "warning"))
     assert at.button(key="nb_submit").disabled
     assert at.button(key="nb_submit").label.endswith("(spend at most 0 credits)")
+
+
+# --- issue 10: column-first mapping, sheets, header rows, plain texts ----------------------
+
+CONTACTS = [
+    ["First Name", "Last Name", "Company", "Email", "Owner"],
+    ["Ann", "Lee", "Acme", "ann@acme.com", "Sam"],
+    ["Bob", "Ray", "Globex", "", "Kim"],
+]
+CONTACTS_MAPPED = {
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "company_name": "Company",
+    "email": "Email",
+}
+
+
+def infos(at: AppTest) -> str:
+    return "\n".join(messages(at, "info"))
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_title_rows_above_the_header_are_skipped_and_said(
+    rt: Runtime, new_batch: Callable[[str], AppTest], kind: str
+) -> None:
+    grant(rt, "alice", 10)
+    lines = [["Leads export"], ["Generated 2026-11-30"], ["Owner: Dana"], *CONTACTS]
+    if kind == "csv":
+        data = csv_bytes([lines[0][0]], [line for line in lines[1:3]])
+        data += b"\n".join(",".join(row).encode() for row in CONTACTS) + b"\n"
+    else:
+        data = workbook_bytes({"Leads": lines})
+    at = upload(new_batch("alice"), f"leads.{kind}", data)
+    assert not at.exception
+    assert "Column names found on row 4: the 3 rows above it (a title or notes) were " in infos(at)
+    assert mapping(at) == CONTACTS_MAPPED
+    assert "Rows in the file" in metrics(at) and metrics(at)["Rows in the file"] == "2"
+    assert not any("Choose another sheet" in m for m in messages(at, "warning"))
+
+
+def test_a_workbook_gets_a_sheet_picker_and_a_new_sheet_is_mapped_again(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    data = workbook_bytes(
+        {
+            "About": [["Exported from the CRM"], ["2026-11-30"]],
+            "Contacts": CONTACTS,
+            "Partners": [
+                ["Full Name", "Organisation", "LinkedIn"],
+                ["Dana Scully", "FBI", "https://www.linkedin.com/in/dana-scully"],
+                ["Fox Mulder", "FBI", "https://www.linkedin.com/in/fox-mulder"],
+            ],
+            "Empty": [],
+        }
+    )
+    at = upload(new_batch("alice"), "book.xlsx", data)
+    assert not at.exception
+    picker = at.selectbox(key="nb_sheet")
+    assert picker.options == ["About", "Contacts", "Partners", "Empty"]
+    assert picker.value == "Contacts"  # the first sheet holding a table
+    assert mapping(at) == CONTACTS_MAPPED
+    picker.set_value("Partners").run()
+    assert not at.exception
+    assert at.selectbox(key="nb_sheet").value == "Partners"
+    assert mapping(at) == {
+        "full_name": "Full Name",
+        "company_name": "Organisation",
+        "linkedin": "LinkedIn",
+    }
+    assert metrics(at)["Rows in the file"] == "2"
+    assert not [s for s in at.selectbox if str(s.key).startswith(COLUMN_PREFIX + "First")]
+    at.selectbox(key="nb_sheet").set_value("About").run()  # a note, not a list
+    assert not at.exception
+    assert messages(at, "error")[0].startswith("None of the columns could be recognised")
+    at.selectbox(key="nb_sheet").set_value("Empty").run()  # nothing to read: back to the default
+    assert not at.exception
+    assert any('The sheet "Empty" could not be read' in w for w in messages(at, "warning"))
+    assert at.selectbox(key="nb_sheet").value == "Contacts"
+    assert mapping(at) == CONTACTS_MAPPED
+
+
+def test_a_csv_has_no_sheet_picker(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.key == "nb_sheet"]
+
+
+def test_generic_headers_are_mapped_by_their_contents(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    header = [f"Column {i}" for i in range(1, 6)]
+    rows = [
+        ["CEO", "Ann Lee", "Acme Corp", "acme.com", "ann@acme.com"],
+        ["VP Sales", "Dr. Bob Ray", "Globex GmbH", "https://www.globex.de/", "bob@globex.de"],
+        ["CTO", "Jane van der Berg", "Initech LLC", "initech.com", ""],
+        ["Head of Marketing", "José García", "Stark Industries", "stark.es", "jose@stark.es"],
+    ]
+    at = upload(new_batch("alice"), "generic.csv", csv_bytes(header, rows))
+    assert not at.exception
+    assert mapping(at) == {
+        "full_name": "Column 2",
+        "company_name": "Column 3",
+        "company_url": "Column 4",
+        "email": "Column 5",
+    }
+    captions = "\n".join(messages(at, "caption"))
+    assert 'Not used (kept in the enriched export): "Column 1".' in captions
+    assert metrics(at)["Can be enriched"] == "4"
+
+
+def test_a_field_chosen_for_two_columns_blocks_the_submit(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 100)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    assert at.button(key="nb_submit")
+    use_as(at, "Last Name", "first_name")
+    assert not at.exception
+    assert messages(at, "error") == [
+        'First name is chosen for 2 columns: "First Name" and "Last Name". A field can be '
+        'used by one column only: set the others to "Don\'t use".'
+    ]
+    assert not [b for b in at.button if b.key == "nb_submit"]
+    assert "Rows in the file" not in metrics(at)
+    use_as(at, "Last Name", "last_name")  # fixed
+    assert messages(at, "error") == []
+    assert not at.button(key="nb_submit").disabled
+
+
+def test_the_columns_table_shows_samples_marks_and_the_rule(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
+    markdown = [str(m.value) for m in at.markdown]
+    captions = "\n".join(messages(at, "caption"))
+    assert "Ann · Bob · Cat" in captions  # up to 3 different values of a column
+    assert "dan@\u2060umbrella.com" in captions  # shown as text, not as a mailto: link
+    assert markdown.count(":green[✓ sure]") == 5
+    assert "A row can be looked up when it has LinkedIn, email, or first + last name" in captions
+    assert "Not used" not in captions  # every column is used
+    assert at.selectbox(key=COLUMN_PREFIX + "Email").format_func(DONT_USE) == "Don't use"
+    # The steps: upload and columns done, review current.
+    assert markdown[:3] == [
+        ":green[:material/check_circle: 1. Upload]",
+        ":green[:material/check_circle: 2. Columns]",
+        "**:blue-background[3. Review & submit]**",
+    ]
+
+
+def test_a_wide_file_keeps_the_columns_it_does_not_use_folded(
+    rt: Runtime, new_batch: Callable[[str], AppTest]
+) -> None:
+    grant(rt, "alice", 10)
+    extra = [f"Custom field {i}" for i in range(1, 36)]
+    rows = [[*row, *(["x"] * len(extra))] for row in PREFLIGHT_ROWS]
+    at = upload(new_batch("alice"), "wide.csv", csv_bytes([*PREFLIGHT_HEADER, *extra], rows))
+    assert not at.exception
+    folded = [e for e in at.expander if e.label == "The other 35 columns of the file"]
+    assert len(folded) == 1
+    assert len([s for s in folded[0].selectbox if str(s.key).startswith(COLUMN_PREFIX)]) == 35
+    assert "and 23 more." in "\n".join(messages(at, "caption"))
+    assert at.button(key="nb_submit")
+
+
+def test_texts_count_one_right(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    grant(rt, "alice", 1)
+    rows = [["Ann", "Lee", "Acme", "acme.com", "ann@acme.com"], ["Eve", "Kim", "", "", ""]]
+    at = upload(new_batch("alice"), "two.csv", csv_bytes(PREFLIGHT_HEADER, rows))
+    assert not at.exception
+    texts = "\n".join(
+        messages(at, "caption") + messages(at, "markdown") + [at.button(key="nb_submit").label]
+    )
+    assert "1 row will be skipped" in texts
+    assert "Submit: look up 1 person (spend at most 1 credit)" in texts
+    assert "reserves **1 credit** of your 1 credit while" in texts
+    at.number_input(key="nb_max_credits").set_value(5).run()
+    assert messages(at, "warning") == [
+        "You have 1 credit available: lower the maximum to 1 or less, or ask an "
+        "administrator for more credits."
+    ]
+    everything = "\n".join(
+        v
+        for kind in ("markdown", "caption", "info", "warning", "error")
+        for v in messages(at, kind)
+    )
+    assert not re.search(r"\b1 (credits|rows|columns|people)\b", everything)
+
+
+def test_no_encoding_name_is_shown(rt: Runtime, new_batch: Callable[[str], AppTest]) -> None:
+    data = codecs.BOM_UTF16_LE + "Name,Company\n".encode("utf-16-le") + b"\x00\xd8"  # broken
+    at = upload(new_batch("alice"), "broken.csv", data)
+    assert not at.exception
+    (error,) = messages(at, "error")
+    assert not re.search(r"utf|cp\d+|latin|ascii", error, re.I), error

@@ -49,7 +49,7 @@ def test_new_batch_and_runs_keep_only_ui_state(rt: Runtime, app: Callable[..., A
     at = upload(app("alice").run(), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
     assert "Rows in the file" in {m.label for m in at.main.metric}  # reached the pre-flight
     assert core_data_in(at) == {}
-    at.selectbox(key="nb_map_email").set_value("— not in the file —").run()
+    at.selectbox(key="nb_col_Email").set_value("-").run()
     at.text_input(key="nb_label").set_value("October leads").run()
     assert core_data_in(at) == {}
     at.button(key="nb_submit").click().run()
