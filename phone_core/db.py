@@ -238,11 +238,18 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
 
 
 def bulk_insert(
-    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    upsert_on: Sequence[str] = (),
 ) -> None:
-    """Many rows of plain values (str, int, bool, None; JSON columns already dumped to
-    str) in one DBAPI ``executemany``, skipping SQLAlchemy's per-row parameter processing,
-    which dominates a 1000-row insert. The columns must be of such simple types."""
+    """Many rows of plain values (str, int, bool, None, datetime; JSON columns already
+    dumped to str) in one DBAPI ``executemany``, skipping SQLAlchemy's per-row parameter
+    processing, which dominates a 1000-row insert. With ``upsert_on`` (the primary key), a
+    row whose key exists updates the other columns instead (same SQL on SQLite and
+    PostgreSQL)."""
     if not rows:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -251,7 +258,23 @@ def bulk_insert(
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    conn.exec_driver_sql(sql, list(map(tuple, rows)))
+    if upsert_on:
+        updates = [c for c in columns if c not in upsert_on]
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in upsert_on)}) DO UPDATE SET " + (
+            ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
+        )
+    values = list(map(tuple, rows))
+    stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
+    if stamps and conn.dialect.name == "sqlite":  # stored as SQLAlchemy's SQLite text form
+        values = [
+            tuple(_sqlite_time(v) if i in stamps else v for i, v in enumerate(row))
+            for row in values
+        ]
+    conn.exec_driver_sql(sql, values)
+
+
+def _sqlite_time(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, datetime) else value
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -162,3 +162,19 @@ def test_run_records_bulk_insert_round_trips_on_postgres(pg_urls: tuple[str, str
         assert [o.person for o in got] == people and known == [True, False]
     finally:
         engine.dispose()
+
+
+def test_person_upsert_on_postgres(pg_urls: tuple[str, str]) -> None:
+    from tests.unit.test_bulk_insert import check_person_upsert
+
+    engine = db_engine(pg_urls[0])
+    try:
+        check_person_upsert(engine)
+    finally:
+        engine.dispose()
+
+
+def db_engine(url: str) -> sa.engine.Engine:
+    from phone_core import db
+
+    return db.make_engine(url)
