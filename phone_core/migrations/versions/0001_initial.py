@@ -19,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
+LATER |= {"notify_settings", "notifications"}  # 0005_notifications
 
 
 def _tables() -> list[sa.Table]:
