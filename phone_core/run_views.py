@@ -175,14 +175,15 @@ def group_rows(conn: Connection, group_id: str) -> list[RunRow]:
 
 
 def finished_since(conn: Connection, owner: str, since: datetime, limit: int = 50) -> list[str]:
-    """Ids of the owner's runs that became final at or after ``since``, oldest first."""
+    """Ids of the owner's runs that became final at or after ``since``: the latest
+    ``limit`` of them, oldest first."""
     stmt = (
         sa.select(rt_.c.run_id)
         .where(rt_.c.owner == owner, rt_.c.finished_at >= since)
-        .order_by(rt_.c.finished_at)
+        .order_by(rt_.c.finished_at.desc())
         .limit(limit)
     )
-    return [str(r) for r in conn.execute(stmt).scalars()]
+    return [str(r) for r in reversed(conn.execute(stmt).scalars().all())]
 
 
 def active_progress(conn: Connection, owner: str) -> tuple[int, int, int]:

@@ -10,6 +10,8 @@ and the tab title follow along on any page without a click; the title is changed
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -18,10 +20,11 @@ from ui import common
 
 APP_TITLE = "Phone enrichment"
 REFRESH_SECONDS = 5.0
+MAX_REMEMBERED = 200  # batch ids kept per session (older ones ended long ago)
 
-# Session state.
-SINCE = "notices_since"  # when this session started watching (engine clock, naive UTC)
-ANNOUNCED = "notices_announced"  # batch ids already announced by a toast
+# Session state (UI state only: plain values).
+SINCE = "notices_since"  # when this session started watching (ISO, engine clock, UTC)
+ANNOUNCED = "notices_announced"  # ids of the batches already announced by a toast
 
 
 def tab_title(active_runs: int, rows_done: int, rows_total: int, announced_any: bool) -> str:
@@ -46,13 +49,15 @@ def _tick(user: str) -> bool:
     whether a run of the user's is still active."""
     try:
         if SINCE not in st.session_state:
-            st.session_state[SINCE] = ui_api.activity_clock()
-        announced: set[str] = st.session_state.setdefault(ANNOUNCED, set())
-        activity = ui_api.run_activity(user, st.session_state[SINCE])
+            st.session_state[SINCE] = ui_api.activity_clock().isoformat()
+        announced: list[str] = st.session_state.setdefault(ANNOUNCED, [])
+        since = datetime.fromisoformat(str(st.session_state[SINCE]))
+        activity = ui_api.run_activity(user, since)
         for batch_id, text in activity.ended:
             if batch_id not in announced:
-                announced.add(batch_id)
+                announced.append(batch_id)
                 st.toast(common.plain(text), icon=":material/task_alt:")
+        del announced[:-MAX_REMEMBERED]
         a = activity
         title = tab_title(a.active_runs, a.rows_done, a.rows_total, bool(announced))
         st.set_page_config(page_title=title)

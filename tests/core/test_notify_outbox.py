@@ -237,3 +237,20 @@ def test_a_new_secret_replaces_the_old_one(nrt: Runtime, receiver: FakeWebhook) 
     assert second != first
     notify.send_test(nrt, "ann")
     _body(receiver.received[0], second)
+
+
+def test_activity_shows_progress_then_the_batches_that_ended(nrt: Runtime) -> None:
+    service.submit_upload(nrt, "ann", _people(2), 10, label="old.csv")
+    drain(nrt)
+    since = notify.clock()
+    (acc,) = service.submit_upload(nrt, "ann", _people(3), 10, label="new.csv")
+    with nrt.db.connect() as conn:
+        act = notify.activity(conn, "ann", since)
+        assert (act.active_runs, act.rows_done, act.rows_total, act.ended) == (1, 0, 3, [])
+        assert notify.activity(conn, "bob", since).active_runs == 0  # only one's own
+    drain(nrt)
+    with nrt.db.connect() as conn:
+        act = notify.activity(conn, "ann", since)
+    assert act.active_runs == 0
+    ((batch_id, text),) = act.ended  # not old.csv: it ended before ``since``
+    assert batch_id == acc.run_id and text.startswith("Batch 'new.csv' finished: ")
