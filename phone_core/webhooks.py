@@ -33,6 +33,7 @@ SIGNATURE_HEADER = "X-Phone-Signature"
 EVENT_HEADER = "X-Phone-Event"
 DELIVERY_HEADER = "X-Phone-Delivery"
 USER_AGENT = "phone-enrich-webhooks/1"
+MAX_ADDRESSES = 3  # of a host's addresses, tried in turn when one cannot be reached
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -168,18 +169,13 @@ def _pinned(parts: SplitResult, ip: IPAddress) -> str:
 
 
 def post(
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    *,
-    timeout: float,
-    allow_private: bool,
-    transport: httpx.BaseTransport | None = None,
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
 ) -> Delivery:
-    """POST ``body`` once; never raises for network or receiver trouble."""
+    """POST ``body`` once; never raises for network or receiver trouble. The addresses
+    of the host are tried in turn while none can be connected to (nothing sent yet)."""
     try:
         parts, host, port = _parts(url)
-        ip = resolve(host, port, allow_private)[0]
+        addrs = resolve(host, port, allow_private)
     except UnsafeUrl as exc:
         return Delivery(error=exc.code)
     netloc_host = f"[{host}]" if ":" in host else host
@@ -189,23 +185,26 @@ def post(
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
     }
+    # Over https the certificate is checked against the host's name, not the address.
     extensions = {"sni_hostname": host} if parts.scheme.lower() == "https" else {}
-    try:
-        with (
-            httpx.Client(
-                timeout=httpx.Timeout(timeout),
-                follow_redirects=False,
-                trust_env=False,
-                transport=transport,
-            ) as client,
-            client.stream(
-                "POST", _pinned(parts, ip), content=body, headers=sent, extensions=extensions
-            ) as response,
-        ):
-            return Delivery(status=response.status_code)  # the body is never read
-    except httpx.TimeoutException:
-        return Delivery(error="timeout")
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-        return Delivery(error="connection_failed")
-    except httpx.HTTPError as exc:
-        return Delivery(error=type(exc).__name__)
+    with httpx.Client(
+        timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+    ) as client:
+        result = Delivery(error="connection_failed")
+        for ip in addrs[:MAX_ADDRESSES]:
+            try:
+                with client.stream(
+                    "POST", _pinned(parts, ip), content=body, headers=sent, extensions=extensions
+                ) as response:
+                    return Delivery(status=response.status_code)  # the body is never read
+            except httpx.ConnectTimeout:
+                result = Delivery(error="timeout")
+            except httpx.ConnectError:
+                result = Delivery(error="connection_failed")
+            except httpx.TimeoutException:
+                return Delivery(error="timeout")
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                return Delivery(error="connection_failed")
+            except httpx.HTTPError as exc:
+                return Delivery(error=type(exc).__name__)
+    return result

@@ -100,6 +100,15 @@ def test_post_reports_status_redirects_timeouts_and_dead_receivers() -> None:
     assert dead == Delivery(error="connection_failed")
 
 
+def test_a_host_name_is_sent_to_an_address_it_resolves_to() -> None:
+    """localhost may resolve to ::1 first while the receiver listens on 127.0.0.1 only:
+    the next address is tried; the Host header keeps the name."""
+    with FakeWebhook() as fake:
+        url = fake.url.replace("127.0.0.1", "localhost")
+        assert webhooks.post(url, b"{}", {}, timeout=2, allow_private=True).ok
+        assert fake.received[0].headers["Host"] == url.split("/")[2]
+
+
 def test_delivery_results_in_words() -> None:
     assert Delivery(status=200).describe(5) == "Delivered: the receiver answered HTTP 200."
     assert Delivery(status=404).describe(5) == "Not delivered: the receiver answered HTTP 404."
