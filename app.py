@@ -16,7 +16,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.users import UserInfo
-from ui import auth, common
+from ui import auth, common, notices
 
 log = logging.getLogger("phone_app")
 
@@ -24,7 +24,7 @@ log = logging.getLogger("phone_app")
 ADMIN_CHECKED = "_phone_admin_checked"  # holds the state DB checked
 ADMIN_URLS = ("credits", "users", "reference_data")  # url paths of the admin pages
 
-st.set_page_config(page_title="Phone enrichment", page_icon=":material/call:", layout="wide")
+st.set_page_config(page_title=notices.APP_TITLE, page_icon=":material/call:", layout="wide")
 
 
 def _first_start() -> None:
@@ -96,6 +96,7 @@ def main() -> None:
     if user is None:
         return
     _sidebar(user)
+    notices.watch(user.username)  # toasts when a batch ends; progress in the tab title
     if requested.url_path in ADMIN_URLS and not user.is_admin:
         st.navigation(_pages(admin=False))
         st.error("This page is for administrators only.")

@@ -1,10 +1,11 @@
-"""Account: who you are, your own password (changed with the current one), sign-out."""
+"""Account: who you are, your own password (changed with the current one), sign-out, and
+where to be told when a batch ends."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import auth, common
+from ui import auth, common, notify_settings
 
 
 def main() -> None:
@@ -19,6 +20,8 @@ def main() -> None:
         "Sign out (in the sidebar) ends every session of your account, on every browser."
     )
     auth.change_password_form(user)
+    st.divider()
+    notify_settings.section(user)
 
 
 common.guarded("account", main)

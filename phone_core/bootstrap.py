@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from phone_core import run_views
+from phone_core import notify, run_views
 from phone_core.runtime import Runtime, create_runtime
 from phone_core.settings import Settings, get_settings
 from phone_core.workflow import DbosClientQueue, DbosRunQueue
@@ -85,6 +85,7 @@ def _become_worker(rt: Runtime) -> None:
         rt.queue = DbosRunQueue(rt)
         rt.is_worker = True
         requeue_orphans(rt)
+        rt.background.append(notify.Notifier(rt).start())  # delivers the notifications
 
     _outside_event_loop(launch)
 

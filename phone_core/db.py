@@ -225,6 +225,42 @@ rate_limits = sa.Table(
 )
 
 
+# Where each user wants to hear that a batch ended (a webhook URL) and the secret their
+# notifications are signed with. Only ``phone_core.preferences`` writes it.
+notify_settings = sa.Table(
+    "notify_settings",
+    metadata,
+    sa.Column("user", sa.String(200), primary_key=True),
+    sa.Column("webhook_url", sa.String(2000), nullable=False, default=""),
+    sa.Column("secret", sa.String(100), nullable=False, default=""),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# The notification outbox: one row per (finished run or batch, destination), delivered
+# at least once by the worker's notifier with retries. Only ``phone_core.notify`` writes it.
+# ``state``: pending, delivered or failed (attempts used up); ``last_error`` is an HTTP
+# status or an error type, never a message.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(100), nullable=False),  # e.g. batch:<batch id>
+    sa.Column("destination", sa.String(50), nullable=False),  # e.g. user_webhook
+    sa.Column("owner", sa.String(200), nullable=False, index=True),
+    sa.Column("event", sa.String(50), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=True),
+    sa.Column("last_error", sa.String(50), nullable=True),
+    sa.Column("delivered_at", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint("subject", "destination", name="uq_notifications_subject_destination"),
+    sa.Index("ix_notifications_due", "state", "next_attempt_at"),
+)
+
+
 def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
     stmt: Any
@@ -300,7 +336,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0003_export_dialect"
+SCHEMA_HEAD = "0005_notifications"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from phone_core import outputs, run_views, runs
+from phone_core import notify, outputs, run_views, runs
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import ExportError, redacted_trace
 from phone_core.models import (
@@ -305,19 +305,24 @@ def _final_state(conn: Connection, row: RunRow, failed: bool) -> RunState:
 
 
 def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
-    """Settle the final state, write both CSVs to S3, then mark the run final.
+    """Settle the final state, write both CSVs to S3, then mark the run final and
+    queue the notification of its batch, if it ends one (``notify``).
 
     Returns the id of the next run of the same upload group, which starts next.
     """
     with rt.db.begin() as conn:
         row = runs.get(conn, run_id)
-        if row.state.finished:
-            return None
-        state = _final_state(conn, row, failed)
+        state = None if row.state.finished else _final_state(conn, row, failed)
+    if state is None:
+        # Finished already (this step again after a crash): its notification may not be
+        # queued yet, and queueing it is idempotent.
+        notify.batch_finished(rt, run_id)
+        return None
     publish_contract_files(rt, row)
     with rt.db.begin() as conn:
         nxt = runs.finish(conn, run_id, state)
     log.info("run %s finished: %s", run_id, state.value)
+    notify.batch_finished(rt, run_id)  # when this run ends its batch; never raises
     return nxt
 
 

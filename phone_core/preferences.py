@@ -4,12 +4,19 @@ A mapping is remembered under the signature of the file's headers (order and spe
 independent, see ``mapping.header_signature``), per user and per use (``scope``: a batch
 upload or a directory load map to different fields). Stored headers are matched back to
 the new file's headers by their normalised spelling, so ``First Name`` finds ``first_name``.
+
+Also where a user wants to hear that a batch ended (``notify_settings``: a webhook URL,
+checked by ``webhooks.check_url`` before it is saved) and the secret that signs their
+notifications. The secret is kept as is (a signature needs it): it is shown once, when it
+is made, and can be replaced at any time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -70,3 +77,51 @@ def load_mapping(
         else:
             out[str(field)] = by_norm.get(normalize_header(str(header)))
     return out
+
+
+# --- notifications ------------------------------------------------------------------------
+
+SECRET_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    webhook_url: str  # "": no webhook
+    secret: str  # "": none made yet
+
+
+def notify_settings(conn: Connection, user: str) -> NotifySettings:
+    t = db.notify_settings
+    row = conn.execute(sa.select(t.c.webhook_url, t.c.secret).where(t.c.user == user)).first()
+    if row is None:
+        return NotifySettings("", "")
+    return NotifySettings(str(row[0] or ""), str(row[1] or ""))
+
+
+def _put(conn: Connection, user: str, **values: str) -> None:
+    t = db.notify_settings
+    updated = conn.execute(
+        sa.update(t).where(t.c.user == user).values(**values, updated_at=db.utcnow())
+    )
+    if updated.rowcount == 0:
+        row = {"webhook_url": "", "secret": "", **values}
+        conn.execute(sa.insert(t).values(user=user, updated_at=db.utcnow(), **row))
+
+
+def set_webhook(conn: Connection, user: str, url: str) -> str | None:
+    """Save the user's webhook URL ("" turns notifications off; the caller checked it).
+    Returns a new signing secret when the user had none (to show once), else None."""
+    fresh = None
+    if url and not notify_settings(conn, user).secret:
+        fresh = SECRET_PREFIX + secrets.token_hex(24)
+        _put(conn, user, webhook_url=url, secret=fresh)
+    else:
+        _put(conn, user, webhook_url=url)
+    return fresh
+
+
+def new_notify_secret(conn: Connection, user: str) -> str:
+    """Replace the user's signing secret; the new one is returned (to show once)."""
+    fresh = SECRET_PREFIX + secrets.token_hex(24)
+    _put(conn, user, secret=fresh)
+    return fresh

@@ -166,3 +166,40 @@ def source_tally(conn: Connection, since: datetime) -> credits.SourceTally:
     return credits.SourceTally(
         looked_up=sum(int(count) for _, _, count in rows), found=found, failed=failed
     )
+
+
+def group_rows(conn: Connection, group_id: str) -> list[RunRow]:
+    """The runs (parts) of one upload, in order."""
+    stmt = sa.select(rt_).where(rt_.c.group_id == group_id).order_by(rt_.c.group_seq)
+    return [RunRow.of(r) for r in conn.execute(stmt)]
+
+
+def finished_since(conn: Connection, owner: str, since: datetime, limit: int = 50) -> list[str]:
+    """Ids of the owner's runs that became final at or after ``since``: the latest
+    ``limit`` of them, oldest first."""
+    stmt = (
+        sa.select(rt_.c.run_id)
+        .where(rt_.c.owner == owner, rt_.c.finished_at >= since)
+        .order_by(rt_.c.finished_at.desc())
+        .limit(limit)
+    )
+    return [str(r) for r in reversed(conn.execute(stmt).scalars().all())]
+
+
+def active_progress(conn: Connection, owner: str) -> tuple[int, int, int]:
+    """(active runs, their rows dealt with, their rows) for the owner's queued and
+    running runs: the progress the browser tab shows."""
+    ids = [
+        str(r)
+        for r in conn.execute(
+            sa.select(rt_.c.run_id).where(
+                rt_.c.owner == owner, rt_.c.state.in_(credits.ACTIVE_STATES)
+            )
+        ).scalars()
+    ]
+    by_run = counts(conn, ids)
+    return (
+        len(ids),
+        sum(c.handled for c in by_run.values()),
+        sum(c.total for c in by_run.values()),
+    )

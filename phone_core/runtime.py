@@ -60,6 +60,12 @@ class NoQueue:
         return None
 
 
+class Background(Protocol):
+    """A thread the runtime stops when it closes (e.g. ``notify.Notifier``)."""
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -70,12 +76,17 @@ class Runtime:
     queue: RunQueue = field(default_factory=NoQueue)
     is_worker: bool = False  # this process runs batches (not only submits them)
     s3_server: LocalS3Server | None = None
+    background: list[Background] = field(default_factory=list)  # stopped first on close
 
     def source_prices(self) -> list[Price]:
         return [s.price for s in self.sources]
 
     def close(self) -> None:
-        """Release everything the runtime holds: queue, sources' clients, DB, S3 server."""
+        """Release everything the runtime holds: background threads, queue, sources'
+        clients, DB, S3 server."""
+        for job in self.background:
+            job.stop()
+        self.background.clear()
         self.queue.interrupt()  # no lookup in flight when the sources' clients close
         for src in self.sources:
             src.close()  # before the queue stops the event loop those clients live on

@@ -134,6 +134,22 @@ class Settings(BaseSettings):
     web_auth_max_failures: int = Field(default=5, ge=1)
     web_auth_window_sec: float = Field(default=300.0, gt=0)
     web_auth_max_lockout_sec: float = Field(default=3600.0, gt=0)
+    # Notifications when a batch ends (issue 10): a webhook per user, delivered from the
+    # outbox by the worker process, signed with the user's secret.
+    notify_timeout_sec: float = Field(default=5.0, gt=0)  # each delivery attempt
+    notify_max_attempts: int = Field(default=5, ge=1)
+    notify_backoff_base_sec: float = Field(default=15.0, ge=0)  # x4 after each failure
+    notify_poll_sec: float = Field(default=1.0, gt=0)  # how often the outbox is looked at
+    # Webhook URLs resolving to loopback, private or link-local addresses are refused
+    # unless this is on (tests; an install whose chat server is on the private network).
+    notify_allow_private: bool = False
+    # The web app's address as users reach it, for the link in a notification;
+    # default http://localhost:<app_port>.
+    public_url: str = ""
+
+    @property
+    def app_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.app_port}").rstrip("/")
 
     @property
     def state_db_url(self) -> str:

@@ -15,7 +15,19 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from phone_core import credits, ingest, keys, passwords, run_views, service, sessions, users
+from phone_core import (
+    credits,
+    ingest,
+    keys,
+    notify,
+    passwords,
+    preferences,
+    run_views,
+    service,
+    sessions,
+    users,
+    webhooks,
+)
 from phone_core import mapping as mapping_rules
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
@@ -386,3 +398,56 @@ def revoke_any_key(key_id: str) -> ApiKey:
     """An admin revokes anyone's key."""
     with runtime().db.begin() as conn:
         return keys.revoke_any(conn, key_id)
+
+
+# --- notifications when a batch ends (phone_core.notify, .preferences, .webhooks) ---------
+
+
+def webhook_url(user: str) -> str:
+    """The user's webhook URL ("" when notifications are off)."""
+    with runtime().db.connect() as conn:
+        return preferences.notify_settings(conn, user).webhook_url
+
+
+def has_notify_secret(user: str) -> bool:
+    with runtime().db.connect() as conn:
+        return bool(preferences.notify_settings(conn, user).secret)
+
+
+def save_webhook(user: str, url: str) -> str | None:
+    """Check and save the URL ("" turns notifications off); InputError says what is wrong.
+    Returns the signing secret when one was made now (to show once)."""
+    rt = runtime()
+    checked = webhooks.check_url(url, rt.settings.notify_allow_private)
+    with rt.db.begin() as conn:
+        return preferences.set_webhook(conn, user, checked)
+
+
+def regenerate_notify_secret(user: str) -> str:
+    with runtime().db.begin() as conn:
+        return preferences.new_notify_secret(conn, user)
+
+
+def send_test_notification(user: str) -> tuple[bool, str]:
+    """Send a test notification now: (delivered, what happened in words)."""
+    rt = runtime()
+    result = notify.send_test(rt, user)
+    if result is None:
+        return False, "Save a webhook address first."
+    return result.ok, result.describe(rt.settings.notify_timeout_sec)
+
+
+def recent_notifications(user: str, limit: int = 5) -> list[notify.Notification]:
+    with runtime().db.connect() as conn:
+        return notify.recent(conn, user, limit)
+
+
+def activity_clock() -> datetime:
+    """Now, as the engine stamps finished runs (naive UTC)."""
+    return notify.clock()
+
+
+def run_activity(user: str, since: datetime) -> notify.Activity:
+    """The user's active-run progress and the batches that ended since ``since``."""
+    with runtime().db.connect() as conn:
+        return notify.activity(conn, user, since)

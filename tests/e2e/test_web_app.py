@@ -105,6 +105,8 @@ def test_new_user_whole_path(alice: Any, web_app: App, tmp_path: Path) -> None:
     page.get_by_text("Downloads").wait_for(timeout=RUN_TIMEOUT_MS)
     page.get_by_text(re.compile(r"^Completed: [\d,]+ of [\d,]+ rows done")).wait_for()
     shot(page, "05_runs_finished")
+    # Told when it ends: the tab title (set by the app's notices, on any page).
+    page.wait_for_function("() => document.title === '✓ Done · Phone enrichment'")
 
     with page.expect_download() as info:
         page.get_by_role("button", name=re.compile(r"results\.csv")).click()

@@ -149,5 +149,7 @@ def test_one_writer_per_table() -> None:
     assert writers["ledger"] == {"phone_core.credits"}
     assert writers["users"] == {"phone_core.users"}
     assert writers["install_secrets"] == {"phone_core.sessions"}
+    assert writers["notifications"] == {"phone_core.notify"}
+    assert writers["notify_settings"] == {"phone_core.preferences"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

@@ -19,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
+LATER |= {"notify_settings", "notifications"}  # 0005_notifications
 # Columns added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
     "runs": frozenset({"source_delimiter"}),  # 0003_export_dialect
