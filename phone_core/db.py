@@ -95,6 +95,8 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
     sa.Column("started_at", sa.DateTime, nullable=True),
     sa.Column("finished_at", sa.DateTime, nullable=True),
+    # The batch (one upload, its parts and its re-runs) the run belongs to (0004_batches).
+    sa.Column("batch_id", sa.String(RUN_ID_MAX_LEN), nullable=True, index=True),
 )
 
 run_records = sa.Table(
@@ -113,6 +115,8 @@ run_records = sa.Table(
     sa.Column("credits", sa.Integer, nullable=False, default=0),
     sa.Column("detail", sa.String(200), nullable=False, default=""),
     sa.Column("source_row", sa.JSON, nullable=True),
+    # The row's position in its batch's upload (0-based), across parts and re-runs.
+    sa.Column("batch_row", sa.Integer, nullable=True),
     sa.Index("ix_run_records_status", "run_id", "status"),
 )
 

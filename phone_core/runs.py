@@ -55,6 +55,7 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    batch_id: str = ""
 
     @classmethod
     def of(cls, row: sa.Row[Any]) -> RunRow:
@@ -79,6 +80,7 @@ class RunRow:
             created_at=m["created_at"],
             started_at=m["started_at"],
             finished_at=m["finished_at"],
+            batch_id=str(m["batch_id"] or m["group_id"] or m["run_id"]),
         )
 
     @property
@@ -101,6 +103,7 @@ class NewRun:
     parent_run_id: str | None = None
     group_id: str | None = None
     group_seq: int = 0
+    batch_id: str | None = None  # default: the group, or the run itself
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def create(conn: Connection, new: NewRun) -> None:
             parent_run_id=new.parent_run_id,
             group_id=new.group_id,
             group_seq=new.group_seq,
+            batch_id=new.batch_id or new.group_id or new.run_id,
             created_at=db.utcnow(),
         )
     )
@@ -156,7 +160,10 @@ def insert_records(
     dup_of: Sequence[int | None],
     known: Sequence[bool],
     source_rows: Sequence[dict[str, str]] | None,
+    batch_rows: Sequence[int] | None = None,
 ) -> None:
+    """The run's records; ``batch_rows`` are their rows in the batch's upload (default:
+    their position in the run)."""
     rows: list[dict[str, Any]] = []
     for i, person in enumerate(people):
         row: dict[str, Any] = {
@@ -172,6 +179,7 @@ def insert_records(
             "credits": 0,
             "detail": "",
             "source_row": source_rows[i] if source_rows else None,
+            "batch_row": batch_rows[i] if batch_rows is not None else i,
         }
         row.update({f: getattr(person, f) for f in _PERSON_COLS})
         rows.append(row)
@@ -346,6 +354,14 @@ def request_cancel(conn: Connection, row: RunRow) -> None:
         .where(rt_.c.run_id.in_(targets), rt_.c.state.in_(credits.ACTIVE_STATES))
         .values(cancel_requested=True)
     )
+
+
+def request_cancel_batch(conn: Connection, batch_id: str, owner: str | None = None) -> int:
+    """Ask every unfinished run of a batch to stop; how many were asked."""
+    stmt = sa.update(rt_).where(rt_.c.batch_id == batch_id, rt_.c.state.in_(credits.ACTIVE_STATES))
+    if owner is not None:
+        stmt = stmt.where(rt_.c.owner == owner)
+    return int(conn.execute(stmt.values(cancel_requested=True)).rowcount or 0)
 
 
 def record_disabled_sources(conn: Connection, run_id: str, disabled: dict[str, str]) -> None:
