@@ -135,8 +135,9 @@ def combined_state(rows: Sequence[RunRow], unprocessed_in: set[str]) -> RunState
     processed (completed when there is none)."""
     unfinished = [r for r in rows if not r.state.finished]
     if unfinished:
-        waiting = any(r.group_seq > 0 for r in unfinished)
-        if waiting or any(r.state == RunState.RUNNING for r in unfinished):
+        done = {(r.group_id, r.group_seq) for r in rows if r.group_id and r.state.finished}
+        between = any((r.group_id, r.group_seq - 1) in done for r in unfinished)
+        if between or any(r.state == RunState.RUNNING for r in unfinished):
             return RunState.RUNNING
         return RunState.QUEUED
     stops = [r.state for r in rows if r.run_id in unprocessed_in]
