@@ -64,9 +64,8 @@ def main() -> None:
     live_table = st.fragment(run_every=REFRESH_SECONDS if active else None)(_live_table)
     live_table(user, admin, owner, active, state, search)
 
-    batch_id = run_view.opened()
-    if batch_id is None:
-        return
+    batch_id = run_view.opened() or batches[0].batch_id  # by default: the newest
+    run_view.open_batch(batch_id)  # in the URL: a reload keeps watching this batch
     try:
         batch = ui_api.get_batch(user, batch_id, admin=admin)
     except NotFound:
