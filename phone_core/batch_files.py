@@ -65,25 +65,29 @@ def read(rt: Runtime, rows: list[RunRow], version: int, name: str) -> bytes:
 
 
 def publish_ready(rt: Runtime, run_id: str) -> None:
-    """After a run ends: write the version it completes, if it completes one (each file
-    on its own: one that cannot be built is built, and explained, on download)."""
+    """After a run ends: write the versions it completes, if any (each file on its own:
+    one that cannot be built is built, and explained, on download)."""
     with rt.db.connect() as conn:
         rows = batch_views.batch_rows(conn, batch_views.batch_of_run(conn, run_id))
-    ready = batch_views.versions(rows)
     subs = batch_views.submissions(rows)
-    if not ready or run_id not in {r.run_id for r in subs[ready[-1].version - 1]}:
-        return
-    version = ready[-1].version
+    mine = next(n for n, sub in enumerate(subs, start=1) if run_id in {r.run_id for r in sub})
+    for ready in batch_views.versions(rows):
+        if ready.version >= mine:
+            _publish(rt, rows, ready.version)
+
+
+def _publish(rt: Runtime, rows: list[RunRow], version: int) -> None:
+    batch_id = rows[0].batch_id
     items = _items(rt, rows, version)
     for name in OUTPUT_FILES:
         try:
-            rt.store.get(batch_key(rt.store, rows[0].batch_id, version, name))
+            rt.store.get(batch_key(rt.store, batch_id, version, name))
             continue  # written already (a retried step, or a download first): keep it
         except NotFound:
             pass
         try:
             body = build(name, items)
         except Exception as exc:
-            log.warning("batch %s: %s not built: %s", rows[0].batch_id, name, redacted_trace(exc))
+            log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
             continue
-        _write(rt, rows[0].batch_id, version, name, body)
+        _write(rt, batch_id, version, name, body)
