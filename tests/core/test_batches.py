@@ -260,3 +260,29 @@ def test_existing_runs_are_backfilled_into_batches(tmp_path: Path) -> None:
     assert got == {"a1": "g", "a2": "g", "a2r": "g"}
     assert mapped[("a1", 1)] == 1 and mapped[("a2", 0)] == 1000 and mapped[("a2", 1)] == 1001
     assert (mapped[("a2r", 0)], mapped[("a2r", 1)]) == (1000, 1001)
+
+
+def test_combined_state_rules() -> None:
+    from datetime import datetime
+
+    from phone_core.batch_views import combined_state
+    from phone_core.runs import RunRow
+
+    def row(run_id: str, state: RunState, group: str | None = None, seq: int = 0) -> RunRow:
+        return RunRow(
+            run_id=run_id, owner="ann", state=state, max_credits=1, spent=0, total=1,
+            worst_case=1, result_path="", credits_path="", cancel_requested=False, notice="",
+            disabled_sources={}, label="", parent_run_id=None, group_id=group, group_seq=seq,
+            created_at=datetime(2026, 1, 1), started_at=None, finished_at=None,
+        )  # fmt: skip
+
+    done, queued = RunState.COMPLETED, RunState.QUEUED
+    assert combined_state([row("a", queued, "g"), row("b", queued, "g", 1)], set()) is queued
+    between = [row("a", done, "g"), row("b", queued, "g", 1)]
+    assert combined_state(between, set()) is RunState.RUNNING  # the next part's turn
+    rerun_queued = [row("a", RunState.CREDIT_LIMIT_REACHED), row("b", queued)]
+    assert combined_state(rerun_queued, {"a"}) is queued
+    stops = [row("a", RunState.CREDIT_LIMIT_REACHED), row("b", RunState.CANCELLED)]
+    assert combined_state(stops, {"a", "b"}) is RunState.CANCELLED  # the worst
+    assert combined_state(stops, {"a"}) is RunState.CREDIT_LIMIT_REACHED  # b's rows are done
+    assert combined_state(stops, set()) is done  # every row has an outcome
