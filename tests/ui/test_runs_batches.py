@@ -121,3 +121,18 @@ def test_filter_by_state_search_by_name_and_pages(
     at.selectbox(key="runs_state").set_value("In progress").run()
     assert len(frame(at, "Batch id")) == 11
     assert not at.exception
+
+
+def test_clicking_a_row_opens_its_batch(queued: Runtime, app: Callable[..., AppTest]) -> None:
+    older = submit(queued, "alice", label="older.csv")
+    submit(queued, "alice", label="newer.csv")
+    at = open_runs(app)
+    assert list(frame(at, "Batch id")["Batch"]) == ["newer.csv", "older.csv"]
+    table = next(d for d in at.dataframe if "Batch id" in d.value.columns)
+    assert table.key is not None
+    # What a click on the second row's selector sends (AppTest writes selection state).
+    at.session_state[table.key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params["batch"] == batches.batch_of_run(queued, "alice", older)
+    assert any(m == "### older.csv" for m in messages(at, "markdown"))
