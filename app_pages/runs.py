@@ -64,12 +64,14 @@ def main() -> None:
     live_table = st.fragment(run_every=REFRESH_SECONDS if active else None)(_live_table)
     live_table(user, admin, owner, active, state, search)
 
-    batch_id = run_view.opened() or batches[0].batch_id  # by default: the newest
+    batch_id = run_view.opened()
+    if batch_id not in {b.batch_id for b in batches}:  # by default (or not listed): newest
+        batch_id = batches[0].batch_id
     run_view.open_batch(batch_id)  # in the URL: a reload keeps watching this batch
     try:
         batch = ui_api.get_batch(user, batch_id, admin=admin)
     except NotFound:
-        st.info("That batch is not one you can open.")
+        st.info("That batch is no longer there.")
         return
     running = not batch.state.finished
     live_status = st.fragment(run_every=REFRESH_SECONDS if running else None)(_live_status)

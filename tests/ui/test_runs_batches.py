@@ -136,3 +136,15 @@ def test_clicking_a_row_opens_its_batch(queued: Runtime, app: Callable[..., AppT
     assert not at.exception
     assert at.query_params["batch"] == batches.batch_of_run(queued, "alice", older)
     assert any(m == "### older.csv" for m in messages(at, "markdown"))
+
+
+def test_another_users_batch_in_the_url_does_not_open(
+    queued: Runtime, app: Callable[..., AppTest]
+) -> None:
+    grant(queued, "bob", 100)
+    theirs = batches.batch_of_run(queued, "bob", submit(queued, "bob", label="bob-secret.csv"))
+    submit(queued, "alice", label="mine.csv")
+    at = open_runs(app, batch=theirs)
+    shown = messages(at, "markdown")
+    assert "### mine.csv" in shown and all("bob-secret" not in m for m in shown)
+    assert at.query_params["batch"] != theirs
