@@ -187,7 +187,9 @@ def _page_loads(url: str, until_ready: Callable[[], None]) -> list[float]:
             for _ in range(PAGE_LOADS + 1):  # the first load warms the server up
                 start = time.perf_counter()
                 page.goto(f"{url}/runs")
-                results = page.locator("[data-testid='stDataFrame']").nth(1)
+                results = page.locator(
+                    "[data-testid='stDataFrame']"
+                ).last  # the rows, below the batches
                 results.locator("canvas").first.wait_for(state="visible")
                 page.get_by_text(f"{RESULT_ROWS:,} of {RESULT_ROWS:,} rows.").wait_for()
                 times.append(time.perf_counter() - start)

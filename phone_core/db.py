@@ -98,6 +98,8 @@ runs = sa.Table(
     sa.Column("finished_at", sa.DateTime, nullable=True),
     # The uploaded CSV's delimiter, for the Excel-friendly export; NULL: XLSX or API.
     sa.Column("source_delimiter", sa.String(1), nullable=True),
+    # The batch (one upload, its parts and its re-runs) the run belongs to (0004_batches).
+    sa.Column("batch_id", sa.String(RUN_ID_MAX_LEN), nullable=True, index=True),
 )
 
 run_records = sa.Table(
@@ -116,6 +118,8 @@ run_records = sa.Table(
     sa.Column("credits", sa.Integer, nullable=False, default=0),
     sa.Column("detail", sa.String(200), nullable=False, default=""),
     sa.Column("source_row", sa.JSON, nullable=True),
+    # The row's position in its batch's upload (0-based), across parts and re-runs.
+    sa.Column("batch_row", sa.Integer, nullable=True),
     sa.Index("ix_run_records_status", "run_id", "status"),
 )
 
@@ -336,7 +340,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0005_notifications"
+SCHEMA_HEAD = "0004_batches"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from phone_core import notify, outputs, run_views, runs
+from phone_core import batch_files, notify, outputs, run_views, runs
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import ExportError, redacted_trace
 from phone_core.models import (
@@ -363,6 +363,11 @@ def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[s
             raise ExportError(f"the {label} file could not be built for this run") from exc
         rt.store.put(output_key(rt.store, row.result_path, name), body, OUTPUT_FILES[name].mime)
         built[name] = body
+    if only is None:
+        try:
+            batch_files.publish_ready(rt, run_id)
+        except Exception as exc:  # built on download instead
+            log.warning("run %s: batch files not written: %s", run_id, redacted_trace(exc))
     return built
 
 

@@ -420,3 +420,41 @@ class ColumnRow(BaseModel):
     samples: list[str]  # up to 3 different non-empty values from its first rows
     field: str | None  # the field it is mapped to, or None (carried into the export only)
     confidence: Confidence | None  # None when not mapped
+
+
+class BatchPart(BaseModel):
+    """One run of a batch, shown as a detail: an upload's part, or a re-run's."""
+
+    run: Run
+    submission: int  # 1: the upload; 2, 3, ...: its re-runs, in order
+    part: int  # 1-based within its submission
+    parts: int
+    waiting_for: int | None = None  # queued behind this part number of its submission
+
+
+class BatchVersion(BaseModel):
+    """One version of a batch's merged files: 1 when the upload's parts have all
+    finished, n + 1 after each re-run."""
+
+    version: int
+    created_at: datetime | None
+    note: str
+
+
+class Batch(BaseModel):
+    """An upload as one thing: its parts and re-runs combined (phone_core.batch_views)."""
+
+    batch_id: str
+    owner: str
+    label: str
+    state: RunState
+    created_at: datetime
+    finished_at: datetime | None = None
+    counts: RunCounts
+    credits_spent: int
+    budget: int  # what the user set: the upload's max credits, plus each re-run's
+    credits_held: int
+    cancel_requested: bool = False
+    notice: str = ""
+    parts: list[BatchPart]
+    versions: list[BatchVersion]

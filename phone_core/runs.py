@@ -33,7 +33,7 @@ rt_ = db.runs
 _PERSON_COLS = PERSON_FIELDS[1:]
 _RECORD_COLUMNS = (
     "run_id", "idx", "person_id", "identity", "dup_of", "known", "status", "source", "phone",
-    "credits", "detail", "source_row", *_PERSON_COLS,
+    "credits", "detail", "source_row", "batch_row", *_PERSON_COLS,
 )  # fmt: skip
 
 
@@ -61,6 +61,7 @@ class RunRow:
     started_at: datetime | None
     finished_at: datetime | None
     source_delimiter: str | None = None
+    batch_id: str = ""
 
     @classmethod
     def of(cls, row: sa.Row[Any]) -> RunRow:
@@ -86,6 +87,7 @@ class RunRow:
             started_at=m["started_at"],
             finished_at=m["finished_at"],
             source_delimiter=m["source_delimiter"],
+            batch_id=str(m["batch_id"] or m["group_id"] or m["run_id"]),
         )
 
     @property
@@ -109,6 +111,7 @@ class NewRun:
     group_id: str | None = None
     group_seq: int = 0
     source_delimiter: str | None = None  # the uploaded CSV's, for the exports
+    batch_id: str | None = None  # default: the group, or the run itself
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ def create(conn: Connection, new: NewRun) -> None:
             parent_run_id=new.parent_run_id,
             group_id=new.group_id,
             group_seq=new.group_seq,
+            batch_id=new.batch_id or new.group_id or new.run_id,
             created_at=db.utcnow(),
             source_delimiter=new.source_delimiter,
         )
@@ -165,11 +169,15 @@ def insert_records(
     dup_of: Sequence[int | None],
     known: Sequence[bool],
     source_rows: Sequence[dict[str, str]] | None,
+    batch_rows: Sequence[int] | None = None,
 ) -> None:
+    """The run's records; ``batch_rows`` are their rows in the batch's upload (default:
+    their position in the run)."""
     rows = [
         (
             run_id, i, person.id, identities[i], dup_of[i], known[i], None, "", "", 0, "",
             json.dumps(source_rows[i], ensure_ascii=False) if source_rows else None,
+            batch_rows[i] if batch_rows is not None else i,
             *(getattr(person, f) for f in _PERSON_COLS),
         )
         for i, person in enumerate(people)
@@ -344,6 +352,14 @@ def request_cancel(conn: Connection, row: RunRow) -> None:
         .where(rt_.c.run_id.in_(targets), rt_.c.state.in_(credits.ACTIVE_STATES))
         .values(cancel_requested=True)
     )
+
+
+def request_cancel_batch(conn: Connection, batch_id: str, owner: str | None = None) -> int:
+    """Ask every unfinished run of a batch to stop; how many were asked."""
+    stmt = sa.update(rt_).where(rt_.c.batch_id == batch_id, rt_.c.state.in_(credits.ACTIVE_STATES))
+    if owner is not None:
+        stmt = stmt.where(rt_.c.owner == owner)
+    return int(conn.execute(stmt.values(cancel_requested=True)).rowcount or 0)
 
 
 def record_disabled_sources(conn: Connection, run_id: str, disabled: dict[str, str]) -> None:

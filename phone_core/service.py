@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Connection
 
-from phone_core import credits, db, engine, persons, run_views, runs
+from phone_core import batch_views, credits, db, engine, persons, run_views, runs
 from phone_core.credits import worst_case
 from phone_core.csvtext import DELIMITERS
 from phone_core.errors import InputError, NotFound
@@ -111,6 +111,8 @@ def _create_runs(
     label: str = "",
     parent_run_id: str | None = None,
     source_delimiter: str | None = None,
+    batch_id: str | None = None,
+    rows_of: Sequence[Sequence[int]] | None = None,
 ) -> list[BatchAccepted]:
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
@@ -122,6 +124,9 @@ def _create_runs(
     """
     credits.check_amount(max_credits, "max credits")
     group_id = uuid.uuid4().hex if len(chunks) > 1 else None
+    if rows_of is None:  # a new upload: its chunks are consecutive rows
+        starts = [sum(len(c[0].people) for c in chunks[:i]) for i in range(len(chunks))]
+        rows_of = [range(s, s + len(c[0].people)) for s, c in zip(starts, chunks, strict=True)]
     per_record = worst_case(rt.source_prices())
     accepted: list[BatchAccepted] = []
     with rt.db.begin() as conn:
@@ -151,10 +156,18 @@ def _create_runs(
                     group_id=group_id,
                     group_seq=seq,
                     source_delimiter=source_delimiter,
+                    batch_id=batch_id,
                 ),
             )
             runs.insert_records(
-                conn, run_id, prep.people, prep.identities, prep.dup_of, prep.known, source_rows
+                conn,
+                run_id,
+                prep.people,
+                prep.identities,
+                prep.dup_of,
+                prep.known,
+                source_rows,
+                list(rows_of[seq]),
             )
             accepted.append(
                 BatchAccepted(run_id=run_id, result_path=result_path, credits_csv_path=credits_path)
@@ -303,7 +316,7 @@ def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
     return get_run(rt, user, run_id, admin=admin)
 
 
-def _rerunnable(items: Sequence[RecordOutcome]) -> list[RecordOutcome]:
+def rerunnable(items: Sequence[RecordOutcome]) -> list[RecordOutcome]:
     """Rows worth another try: errors and not processed (an unknown id stays unknown)."""
     return [
         o
@@ -320,26 +333,48 @@ def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepte
         row = runs.get(conn, run_id, user)
         if not row.state.finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
-        items = _rerunnable(run_views.outcomes(conn, run_id))
+        items = rerunnable(run_views.outcomes(conn, run_id))
+        upload_rows = batch_views.upload_rows(conn, run_id)
     if not items:
         raise InputError("this run has no failed or unprocessed rows to re-run")
-    prep = prepare_people([o.person for o in items])
-    src = [o.source_row for o in items]
-    source_rows = [s for s in src if s is not None] if all(s is not None for s in src) else None
+    rows_of = [upload_rows[o.idx] for o in items]
+    return rerun_items(rt, user, row, items, rows_of, max_credits, row.label)[0]
+
+
+def rerun_items(
+    rt: Runtime,
+    user: str,
+    parent: runs.RunRow,
+    items: Sequence[RecordOutcome],
+    rows_of: Sequence[int],
+    max_credits: int,
+    label: str,
+) -> list[BatchAccepted]:
+    """Runs (parts of at most MAX_BATCH rows) over ``items``, in ``parent``'s batch."""
+    chunks = []
+    chunk_rows = []
+    for start in range(0, len(items), MAX_BATCH):
+        part = items[start : start + MAX_BATCH]
+        src = [o.source_row for o in part]
+        source_rows = [s for s in src if s is not None] if all(s is not None for s in src) else None
+        chunks.append((prepare_people([o.person for o in part]), source_rows))
+        chunk_rows.append(rows_of[start : start + MAX_BATCH])
     return _create_runs(
         rt,
         user,
-        [(prep, source_rows)],
+        chunks,
         max_credits,
         store_people=False,
-        label=f"{row.label or 'Untitled batch'} (re-run)"[:500],
-        parent_run_id=run_id,
-        source_delimiter=row.source_delimiter,
-    )[0]
+        label=f"{label or 'Untitled batch'} (re-run)"[:500],
+        parent_run_id=parent.run_id,
+        batch_id=parent.batch_id,
+        rows_of=chunk_rows,
+        source_delimiter=parent.source_delimiter,
+    )
 
 
 def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
-    return len(_rerunnable(run_outcomes(rt, user, run_id)))
+    return len(rerunnable(run_outcomes(rt, user, run_id)))
 
 
 def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:

@@ -181,3 +181,11 @@ class InMemoryObjectStore(_Addressing):
 
     def presign(self, key: str, ttl: int | None = None) -> str:
         return f"memory://{self.bucket}/{key}"
+
+
+def batch_key(store: ObjectStore, batch_id: str, version: int, name: str) -> str:
+    """The key of version ``version`` of a batch's merged file ``name``:
+    ``<prefix>/batches/<batch id>/v<n>/<name>``, beside the runs' own files."""
+    runs_key = store.key_for("-", name)  # "<prefix>/runs/-/<name>"
+    prefix = runs_key[: -len(f"runs/-/{name}")]
+    return f"{prefix}batches/{batch_id}/v{version}/{name}"

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from phone_core import (
+    batches,
     credits,
     ingest,
     keys,
@@ -34,6 +35,7 @@ from phone_core.credits import worst_case
 from phone_core.ingest import ParsedFile, Purpose
 from phone_core.keys import ApiKey
 from phone_core.models import (
+    Batch,
     BatchAccepted,
     ColumnRow,
     CreditSummary,
@@ -313,6 +315,44 @@ def rerun(user: str, run_id: str, max_credits: int) -> BatchAccepted:
 
 def download(user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:
     return service.download(runtime(), user, run_id, name, admin=admin)
+
+
+# --- batches: an upload (its parts and re-runs) as one thing ---------------------------
+
+
+def list_batches(user: str, *, admin: bool = False, owner: str | None = None) -> list[Batch]:
+    return batches.list_batches(runtime(), user, admin=admin, owner=owner)
+
+
+def get_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
+    return batches.get_batch(runtime(), user, batch_id, admin=admin)
+
+
+def batch_of_run(user: str, run_id: str, *, admin: bool = False) -> str:
+    return batches.batch_of_run(runtime(), user, run_id, admin=admin)
+
+
+def batch_outcomes(user: str, batch_id: str, *, admin: bool = False) -> list[RecordOutcome]:
+    """The rows settled so far, in upload order, each row's newest outcome."""
+    return batches.batch_outcomes(runtime(), user, batch_id, admin=admin)
+
+
+def cancel_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
+    return batches.cancel_batch(runtime(), user, batch_id, admin=admin)
+
+
+def batch_rerunnable_count(user: str, batch_id: str) -> int:
+    return batches.batch_rerunnable_count(runtime(), user, batch_id)
+
+
+def rerun_batch(user: str, batch_id: str, max_credits: int) -> list[BatchAccepted]:
+    return batches.rerun_batch(runtime(), user, batch_id, max_credits)
+
+
+def download_batch(
+    user: str, batch_id: str, name: str, version: int, *, admin: bool = False
+) -> bytes:
+    return batches.download_batch(runtime(), user, batch_id, name, version, admin=admin)
 
 
 # --- credits ----------------------------------------------------------------------------

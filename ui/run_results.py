@@ -1,4 +1,5 @@
-"""A finished run's results: the rows, outcomes by source, downloads, and the re-run."""
+"""A batch's results: the rows table, outcomes by source, the merged files by version,
+and the re-run of its failed rows (in the same batch: a new version of its files)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from phone_core import ui_api
 from phone_core.errors import ExportError, PhoneError
-from phone_core.models import OUTPUT_FILES, OutputFile, RecordOutcome, RecordStatus, Run
+from phone_core.models import OUTPUT_FILES, Batch, OutputFile, RecordOutcome, RecordStatus
 from ui import common, labels
 
 # Widget keys.
@@ -20,8 +21,9 @@ RESULTS = "runs_results"
 RERUN_CREDITS = "runs_rerun_credits"
 RERUN = "runs_rerun"
 DOWNLOAD_PREFIX = "runs_download_"
+VERSION = "runs_version"
 # Page state.
-RERUN_FOR = "runs_rerun_for"  # run id the re-run budget default was set for
+RERUN_FOR = "runs_rerun_for"  # batch (and version) the re-run budget default was set for
 
 NO_SOURCE = "(none)"
 OUTCOME_COLORS = {  # by the labels in labels.STATUS_LABELS
@@ -50,9 +52,16 @@ ROW_FILTERS: dict[str, Callable[[RecordOutcome], bool]] = {
 }
 
 
+RESULT_HEADERS = (
+    "Row", "ID", "First name", "Last name", "Company", "Website", "LinkedIn", "Phone",
+    "Status", "Source", "Credits", "Detail",
+)  # fmt: skip
+
+
 def _outcomes_frame(items: list[RecordOutcome]) -> pd.DataFrame:
     return pd.DataFrame(
-        [
+        columns=list(RESULT_HEADERS),
+        data=[
             {
                 "Row": o.idx + 1,
                 "ID": o.person.id,
@@ -68,7 +77,7 @@ def _outcomes_frame(items: list[RecordOutcome]) -> pd.DataFrame:
                 "Detail": labels.detail_label(o.detail) if o.detail else "",
             }
             for o in items
-        ]
+        ],
     )
 
 
@@ -97,10 +106,10 @@ def _chart(items: list[RecordOutcome]) -> None:
     )
 
 
-def _fetcher(user: str, run_id: str, name: str, admin: bool) -> Callable[[], bytes]:
+def _fetcher(user: str, batch_id: str, name: str, version: int, admin: bool) -> Callable[[], bytes]:
     def fetch() -> bytes:  # runs when the button is clicked, outside the script thread
         try:
-            return ui_api.download(user, run_id, name, admin=admin)
+            return ui_api.download_batch(user, batch_id, name, version, admin=admin)
         except PhoneError as exc:
             raise RuntimeError(common.explain(exc)) from None
         except Exception as exc:
@@ -110,10 +119,41 @@ def _fetcher(user: str, run_id: str, name: str, admin: bool) -> Callable[[], byt
     return fetch
 
 
-def _downloads(user: str, run: Run, admin: bool) -> None:
+def _version(batch: Batch) -> int:
+    """The version picked (the newest by default): older ones stay downloadable."""
+    newest = batch.versions[-1].version
+    if len(batch.versions) == 1:
+        return newest
+    by_number = {v.version: v for v in batch.versions}
+    if st.session_state.get(VERSION) not in by_number:
+        st.session_state[VERSION] = newest
+    return int(
+        st.selectbox(
+            "Version",
+            list(reversed(by_number)),
+            key=VERSION,
+            format_func=lambda n: (
+                f"Version {n}: {by_number[n].note}, "
+                f"{labels.when(by_number[n].created_at)} UTC" + (" (newest)" if n == newest else "")
+            ),
+            help="A re-run writes a new version with its rows updated; older versions "
+            "stay as they were.",
+        )
+    )
+
+
+def _downloads(user: str, batch: Batch, admin: bool) -> None:
     st.markdown("#### Downloads")
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.label.rsplit(".", 1)[0]).strip("-")[:60]
-    stem = f"{stem or 'run'}-{run.run_id[:8]}"
+    if not batch.versions:
+        st.caption("The files are written when every part of the upload has finished.")
+        return
+    version = _version(batch)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", batch.label.rsplit(".", 1)[0]).strip("-")[:60]
+    stem = f"{stem or 'batch'}-{batch.batch_id[:8]}" + (f"-v{version}" if version > 1 else "")
+    st.caption(
+        f"One file each for the whole upload ({labels.count(batch.counts.total, 'row')}, "
+        "in the upload's order, each row's newest outcome)."
+    )
     # The spreadsheet files in one row, the programs' files under them: five buttons in
     # one row would be squeezed.
     exports = [spec for spec in OUTPUT_FILES.values() if not spec.contract]
@@ -121,7 +161,7 @@ def _downloads(user: str, run: Run, admin: bool) -> None:
     width = max(len(exports), len(machine))
     for specs in (exports, machine):
         for col, spec in zip(st.columns(width)[: len(specs)], specs, strict=True):
-            _download(col, user, run, admin, stem, spec)
+            _download(col, user, batch, version, admin, stem, spec)
         if specs is exports:
             st.caption(
                 "Excel set to another language (German, French, ...) shows the enriched CSV "
@@ -130,15 +170,21 @@ def _downloads(user: str, run: Run, admin: bool) -> None:
 
 
 def _download(
-    col: DeltaGenerator, user: str, run: Run, admin: bool, stem: str, spec: OutputFile
+    col: DeltaGenerator,
+    user: str,
+    batch: Batch,
+    version: int,
+    admin: bool,
+    stem: str,
+    spec: OutputFile,
 ) -> None:
     base, suffix = spec.name.rsplit(".", 1)
-    data: bytes | Callable[[], bytes] = _fetcher(user, run.run_id, spec.name, admin)
+    data: bytes | Callable[[], bytes] = _fetcher(user, batch.batch_id, spec.name, version, admin)
     if not spec.contract:
         # An export is built on its own and may be impossible (e.g. too many columns
         # for Excel): find out now and say so, instead of a button that does nothing.
         try:
-            data = ui_api.download(user, run.run_id, spec.name, admin=admin)
+            data = ui_api.download_batch(user, batch.batch_id, spec.name, version, admin=admin)
         except ExportError as exc:
             col.warning(common.explain(exc), icon=":material/warning:")
             return
@@ -154,21 +200,23 @@ def _download(
     )
 
 
-def _rerun(user: str, run: Run) -> None:
-    if run.owner != user:
+def _rerun(user: str, batch: Batch) -> None:
+    if batch.owner != user:
         return
-    count = ui_api.rerunnable_count(user, run.run_id)
+    count = ui_api.batch_rerunnable_count(user, batch.batch_id)
     if count == 0:
         return
     st.markdown("#### Re-run failed / not processed rows")
     worst = count * ui_api.per_record_worst_case()
     available = ui_api.credit_summary(user).available
-    if st.session_state.get(RERUN_FOR) != run.run_id:
+    set_for = f"{batch.batch_id}/{len(batch.versions)}"
+    if st.session_state.get(RERUN_FOR) != set_for:
         st.session_state[RERUN_CREDITS] = max(1, min(worst, available))
-        st.session_state[RERUN_FOR] = run.run_id
+        st.session_state[RERUN_FOR] = set_for
     st.caption(
-        f"{count:,} rows ended in error or were not processed. A new run sends just those "
-        f"rows (worst case {worst:,} credits; you have {available:,} available)."
+        f"{count:,} rows ended in error or were not processed. A re-run sends just those "
+        f"rows (worst case {worst:,} credits; you have {available:,} available) and, when "
+        "it ends, updates this batch's files as a new version."
     )
     left, right = st.columns([1, 2])
     budget = int(
@@ -176,21 +224,15 @@ def _rerun(user: str, run: Run) -> None:
     )
     right.write("")
     if right.button(f"Re-run {count:,} rows", key=RERUN, disabled=available < 1):
-        accepted = ui_api.rerun(user, run.run_id, budget)
-        st.session_state[common.FOCUS_RUN] = accepted.run_id
+        ui_api.rerun_batch(user, batch.batch_id, budget)
         st.rerun()
     if available < 1:
         st.caption("You have no credits available: ask an administrator for more.")
 
 
-def details(user: str, admin: bool, run: Run) -> None:
-    """Everything shown once a run has finished."""
-    items = ui_api.run_outcomes(user, run.run_id, admin=admin)
-    st.markdown("#### Results")
-    choice = st.selectbox("Show", list(ROW_FILTERS), key=ROW_FILTER)
-    shown = [o for o in items if ROW_FILTERS[choice](o)]
+def results_table(items: list[RecordOutcome]) -> None:
     st.dataframe(
-        _outcomes_frame(shown),
+        _outcomes_frame(items),
         hide_index=True,
         width="stretch",
         height=420,
@@ -202,8 +244,13 @@ def details(user: str, admin: bool, run: Run) -> None:
             "LinkedIn": st.column_config.TextColumn("LinkedIn", help="Profile slug"),
         },
     )
-    st.caption(f"{len(shown):,} of {len(items):,} rows.")
+
+
+def details(user: str, admin: bool, batch: Batch) -> None:
+    """What is shown once a batch has finished, below its rows: outcomes by source,
+    downloads and the re-run."""
+    items = ui_api.batch_outcomes(user, batch.batch_id, admin=admin)
     st.markdown("#### Outcomes by source")
     _chart(items)
-    _downloads(user, run, admin)
-    _rerun(user, run)
+    _downloads(user, batch, admin)
+    _rerun(user, batch)

@@ -1,9 +1,10 @@
-"""Runs page: the list, live state, detail, downloads, cancel, re-run, and who sees what."""
+"""Runs page: the batches, live state, detail, downloads, cancel, re-run, and who sees what."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -45,6 +46,12 @@ def load_directory(rt: Runtime) -> None:
     directory.load_rows(rt.db, rows, file_name="dir.csv", loaded_by="test")
 
 
+def frame(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page with ``column`` (the batches have "Batch id", the
+    parts "Part", the results "Phone")."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 @pytest.fixture
 def runs_page(app: Callable[..., AppTest]) -> Callable[..., AppTest]:
     def open_page(user: str = "alice", role: str = "user") -> AppTest:
@@ -69,8 +76,8 @@ def test_submit_then_the_run_is_listed_and_finishes(
     at.switch_page("app_pages/runs.py").run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["Run id"]) == [run_id]
-    assert at.selectbox(key="runs_pick").value == run_id  # the run just submitted is open
+    assert list(table["Batch id"]) == [run_id]  # one run: the batch is named by it
+    assert at.query_params["batch"] == run_id  # the batch just submitted is open
     wait_finished(rt, "alice", run_id)
     at.run()
     table = at.dataframe[0].value
@@ -81,12 +88,12 @@ def test_submit_then_the_run_is_listed_and_finishes(
     assert with_phone == 7  # 5 people found, and 2 duplicate rows of them
     assert (row["Rows"], row["Rows with a phone"]) == (10, with_phone)  # reconciles
     rate = round(100 * service.get_run(rt, "alice", run_id).counts.found_rate)
-    assert (row["Credits spent"], row["Max credits"], row["Found rate"]) == (5, 6, rate)
+    assert (row["Credits spent"], row["Budget"], row["Found rate"]) == (5, 6, rate)
     counts = "Found **5** · Already known **0** · Duplicates **2** · Not found **1** · "
     assert any(m.startswith(counts) for m in messages(at, "markdown"))
     shown = metrics(at)
     assert shown["Phones found: people · rows"] == "5 · 7" and shown["Credits spent"] == "5 of 6"
-    results = at.dataframe[1].value
+    results = frame(at, "Phone")
     assert len(results) == 10
     assert results.iloc[0]["Phone"] == "+14155550000" and results.iloc[0]["Status"] == "Found"
     assert results.iloc[4]["Status"] == "Skipped (free)"
@@ -107,9 +114,9 @@ def test_filtering_the_result_rows(rt: Runtime, runs_page: Callable[..., AppTest
     wait_finished(rt, "alice", submit(rt, "alice"))
     at = runs_page()
     at.selectbox(key="runs_row_filter").set_value("With a phone").run()
-    assert len(at.dataframe[1].value) == 7  # 5 found + 2 duplicates of found people
+    assert len(frame(at, "Phone")) == 7  # 5 found + 2 duplicates of found people
     at.selectbox(key="runs_row_filter").set_value("Without a phone").run()
-    assert len(at.dataframe[1].value) == 3
+    assert len(frame(at, "Phone")) == 3
 
 
 def test_a_user_never_sees_another_users_runs(
@@ -124,8 +131,9 @@ def test_a_user_never_sees_another_users_runs(
     ]
     assert len(at.dataframe) == 0
     assert all("alice-secret" not in m for m in messages(at, "markdown"))
-    # Even a run id typed into the page state does not open it.
+    # Even a run id typed into the page state, or a batch id into the URL, does not open it.
     at.session_state["focus_run_id"] = run_id
+    at.query_params["batch"] = run_id
     at.run()
     assert len(at.dataframe) == 0 and not at.exception
 
@@ -180,7 +188,8 @@ def test_rerun_the_rows_not_processed(rt: Runtime, runs_page: Callable[..., AppT
     assert len(runs) == 2
     child = next(r for r in runs if r.run_id != run_id)
     assert child.parent_run_id == run_id and child.counts.total == left
-    assert at.selectbox(key="runs_pick").value == child.run_id
+    assert at.query_params["batch"] == run_id  # the same batch stays open
+    assert len(at.dataframe[0].value) == 1  # a re-run is part of its batch, not a new line
     wait_finished(rt, "alice", child.run_id)
 
 

@@ -19,6 +19,8 @@ from tests.ui.test_runs import load_directory
 
 # Streamlit's own value of a file_uploader widget (an UploadedFile) is not page state.
 UPLOADERS = ("nb_upload", "ref_upload")
+# Nor is the row selection of the Runs page's batches table (row positions only).
+SELECTIONS = ("runs_table_",)
 
 
 def is_ui_state(value: object) -> bool:
@@ -31,8 +33,19 @@ def core_data_in(at: AppTest) -> dict[str, str]:
     return {
         key: type(value).__name__
         for key, value in at.session_state.items()
-        if key not in UPLOADERS and not is_ui_state(value)
+        if key not in UPLOADERS and not is_ui_state(value) and not _selection(key, value)
     }
+
+
+def _selection(key: str, value: object) -> bool:
+    """A table's row selection: Streamlit's widget value, holding row positions only."""
+    if not key.startswith(SELECTIONS):
+        return False
+    selection = getattr(value, "selection", None)
+    return selection is not None and all(
+        is_ui_state(list(getattr(selection, part, []) or []))
+        for part in ("rows", "columns", "cells")
+    )
 
 
 def test_is_ui_state() -> None:

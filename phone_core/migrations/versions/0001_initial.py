@@ -22,7 +22,8 @@ LATER = frozenset({"users", "install_secrets"})  # 0002
 LATER |= {"notify_settings", "notifications"}  # 0005_notifications
 # Columns added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
-    "runs": frozenset({"source_delimiter"}),  # 0003_export_dialect
+    "runs": frozenset({"source_delimiter", "batch_id"}),  # 0003_export_dialect, 0004_batches
+    "run_records": frozenset({"batch_row"}),  # 0004_batches
 }
 
 
