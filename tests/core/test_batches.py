@@ -149,7 +149,7 @@ def test_versions_are_stored_when_the_batch_ends(mem: Runtime) -> None:
     batch_id = batches.batch_of_run(mem, "ann", run_ids[0])
     keys = [k for k in mem.store.objects if f"/batches/{batch_id}/v1/" in k]  # type: ignore[attr-defined]
     assert sorted(k.rsplit("/", 1)[1] for k in keys) == [
-        "credits.csv", "enriched.csv", "enriched.xlsx", "results.csv",
+        "credits.csv", "enriched-excel.csv", "enriched.csv", "enriched.xlsx", "results.csv",
     ]  # fmt: skip
 
 
@@ -224,7 +224,7 @@ def test_existing_runs_are_backfilled_into_batches(tmp_path: Path) -> None:
                 run_id=run_id, owner="ann", state="completed", max_credits=1, spent=0,
                 total=2, worst_case=1, result_path="", credits_path="", cancel_requested=False,
                 notice="", label="x", parent_run_id=parent, group_id=group, group_seq=seq,
-                created_at=now.replace(microsecond=len(run_id) + seq), batch_id=None,
+                created_at=now.replace(microsecond=len(run_id) + seq),
             )
         )  # fmt: skip
 
@@ -232,13 +232,13 @@ def test_existing_runs_are_backfilled_into_batches(tmp_path: Path) -> None:
         conn.execute(
             sa.insert(db.run_records).values(
                 run_id=run_id, idx=idx, person_id=f"{run_id}-{idx}", identity="", known=True,
-                status=status, source="", phone="", credits=0, detail=detail, batch_row=None,
+                status=status, source="", phone="", credits=0, detail=detail,
             )
         )  # fmt: skip
 
     with engine_.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        command.upgrade(cfg, "0005_notifications")  # the revision before 0004
         run("a1", "g", 0)
         run("a2", "g", 1)
         rec("a1", 0, "found")

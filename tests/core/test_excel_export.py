@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from phone_core import db, ingest, runs, service
+from phone_core import batches, db, ingest, runs, service
 from phone_core.credits import Price
 from phone_core.errors import NotFound
 from phone_core.models import BatchCreate, Detail, PersonRecord, RunState
@@ -192,3 +192,12 @@ def test_only_a_known_delimiter_is_stored(memory_rt: Runtime) -> None:
     (tsv,) = service.submit_upload(memory_rt, USER, [row], 1, source_delimiter="\t")
     assert _stored_delimiter(memory_rt, odd.run_id) is None
     assert _stored_delimiter(memory_rt, tsv.run_id) == "\t"
+
+
+def test_the_batch_merged_excel_csv_keeps_the_uploads_delimiter(memory_rt: Runtime) -> None:
+    """The merged file of the batch (what the Runs page offers) is built like the run's."""
+    run_id = _submit(memory_rt, "leads.csv", _table(";"))
+    batch_id = batches.batch_of_run(memory_rt, USER, run_id)
+    data = batches.download_batch(memory_rt, USER, batch_id, EXCEL, 1)
+    assert data == service.download(memory_rt, USER, run_id, EXCEL)
+    assert data.startswith(b"\xef\xbb\xbfVorname;Nachname;Firma;")

@@ -32,7 +32,14 @@ def _version_1(table: sa.Table, version_1: sa.MetaData) -> sa.Table:
     if not later:
         return table
     columns = [c._copy() for c in table.columns if c.name not in later]
-    return sa.Table(table.name, version_1, *columns)  # column-level indexes come along
+    indexes = [  # table-level indexes on the columns kept (column-level ones come along)
+        sa.Index(i.name, *[c.name for c in i.columns], unique=i.unique)
+        for i in table.indexes
+        if i.name
+        and not any(c.name in later for c in i.columns)
+        and not (len(i.columns) == 1 and next(iter(i.columns)).index)
+    ]
+    return sa.Table(table.name, version_1, *columns, *indexes)
 
 
 def _tables() -> list[sa.Table]:
