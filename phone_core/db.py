@@ -135,8 +135,13 @@ directory = sa.Table(
     sa.Column("domain", sa.String(500), nullable=False, default=""),
     sa.Column("company_key", sa.String(500), nullable=False, default=""),
     sa.Column("phone", sa.String(40), nullable=False),
+    # The row's identity (``records.identity_key``: linkedin, else email, else first + last
+    # name with domain, else with company): what ``--append`` replaces rows by.
+    sa.Column("identity", sa.String(IDENTITY_MAX_LEN), nullable=False, default=""),
+    sa.Column("load_id", sa.Integer, nullable=True),  # the directory_loads row it came from
     sa.Index("ix_directory_name_domain", "name_key", "domain"),
     sa.Index("ix_directory_name_company", "name_key", "company_key"),
+    sa.Index("ix_directory_identity", "identity"),
 )
 
 directory_loads = sa.Table(
@@ -149,6 +154,9 @@ directory_loads = sa.Table(
     sa.Column("loaded_by", sa.String(200), nullable=False),
     sa.Column("replaced", sa.Boolean, nullable=False),
     sa.Column("loaded_at", sa.DateTime, nullable=False, default=utcnow),
+    # An append: rows of earlier loads that had the identity of a row of this file.
+    sa.Column("rows_replaced", sa.Integer, nullable=False, default=0),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),  # how long the load took
 )
 
 # The user registry: who may sign in to the web app and own API keys, credits and runs.

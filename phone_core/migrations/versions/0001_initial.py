@@ -19,14 +19,35 @@ branch_labels = None
 depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
+# Columns and indexes added to version-1 tables by later revisions.
+LATER_COLUMNS = {
+    "directory": frozenset({"identity", "load_id"}),  # 0006_directory_loads
+    "directory_loads": frozenset({"rows_replaced", "seconds"}),  # 0006_directory_loads
+}
+LATER_INDEXES = frozenset({"ix_directory_identity"})  # 0006_directory_loads
 
 
 def _tables() -> list[sa.Table]:
     return [t for t in metadata.sorted_tables if t.name not in LATER]
 
 
+def _version_1(table: sa.Table, into: sa.MetaData) -> sa.Table:
+    """``table`` as version 1 had it (without the columns and indexes added later)."""
+    later = LATER_COLUMNS.get(table.name)
+    if not later:
+        return table.to_metadata(into)
+    copy = sa.Table(table.name, into, *[c._copy() for c in table.columns if c.name not in later])
+    made = {index.name for index in copy.indexes}  # from columns with index=True
+    for index in table.indexes:
+        if index.name not in LATER_INDEXES | made:
+            sa.Index(index.name, *[copy.c[c.name] for c in index.columns], unique=index.unique)
+    return copy
+
+
 def upgrade() -> None:
-    metadata.create_all(bind=op.get_bind(), tables=_tables())
+    first = sa.MetaData()
+    tables = [_version_1(t, first) for t in _tables()]
+    first.create_all(bind=op.get_bind(), tables=tables)
 
 
 def downgrade() -> None:
