@@ -48,7 +48,10 @@ def open_upload(uploaded: Any, prefix: str, purpose: Purpose) -> Opened:
     parsed: ParsedFile | None = None
     error = ""
     try:
-        parsed = ui_api.read_upload(uploaded.name, uploaded.getvalue, purpose, digest=digest)
+        # A directory (up to millions of rows) is read from the upload itself, a chunk at a
+        # time, never copied: Streamlit already holds its bytes.
+        data = uploaded if purpose is ui_api.DIRECTORY else uploaded.getvalue
+        parsed = ui_api.read_upload(uploaded.name, data, purpose, digest=digest)
     except FileFormatError as exc:
         error = common.explain(exc)
     st.session_state[prefix + _FILE] = token
