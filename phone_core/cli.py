@@ -142,7 +142,12 @@ def cmd_directory(args: argparse.Namespace) -> int:
     rt = get_runtime(worker=False)
     meter = _LoadMeter(sys.stderr)
     read, loaded = directory_upload.load_path(
-        rt, Path(args.file), loaded_by="cli", replace=not args.append, progress=meter
+        rt,
+        Path(args.file),
+        loaded_by="cli",
+        replace=not args.append,
+        progress=meter,
+        workers=args.workers or max(1, min(4, os.cpu_count() or 1)),
     )
     meter.done(read, loaded)
     _out({"rows_read": read, "rows_loaded": loaded})
@@ -390,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add to the directory instead of replacing it: rows with the identity of a row "
         "of the file (LinkedIn, else email, else name + website, else name + company) are "
         "replaced by the file's",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that check the phone numbers (default: the CPUs, up to 4)",
     )
     g.set_defaults(func=cmd_directory)
 

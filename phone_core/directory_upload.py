@@ -35,6 +35,7 @@ def load(
     replace: bool = True,
     remember: bool = True,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """Load the mapped file as the reference directory (or append it); (rows read, rows
     loaded). ``source``: the file ``parsed`` was read from (a seekable binary file, not
@@ -54,6 +55,7 @@ def load(
             replace=replace,
             default_region=rt.settings.default_region,
             progress=None if progress is None else lambda n: progress(n, tell()),
+            workers=workers,
         )
 
     if source is None:
@@ -83,6 +85,7 @@ def load_file(
     loaded_by: str,
     replace: bool = True,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """Load a directory file by the suggested mapping (CLI, demo seed), same limits as the app."""
     parsed = ingest.read(filename, source, rt.settings, DIRECTORY)
@@ -96,6 +99,7 @@ def load_file(
         replace=replace,
         remember=False,
         progress=progress,
+        workers=workers,
     )
 
 
@@ -112,10 +116,17 @@ def load_path(
     loaded_by: str,
     replace: bool = True,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> tuple[int, int]:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     with path.open("rb") as source:
         return load_file(
-            rt, source, path.name, loaded_by=loaded_by, replace=replace, progress=progress
+            rt,
+            source,
+            path.name,
+            loaded_by=loaded_by,
+            replace=replace,
+            progress=progress,
+            workers=workers,
         )

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -145,6 +148,7 @@ def load_rows(
     default_region: str = "US",
     progress: Progress | None = None,
     chunk: int = LOAD_CHUNK,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """Load contact rows (canonical keys + ``phone``); returns (rows read, rows loaded).
 
@@ -155,6 +159,9 @@ def load_rows(
     ``replace``: the file becomes the directory. Else (append) each identity in the file
     (``records.identity_key``) has the file's rows only: rows of earlier loads with that
     identity are dropped, every other row stays.
+
+    ``workers`` > 1: chunks after the first are normalised (``contact_of``: phone parsing
+    is most of a load's time) in that many worker processes, while this one reads and writes.
     """
     started = time.monotonic()
     read = loaded = 0
@@ -180,9 +187,9 @@ def load_rows(
             conn.execute(sa.delete(db.directory))
         write = _copy if conn.dialect.name == "postgresql" else _executemany
         it = iter(rows)
-        while part := list(itertools.islice(it, chunk)):
-            read += len(part)
-            found = [c for c in (contact_of(row, default_region) for row in part) if c]
+        parts = iter(lambda: list(itertools.islice(it, chunk)), [])
+        for size, found in _normalised(parts, default_region, workers):
+            read += size
             loaded += len(found)
             if found:
                 write(conn, found, load_id)
@@ -209,6 +216,37 @@ def load_rows(
             )
         )
     return read, loaded
+
+
+def _contacts(part: list[Mapping[str, str]], default_region: str) -> list[Contact]:
+    return [c for c in (contact_of(row, default_region) for row in part) if c]
+
+
+def _normalised(
+    parts: Iterator[list[Mapping[str, str]]], default_region: str, workers: int
+) -> Iterator[tuple[int, list[Contact]]]:
+    """(rows in the chunk, its contacts) of each chunk, in order. With ``workers`` > 1 and
+    more than one chunk, a pool of processes (spawned: this one may run threads) works on
+    up to two chunks each ahead of the writer, so memory stays a few chunks' worth."""
+    first = next(parts, None)
+    if first is None:
+        return
+    second = next(parts, None)
+    if workers <= 1 or second is None:
+        for part in itertools.chain([first], [] if second is None else [second], parts):
+            yield len(part), _contacts(part, default_region)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        ahead: deque[tuple[int, Future[list[Contact]]]] = deque()
+        for part in itertools.chain([first, second], parts):
+            ahead.append((len(part), pool.submit(_contacts, part, default_region)))
+            if len(ahead) >= 2 * workers:
+                size, future = ahead.popleft()
+                yield size, future.result()
+        while ahead:
+            size, future = ahead.popleft()
+            yield size, future.result()
 
 
 _INSERT = (

@@ -98,8 +98,9 @@ def test_rows_are_pulled_a_chunk_at_a_time(engine: Engine) -> None:
         progress=lambda n: seen.append((n, pulled)),
     )
     assert (read, loaded) == (25, 25)
-    # told after each chunk, when no more than that chunk has been read from the source
-    assert seen == [(10, 10), (20, 20), (25, 25)]
+    # told after each chunk, when at most one more chunk has been read from the source
+    assert [n for n, _ in seen] == [10, 20, 25]
+    assert all(pulled_then <= n + 10 for n, pulled_then in seen), seen
 
 
 def test_a_directory_file_is_read_as_a_sample_then_streamed(rt: Runtime) -> None:
@@ -162,8 +163,8 @@ def test_a_200k_row_file_loads_in_bounded_python_memory(rt: Runtime, tmp_path: P
     finally:
         tracemalloc.stop()
     assert (read, loaded) == (200_000, 200_000)
-    assert peak < 40 * 1024 * 1024, peak  # a chunk's worth, not the file's
-    assert peak < size, (peak, size)
+    # a few chunks' worth: the file's rows as dicts would be over 150 MB
+    assert peak < 64 * 1024 * 1024, (peak, size)
 
 
 # --- atomic -----------------------------------------------------------------------------------
@@ -318,3 +319,18 @@ def test_postgres_loads_by_copy_atomically_and_appends() -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.mark.slow
+def test_worker_processes_load_the_same_rows(tmp_path: Path) -> None:
+    rows = [*_rows(25), {"linkedin": "no-phone", "phone": "12"}, *_rows(10, start=500)]
+    results = []
+    for workers in (1, 2):
+        engine = _engine(tmp_path / f"w{workers}")
+        counts = directory.load_rows(
+            engine, iter(rows), file_name="f", loaded_by="t", chunk=10, workers=workers
+        )
+        results.append((counts, _contents(engine)))
+        engine.dispose()
+    assert results[0] == results[1]
+    assert results[0][0] == (36, 35)
