@@ -139,16 +139,16 @@ def cmd_credits(args: argparse.Namespace) -> int:
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
-    rt = get_runtime(worker=False)
     meter = _LoadMeter(sys.stderr)
-    read, loaded = directory_upload.load_path(
-        rt,
-        Path(args.file),
-        loaded_by="cli",
-        replace=not args.append,
-        progress=meter,
-        workers=args.workers or max(1, min(4, os.cpu_count() or 1)),
-    )
+    with _state_db() as engine:  # a load needs neither the S3 server nor DBOS
+        read, loaded = directory_upload.load_path(
+            directory_upload.StateDb(engine, get_settings()),
+            Path(args.file),
+            loaded_by="cli",
+            replace=not args.append,
+            progress=meter,
+            workers=args.workers or max(1, min(4, os.cpu_count() or 1)),
+        )
     meter.done(read, loaded)
     _out({"rows_read": read, "rows_loaded": loaded})
     return 0

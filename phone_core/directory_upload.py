@@ -10,23 +10,44 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from phone_core import ingest
+from sqlalchemy.engine import Engine
+
+from phone_core import ingest, preferences
 from phone_core.errors import InputError
 from phone_core.ingest import DIRECTORY, Mapped, ParsedFile
 from phone_core.mapping import map_rows, suggest_mapping
-from phone_core.runtime import Runtime
+from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.tablestream import file_size
+
+
+class Install(Protocol):
+    """What a load needs of a ``Runtime``: the state DB and the settings (the CLI loads
+    with these alone, without the S3 server or DBOS)."""
+
+    @property
+    def db(self) -> Engine: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+@dataclass(frozen=True)
+class StateDb:
+    db: Engine
+    settings: Settings
+
 
 # Told the rows read so far and the share of the file read (0.0 to 1.0), after each chunk.
 Progress = Callable[[int, float], None]
 
 
 def load(
-    rt: Runtime,
+    rt: Install,
     parsed: ParsedFile,
     mapping: Mapped,
     source: BinaryIO | None = None,
@@ -73,12 +94,15 @@ def load(
     if progress is not None:
         progress(counts[0], 1.0)
     if remember:
-        ingest.remember_mapping(rt, loaded_by, parsed.table, mapping, DIRECTORY)
+        with rt.db.begin() as conn:
+            preferences.save_mapping(
+                conn, loaded_by, parsed.table.headers, mapping, DIRECTORY.scope
+            )
     return counts
 
 
 def load_file(
-    rt: Runtime,
+    rt: Install,
     source: BinaryIO,
     filename: str,
     *,
@@ -104,13 +128,13 @@ def load_file(
 
 
 def load_bytes(
-    rt: Runtime, data: bytes, filename: str, *, loaded_by: str, replace: bool = True
+    rt: Install, data: bytes, filename: str, *, loaded_by: str, replace: bool = True
 ) -> tuple[int, int]:
     return load_file(rt, io.BytesIO(data), filename, loaded_by=loaded_by, replace=replace)
 
 
 def load_path(
-    rt: Runtime,
+    rt: Install,
     path: Path,
     *,
     loaded_by: str,
