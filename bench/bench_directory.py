@@ -9,6 +9,7 @@ engine (in-process queue) and their engine time is measured.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import resource
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.run import Row
@@ -121,5 +124,25 @@ def run() -> list[Row]:
         rows += _suite(f"SQLite, {size:.0f} MB CSV", path, sqlite_dir, url)
         pg = os.environ.get("PHONE_TEST_POSTGRES_URL")
         if pg:
-            rows += _suite(f"PostgreSQL, {size:.0f} MB CSV", path, Path(tmp) / "pg", pg)
+            with _pg_database(pg) as url:
+                rows += _suite(f"PostgreSQL, {size:.0f} MB CSV", path, Path(tmp) / "pg", url)
     return rows
+
+
+@contextlib.contextmanager
+def _pg_database(server_url: str) -> Iterator[str]:
+    """A database of its own on the test server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"phone_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield (
+            sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
