@@ -100,7 +100,8 @@ def main() -> None:
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:
         upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
-    size = f"{labels.count(table.row_count, 'row')}, {labels.count(len(table.headers), 'column')}"
+    rows = ("more than " if table.partial else "") + labels.count(table.row_count, "row")
+    size = f"{rows}, {labels.count(len(table.headers), 'column')}"
     st.markdown(f"**{common.plain(uploaded.name)}**: {size}.")
     upload.preview(table, PREVIEW_ROWS, "ref_preview")
     mapping = upload.mapping_form(table, ui_api.DIRECTORY.targets, MAP_PREFIX, 3)

@@ -334,3 +334,40 @@ def test_worker_processes_load_the_same_rows(tmp_path: Path) -> None:
         engine.dispose()
     assert results[0] == results[1]
     assert results[0][0] == (36, 35)
+
+
+def test_the_migration_gives_existing_rows_their_identity(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(
+            sa.text(
+                "INSERT INTO directory (linkedin, email, name_key, domain, company_key, phone) "
+                "VALUES ('ann', 'a@x.example', 'ann|lee', 'x.example', 'x', '+1'), "
+                "('', 'b@x.example', '', '', '', '+2'), "
+                "('', '', 'cy|doe', 'y.example', 'y', '+3'), "
+                "('', '', 'dee|ray', '', 'acme', '+4')"
+            )
+        )
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT identity FROM directory ORDER BY phone")).scalars()
+        assert list(got) == ["li:ann", "em:b@x.example", "nd:cy|doe|y.example", "nc:dee|ray|acme"]
+    # the same keys a load computes
+    assert directory.contact_of({"linkedin": "ann", "phone": "(212) 555-0100"})[-1] == "li:ann"  # type: ignore[index]
+    nd = {
+        "first_name": "Cy",
+        "last_name": "Doe",
+        "company_url": "y.example",
+        "phone": "(212) 555-0100",
+    }
+    assert directory.contact_of(nd)[-1] == "nd:cy|doe|y.example"  # type: ignore[index]
+    engine.dispose()

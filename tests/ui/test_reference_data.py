@@ -47,6 +47,7 @@ def test_a_large_file_streams_with_progress_and_shows_the_last_load(
     n = ingest.DIRECTORY_SAMPLE_ROWS * 12
     at = upload(at, "big.csv", _csv(n), key="ref_upload")
     assert any("The first 1,000 rows are shown" in str(c.value) for c in at.caption)
+    assert any("more than 1,000 rows" in str(m.value) for m in at.markdown)
     at.checkbox(key="ref_confirm").check().run()
     at.button(key="ref_load").click().run()
     assert not at.exception
