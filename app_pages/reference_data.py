@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from phone_core import ui_api
+from phone_core.errors import FileFormatError
 from phone_core.records import ENRICHABLE_RULE
 from ui import common, labels, upload
 
@@ -15,6 +16,8 @@ UPLOAD = "ref_upload"
 MAP_PREFIX = "ref_map_"
 LOAD = "ref_load"
 CONFIRM = "ref_confirm"
+MODE = "ref_mode"
+REPLACE, APPEND = "Replace the directory", "Add to the directory"
 LOADED_TOKEN = "ref_loaded_token"  # the upload just loaded (no second load of it)
 # Page state (UI state only: the parsed file comes from phone_core).
 STATE_PREFIX = "ref_"
@@ -31,13 +34,40 @@ def _stats() -> None:
         loaded_at = last.get("loaded_at")
         cols[1].metric("Last load", loaded_at.strftime("%Y-%m-%d") if loaded_at else "")
         cols[2].metric("Rows loaded / read", f"{last['rows_loaded']:,} / {last['rows_read']:,}")
+        how = "replaced the directory" if last["replaced"] else "was added to the directory"
+        updated = last.get("rows_replaced") or 0
         st.caption(
-            f"Last file: {last['file_name']}, loaded by {last['loaded_by']} on "
-            f"{labels.when(loaded_at)} UTC. Rows without a valid phone or anything to match on "
-            "are not loaded."
+            f"Last file: {common.plain(last['file_name'])}, loaded by "
+            f"{common.plain(last['loaded_by'])} on {labels.when(loaded_at)} UTC; it {how}"
+            + (f" and updated {labels.count(updated, 'contact')}" if updated else "")
+            + ". Rows without a valid phone or anything to match on are not loaded."
         )
     else:
         st.caption("Nothing loaded yet.")
+
+
+def _load(user: str, uploaded: Any, parsed: Any, mapping: dict[str, str | None]) -> None:
+    replace = st.session_state.get(MODE, REPLACE) == REPLACE
+    bar = st.progress(0.0, text="Reading the file…")
+
+    def progress(rows: int, share: float) -> None:
+        bar.progress(min(max(share, 0.0), 1.0), text=f"{labels.count(rows, 'row')} read")
+
+    try:
+        read, loaded = ui_api.load_directory(
+            user, parsed, mapping, uploaded, replace=replace, progress=progress
+        )
+    except FileFormatError as exc:
+        bar.empty()
+        st.error(f"Nothing was loaded and the directory is unchanged. {common.explain(exc)}")
+        return
+    done = "Loaded" if replace else "Added"
+    common.flash(
+        f"{done} {labels.count(loaded, 'contact')} from {labels.count(read, 'row')} of "
+        f"{common.plain(uploaded.name)}."
+    )
+    st.session_state[LOADED_TOKEN] = upload.file_token(uploaded)  # no second load of it
+    st.rerun()
 
 
 def main() -> None:
@@ -70,7 +100,8 @@ def main() -> None:
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:
         upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
-    size = f"{labels.count(table.row_count, 'row')}, {labels.count(len(table.headers), 'column')}"
+    rows = ("more than " if table.partial else "") + labels.count(table.row_count, "row")
+    size = f"{rows}, {labels.count(len(table.headers), 'column')}"
     st.markdown(f"**{common.plain(uploaded.name)}**: {size}.")
     upload.preview(table, PREVIEW_ROWS, "ref_preview")
     mapping = upload.mapping_form(table, ui_api.DIRECTORY.targets, MAP_PREFIX, 3)
@@ -78,20 +109,27 @@ def main() -> None:
     if problem:
         st.error(common.plain(problem))
         return
-    st.warning(
-        f"Loading replaces the whole directory ({table.row_count:,} rows will be read). "
-        "Rows without a valid phone or anything to match on are left out."
-    )
-    confirmed = st.checkbox("Replace the current directory with this file", key=CONFIRM)
-    if st.button("Load directory", key=LOAD, type="primary", disabled=not confirmed):
-        with st.spinner("Loading…"):
-            read, loaded = ui_api.load_directory(user, parsed, mapping)
-        common.flash(
-            f"Loaded {labels.count(loaded, 'contact')} from {labels.count(read, 'row')} of "
-            f"{common.plain(uploaded.name)}."
+    if table.partial:
+        st.caption(
+            f"The first {table.row_count:,} rows are shown; the whole file is read when it "
+            "is loaded."
         )
-        st.session_state[LOADED_TOKEN] = opened.token  # no second load of the same file
-        st.rerun()
+    mode = st.radio("How to load it", [REPLACE, APPEND], key=MODE, horizontal=True)
+    if mode == REPLACE:
+        rows = "every row" if table.partial else f"{table.row_count:,} rows"
+        st.warning(
+            f"Loading replaces the whole directory ({rows} will be read). Rows without a "
+            "valid phone or anything to match on are left out."
+        )
+        confirmed = st.checkbox("Replace the current directory with this file", key=CONFIRM)
+    else:
+        st.info(
+            "The file's contacts are added. A contact already in the directory (same "
+            "LinkedIn, else email, else name with website or company) gets the file's phone."
+        )
+        confirmed = True
+    if st.button("Load directory", key=LOAD, type="primary", disabled=not confirmed):
+        _load(user, uploaded, parsed, mapping)
 
 
 common.guarded("reference data", main)

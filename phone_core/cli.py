@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
@@ -165,14 +165,50 @@ def cmd_credits(args: argparse.Namespace) -> int:
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
-    from phone_core import ingest
+    from phone_core import directory_upload
 
-    rt = get_runtime(worker=False)
-    read, loaded = ingest.load_directory_file(
-        rt, Path(args.file), loaded_by="cli", replace=not args.append
-    )
+    meter = _LoadMeter(sys.stderr)
+    with _state_db() as engine:  # a load needs neither the S3 server nor DBOS
+        read, loaded = directory_upload.load_path(
+            directory_upload.StateDb(engine, get_settings()),
+            Path(args.file),
+            loaded_by="cli",
+            replace=not args.append,
+            progress=meter,
+            workers=args.workers or max(1, min(4, os.cpu_count() or 1)),
+        )
+    meter.done(read, loaded)
     _out({"rows_read": read, "rows_loaded": loaded})
     return 0
+
+
+class _LoadMeter:
+    """A directory load's progress on stderr: a line that updates in place on a terminal,
+    else a line every few seconds; then a last line with the totals."""
+
+    EVERY = 5.0  # seconds between lines when stderr is not a terminal
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._start = self._last = time.monotonic()
+
+    def __call__(self, rows: int, share: float) -> None:
+        now = time.monotonic()
+        if not self._tty and now - self._last < self.EVERY:
+            return
+        self._last = now
+        line = f"directory: {rows:,} rows read ({share:.0%} of the file, {now - self._start:.0f} s)"
+        self._stream.write(f"\r{line}" if self._tty else f"{line}\n")
+        self._stream.flush()
+
+    def done(self, read: int, loaded: int) -> None:
+        took = time.monotonic() - self._start
+        end = "\n" if self._tty else ""
+        self._stream.write(
+            f"{end}directory: {read:,} rows read, {loaded:,} loaded in {took:.1f} s\n"
+        )
+        self._stream.flush()
 
 
 def _user_out(user: UserInfo, **extra: object) -> None:
@@ -391,7 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = d.add_parser("load")
     g.add_argument("file")
-    g.add_argument("--append", action="store_true", help="add instead of replacing")
+    g.add_argument(
+        "--append",
+        action="store_true",
+        help="add to the directory instead of replacing it: rows with the identity of a row "
+        "of the file (LinkedIn, else email, else name + website, else name + company) are "
+        "replaced by the file's",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that check the phone numbers (default: the CPUs, up to 4)",
+    )
     g.set_defaults(func=cmd_directory)
 
     s = sub.add_parser("worker", help="a worker process (scale-out)")

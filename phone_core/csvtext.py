@@ -15,6 +15,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from charset_normalizer import from_bytes
 
@@ -55,13 +56,33 @@ _HTML_START = ("<!doctype", "<html", "<table", "<?xml", "<head", "<body")
 
 def csv_rows(data: bytes, extension: str) -> tuple[Iterator[list[str]], str, str]:
     """The records of a CSV upload as a stream, with the encoding and delimiter found."""
-    _reject_binary(data, extension)
-    encoding = _detect_encoding(data)
-    sample, complete = _head(data, encoding)
+    return csv_rows_file(io.BytesIO(data), extension)
+
+
+def csv_rows_file(fh: BinaryIO, extension: str) -> tuple[Iterator[list[str]], str, str]:
+    """``csv_rows`` of a seekable binary file, read a chunk at a time (never whole).
+
+    The file is read once or twice to check its encoding, then once more as records. It is
+    not closed: the caller owns it.
+    """
+    fh.seek(0)
+    head = fh.read(_SNIFF_CHARS * 4 + 8)  # a character is at most 4 bytes
+    whole = not fh.read(1)
+    _reject_binary(head, extension)
+    encoding = _detect_encoding(fh, head)
+    sample, complete = _head(head, whole, encoding)
     _reject_non_csv_text(sample)
     delimiter = _detect_delimiter(sample, complete=complete)
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
-    return _records(stream, delimiter), encoding, delimiter
+    return _file_records(fh, encoding, delimiter), encoding, delimiter
+
+
+def _file_records(fh: BinaryIO, encoding: str, delimiter: str) -> Iterator[list[str]]:
+    fh.seek(0)
+    stream = io.TextIOWrapper(fh, encoding=encoding, newline="")
+    try:
+        yield from _records(stream, delimiter)
+    finally:
+        stream.detach()  # the caller's file stays open
 
 
 def detect_delimiter(text: str) -> str:
@@ -139,48 +160,57 @@ def _binary_error() -> FileFormatError:
     )
 
 
-def _detect_encoding(data: bytes) -> str:
+def _chunks(fh: BinaryIO, start: int = 0) -> Iterator[bytes]:
+    fh.seek(start)
+    while chunk := fh.read(_DECODE_CHUNK):
+        yield chunk
+
+
+def _detect_encoding(fh: BinaryIO, head: bytes) -> str:
     """BOM, then UTF-8, then the legacy code page; checked to decode, but nothing is kept."""
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         codec = "utf-32"
-    elif data.startswith(codecs.BOM_UTF8):
+    elif head.startswith(codecs.BOM_UTF8):
         codec = "utf-8-sig"
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         codec = "utf-16"
     else:
-        codec = _bomless_utf16(data) or ""
-        if not codec and b"\x00" in data:
+        codec = _bomless_utf16(head) or ""
+        if not codec and any(b"\x00" in chunk for chunk in _chunks(fh)):
             raise _binary_error()
     if codec:
-        if _decode_error(data, codec) is not None:
+        if _decode_error(fh, codec) is not None:
             raise FileFormatError(
                 "The file's text is damaged: it looks like Unicode text but cannot be "
                 "read as such. " + SAVE_AS
             )
         return codecs.lookup(codec).name
-    error_at = None if data.isascii() else _decode_error(data, "utf-8")
+    ascii_only = all(chunk.isascii() for chunk in _chunks(fh))
+    error_at = None if ascii_only else _decode_error(fh, "utf-8")
     if error_at is None:
         return "utf-8"
-    return codecs.lookup(_legacy_codec(data, error_at)).name
+    return codecs.lookup(_legacy_codec(fh, error_at)).name
 
 
-def _decode_error(data: bytes, codec: str) -> int | None:
-    """Where ``data`` stops decoding as ``codec`` (about), decoded a chunk at a time."""
+def _decode_error(fh: BinaryIO, codec: str) -> int | None:
+    """Where the file stops decoding as ``codec`` (about), decoded a chunk at a time."""
     decoder = codecs.getincrementaldecoder(codec)()
-    view = memoryview(data)
-    for start in range(0, len(data), _DECODE_CHUNK):
-        chunk = view[start : start + _DECODE_CHUNK]
+    start = 0
+    for chunk in _chunks(fh):
         try:
-            decoder.decode(chunk, final=start + _DECODE_CHUNK >= len(data))
+            decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             return max(0, start + exc.start - len(decoder.getstate()[0]))
+        start += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return max(0, start + exc.start - len(decoder.getstate()[0]))
     return None
 
 
-def _head(data: bytes, codec: str) -> tuple[str, bool]:
+def _head(head: bytes, whole: bool, codec: str) -> tuple[str, bool]:
     """The first ``_SNIFF_CHARS`` characters, and whether they are the whole file."""
-    head = data[: _SNIFF_CHARS * 4 + 8]  # a character is at most 4 bytes
-    whole = len(head) == len(data)
     text = codecs.getincrementaldecoder(codec)().decode(head, final=whole)
     sample = text[:_SNIFF_CHARS]
     control = len(_CONTROL_CHARS.findall(sample))
@@ -204,15 +234,16 @@ def _bomless_utf16(data: bytes) -> str | None:
     return None
 
 
-def _legacy_codec(data: bytes, error_at: int) -> str:
+def _legacy_codec(fh: BinaryIO, error_at: int) -> str:
     """Not UTF-8: a non-Latin code page if charset-normalizer is sure, else cp1252/Latin-1."""
-    window = data[max(0, error_at - 16_384) : error_at + 262_144]
+    fh.seek(max(0, error_at - 16_384))
+    window = fh.read(min(error_at, 16_384) + 262_144)
     best = from_bytes(window).best()
     candidates = ["cp1252"]
     if best is not None and best.encoding in _NON_LATIN_CODECS:
         candidates.insert(0, best.encoding)
     for codec in candidates:
-        if _decode_error(data, codec) is None:
+        if _decode_error(fh, codec) is None:
             return codec
     return "latin-1"  # decodes any bytes
 

@@ -142,8 +142,13 @@ directory = sa.Table(
     sa.Column("domain", sa.String(500), nullable=False, default=""),
     sa.Column("company_key", sa.String(500), nullable=False, default=""),
     sa.Column("phone", sa.String(40), nullable=False),
+    # The row's identity (``records.identity_key``: linkedin, else email, else first + last
+    # name with domain, else with company): what ``--append`` replaces rows by.
+    sa.Column("identity", sa.String(IDENTITY_MAX_LEN), nullable=False, default=""),
+    sa.Column("load_id", sa.Integer, nullable=True),  # the directory_loads row it came from
     sa.Index("ix_directory_name_domain", "name_key", "domain"),
     sa.Index("ix_directory_name_company", "name_key", "company_key"),
+    sa.Index("ix_directory_identity", "identity"),
 )
 
 directory_loads = sa.Table(
@@ -156,6 +161,9 @@ directory_loads = sa.Table(
     sa.Column("loaded_by", sa.String(200), nullable=False),
     sa.Column("replaced", sa.Boolean, nullable=False),
     sa.Column("loaded_at", sa.DateTime, nullable=False, default=utcnow),
+    # An append: rows of earlier loads that had the identity of a row of this file.
+    sa.Column("rows_replaced", sa.Integer, nullable=False, default=0),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),  # how long the load took
 )
 
 # The user registry: who may sign in to the web app and own API keys, credits and runs.
@@ -340,7 +348,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0004_batches"
+SCHEMA_HEAD = "0006_directory_loads"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -13,14 +13,15 @@ user, the file, the mapping and the upload's revision (a fresh upload is a fresh
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Generic, TypeVar
+from typing import BinaryIO, Generic, TypeVar, cast
 
-from phone_core import preferences, service
+from phone_core import preferences, service, tablestream
 from phone_core.errors import FileFormatError, InputError
 from phone_core.mapping import (
     DIRECTORY_TARGETS,
@@ -37,7 +38,6 @@ from phone_core.models import BatchAccepted, ColumnRow, Preflight
 from phone_core.records import ENRICHABLE_RULE
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings, get_settings
-from phone_core.sources import directory
 from phone_core.tables import Table, read_table
 
 NO_COLUMNS = (
@@ -71,6 +71,20 @@ class ReadLimits:
             filename,
             max_bytes=self.max_bytes,
             max_rows=self.max_rows,
+            max_columns=self.max_columns,
+            max_uncompressed_bytes=self.max_uncompressed_bytes,
+            sheet=sheet,
+        )
+
+    def open_rows(
+        self, fh: BinaryIO, filename: str, sheet: str | None = None
+    ) -> AbstractContextManager[tablestream.RowStream]:
+        """The rows of a file as a stream, within these limits (``tablestream.open_rows``)."""
+        return tablestream.open_rows(
+            fh,
+            filename,
+            max_rows=self.max_rows,
+            max_bytes=self.max_bytes,
             max_columns=self.max_columns,
             max_uncompressed_bytes=self.max_uncompressed_bytes,
             sheet=sheet,
@@ -172,7 +186,7 @@ def clear_caches() -> None:
 
 def read(
     name: str,
-    data: bytes | Callable[[], bytes],
+    data: bytes | Callable[[], bytes] | BinaryIO,
     settings: Settings,
     purpose: Purpose = BATCH,
     *,
@@ -182,26 +196,52 @@ def read(
     """The file as a table, within ``purpose``'s limits; FileFormatError says why not.
 
     ``data`` may be a callable, called only when ``digest`` (the sha256 hex of an earlier
-    read of the same bytes) does not find the file in the cache. ``sheet``: the worksheet of
-    a workbook to read, by name (default: the first holding a table; ``ParsedFile.sheets``
-    lists them).
+    read of the same bytes) does not find the file in the cache, or a seekable binary file
+    (read a chunk at a time). ``sheet``: the worksheet of a workbook to read, by name
+    (default: the first holding a table; ``ParsedFile.sheets`` lists them).
+
+    A directory (``DIRECTORY``, up to millions of rows) is read as its first
+    ``DIRECTORY_SAMPLE_ROWS`` rows (``Table.partial``), for the preview and the mapping:
+    ``directory_upload.load`` streams the whole file.
     """
     limits = purpose.limits(settings)
     cached = _FILES.get((digest, name, limits, sheet)) if digest else None
     if cached is None:
-        raw = data() if callable(data) else data
-        digest = hashlib.sha256(raw).hexdigest()
+        fh = None if isinstance(data, bytes) or callable(data) else data
+        raw = b"" if fh is not None else data() if callable(data) else cast(bytes, data)
+        digest = _sha256(fh) if fh is not None else hashlib.sha256(raw).hexdigest()
         key = (digest, name, limits, sheet)
         cached = _FILES.get(key)
         if cached is None:
             try:
-                table = limits.read(raw, name, sheet)
+                if purpose is DIRECTORY:
+                    source = fh if fh is not None else io.BytesIO(raw)
+                    table = _sample(source, name, limits, sheet)
+                else:
+                    table = limits.read(raw, name, sheet)
                 cached = _FILES.put(key, ParsedFile(name, digest, table))
             except FileFormatError as exc:
                 cached = _FILES.put(key, str(exc))
     if isinstance(cached, str):
         raise FileFormatError(cached)
     return cached
+
+
+DIRECTORY_SAMPLE_ROWS = 1000  # rows of a directory file read for its preview and mapping
+
+
+def _sha256(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    fh.seek(0)
+    while chunk := fh.read(1024 * 1024):
+        digest.update(chunk)
+    fh.seek(0)
+    return digest.hexdigest()
+
+
+def _sample(fh: BinaryIO, name: str, limits: ReadLimits, sheet: str | None) -> Table:
+    with limits.open_rows(fh, name, sheet) as stream:
+        return tablestream.sample(stream, DIRECTORY_SAMPLE_ROWS)
 
 
 def initial_mapping(
@@ -477,46 +517,3 @@ def submit_upload(
     )
     remember_mapping(rt, user, parsed.table, mapping, BATCH)
     return accepted
-
-
-def load_directory(
-    rt: Runtime,
-    parsed: ParsedFile,
-    mapping: Mapped,
-    *,
-    loaded_by: str,
-    replace: bool = True,
-    remember: bool = True,
-) -> tuple[int, int]:
-    """Load the mapped file as the reference directory; (rows read, rows loaded)."""
-    upload = build_upload(parsed.table, mapping, DIRECTORY)
-    counts = directory.load_rows(
-        rt.db,
-        upload.rows,
-        file_name=parsed.name,
-        loaded_by=loaded_by,
-        replace=replace,
-        default_region=rt.settings.default_region,
-    )
-    if remember:
-        remember_mapping(rt, loaded_by, parsed.table, mapping, DIRECTORY)
-    return counts
-
-
-def load_directory_bytes(
-    rt: Runtime, data: bytes, filename: str, *, loaded_by: str, replace: bool = True
-) -> tuple[int, int]:
-    """Load a directory file by the suggested mapping (CLI, demo seed), same limits as the app."""
-    parsed = read(filename, data, rt.settings, DIRECTORY)
-    mapping = suggest_mapping(parsed.table, DIRECTORY.targets)
-    return load_directory(rt, parsed, mapping, loaded_by=loaded_by, replace=replace, remember=False)
-
-
-def load_directory_file(
-    rt: Runtime, path: Path, *, loaded_by: str, replace: bool = True
-) -> tuple[int, int]:
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    return load_directory_bytes(
-        rt, path.read_bytes(), path.name, loaded_by=loaded_by, replace=replace
-    )

@@ -62,10 +62,10 @@ def seed_demo(rt: Runtime, admin: str = "admin") -> bool:
     if not rt.settings.demo_seed or not install_is_empty(rt):
         return False
     from phone_core.demo import DIRECTORY_HEADERS, directory_rows, population, to_csv
-    from phone_core.ingest import load_directory_bytes
+    from phone_core.directory_upload import load_bytes
 
     data = to_csv(DIRECTORY_HEADERS, directory_rows(population(2000))).encode()
-    load_directory_bytes(rt, data, "demo-directory.csv", loaded_by="demo seed")
+    load_bytes(rt, data, "demo-directory.csv", loaded_by="demo seed")
     with rt.db.begin() as conn:
         credits.grant(conn, admin, DEMO_CREDITS, note="demo credits on first start")
     return True

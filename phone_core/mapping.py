@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 
 from phone_core import mapping_data
@@ -190,23 +190,28 @@ def can_enrich(mapping: Mapping[str, str | None]) -> bool:
 
 def apply_mapping(table: Table, mapping: Mapping[str, str | None]) -> list[dict[str, str]]:
     """One dict of raw cell strings per row, keyed by the canonical person fields."""
+    return list(map_rows(table.headers, table.rows, mapping))
+
+
+def map_rows(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], mapping: Mapping[str, str | None]
+) -> Iterator[dict[str, str]]:
+    """``apply_mapping`` of a stream of rows under ``headers``, a row at a time."""
     index: dict[str, int] = {}
     for field, header in mapping.items():
-        if header and header not in table.headers:
+        if header and header not in headers:
             raise InputError(f'The column "{header}" is not in the file.')
         if header:
-            index[field] = table.headers.index(header)
+            index[field] = list(headers).index(header)
     keys = [*PERSON_KEYS, PHONE] if PHONE in index else list(PERSON_KEYS)
     full = index.get(FULL_NAME)
-    records: list[dict[str, str]] = []
-    for row in table.rows:
+    for row in rows:
         record = {key: row[index[key]] if key in index else "" for key in keys}
         if full is not None and row[full] and not (record["first_name"] and record["last_name"]):
             first, last = split_full_name(row[full])
             record["first_name"] = record["first_name"] or first
             record["last_name"] = record["last_name"] or last
-        records.append(record)
-    return records
+        yield record
 
 
 def split_full_name(name: str) -> tuple[str, str]:

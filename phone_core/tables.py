@@ -65,6 +65,7 @@ class Table:
     sheet: str = ""  # the sheet read
     header_row: int = 1  # the header's row number in the file (as Excel numbers rows); 0: none
     rows_above: int = 0  # non-empty rows above the header, left out (a title, notes)
+    partial: bool = False  # only the first rows of a larger file (``tablestream.sample``)
 
     @property
     def row_count(self) -> int:
@@ -176,16 +177,17 @@ def _table(
     )
 
 
-def _build(raw_rows: Iterable[tuple[int, list[str]]], limits: _Limits, *, widen: bool) -> _Built:
-    """The header row (``find_header``), then the rows under it: empty rows skipped, each
-    padded/truncated to the header.
+@dataclass(frozen=True)
+class _Head:
+    number: int  # the header's row number (0: no header row)
+    header: list[str]  # cleaned header cells, ``width`` of them
+    pick: int  # its position among the rows read ahead (-1: none)
+    width: int
+    under: list[tuple[int, list[str]]]  # the rows read ahead under the header
 
-    ``widen``: rows longer than the header widen the table (Excel does not store trailing
-    blank header cells) instead of being cut. Rows are padded only at the end, once every
-    limit has held, so a short hostile file cannot make many wide rows. The rows read ahead
-    to find the header keep at most ``limits.columns + 1`` cells each.
-    """
-    rows_iter = iter(raw_rows)
+
+def header_of(rows_iter: Iterator[tuple[int, list[str]]], limits: _Limits) -> _Head:
+    """Read ahead the first non-empty rows and pick the header row (``find_header``)."""
     ahead: list[tuple[int, list[str], bool]] = []  # (number, cells, a cell past the limit)
     for number, raw in rows_iter:
         cells = [cell.strip() for cell in raw[: limits.columns + 1]]
@@ -212,12 +214,27 @@ def _build(raw_rows: Iterable[tuple[int, list[str]]], limits: _Limits, *, widen:
             raise columns_error(limits.columns)
     width = min(len(header), limits.columns)
     del header[width:]
+    under = [(n, cells) for n, cells, _ in ahead[pick + 1 :]]
+    return _Head(number, header, pick, width, under)
+
+
+def _build(raw_rows: Iterable[tuple[int, list[str]]], limits: _Limits, *, widen: bool) -> _Built:
+    """The header row (``find_header``), then the rows under it: empty rows skipped, each
+    padded/truncated to the header.
+
+    ``widen``: rows longer than the header widen the table (Excel does not store trailing
+    blank header cells) instead of being cut. Rows are padded only at the end, once every
+    limit has held, so a short hostile file cannot make many wide rows. The rows read ahead
+    to find the header keep at most ``limits.columns + 1`` cells each.
+    """
+    rows_iter = iter(raw_rows)
+    head = header_of(rows_iter, limits)
+    number, header, pick, width = head.number, head.header, head.pick, head.width
     rows: list[list[str]] = []
     append, strip = rows.append, str.strip
     row_cap = sys.maxsize if limits.rows is None else limits.rows
     cell_cap = sys.maxsize if limits.cells is None else limits.cells
-    under = ((n, cells) for n, cells, _ in ahead[pick + 1 :])
-    for _, raw in itertools.chain(under, rows_iter):
+    for _, raw in itertools.chain(head.under, rows_iter):
         cells = list(map(strip, raw))
         if not any(cells):
             continue

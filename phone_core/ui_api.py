@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from phone_core import (
     batches,
     credits,
+    directory_upload,
     ingest,
     keys,
     notify,
@@ -196,14 +197,16 @@ def change_password(username: str, current: str, new: str) -> float:
 
 def read_upload(
     name: str,
-    data: bytes | Callable[[], bytes],
+    data: bytes | Callable[[], bytes] | BinaryIO,
     purpose: Purpose = BATCH,
     *,
     digest: str | None = None,
     sheet: str | None = None,
 ) -> ParsedFile:
     """An uploaded CSV/XLSX within the limits of the settings; FileFormatError says why not.
-    ``sheet``: a workbook's sheet by name (default: the first holding a table)."""
+    ``sheet``: a workbook's sheet by name (default: the first holding a table).
+    ``data``: the bytes, a callable giving them, or the uploaded file (a directory's is read
+    a chunk at a time, its first rows only: ``ingest.read``)."""
     return ingest.read(name, data, settings(), purpose, digest=digest, sheet=sheet)
 
 
@@ -269,10 +272,20 @@ def submit_upload(
 
 
 def load_directory(
-    user: str, parsed: ParsedFile, mapping: dict[str, str | None]
+    user: str,
+    parsed: ParsedFile,
+    mapping: dict[str, str | None],
+    source: BinaryIO | None = None,
+    *,
+    replace: bool = True,
+    progress: Callable[[int, float], None] | None = None,
 ) -> tuple[int, int]:
-    """Replace the reference directory with the mapped file; (rows read, rows loaded)."""
-    return ingest.load_directory(runtime(), parsed, mapping, loaded_by=user)
+    """Replace the reference directory with the mapped file (or add it: ``replace=False``),
+    streamed from ``source`` (the uploaded file); (rows read, rows loaded). ``progress``
+    is told the rows read and the share of the file read as it goes."""
+    return directory_upload.load(
+        runtime(), parsed, mapping, source, loaded_by=user, replace=replace, progress=progress
+    )
 
 
 def max_upload_mb(purpose: Purpose = BATCH) -> int:

@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import BinaryIO
 
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel, from_ISO8601
@@ -93,8 +94,10 @@ class Workbook:
     """An uploaded workbook, checked (``check_archive``) and its index read: the worksheet
     names, and the rows of any one of them. Use as a context manager."""
 
-    def __init__(self, data: bytes, *, max_columns: int, max_uncompressed_bytes: int) -> None:
-        self._archive = zipfile.ZipFile(io.BytesIO(data))
+    def __init__(
+        self, data: bytes | BinaryIO, *, max_columns: int, max_uncompressed_bytes: int
+    ) -> None:
+        self._archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
         try:
             check_archive(self._archive, max_uncompressed_bytes)
             self._book = _read_book(self._archive)

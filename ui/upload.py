@@ -56,9 +56,10 @@ def open_upload(
     parsed: ParsedFile | None = None
     error = ""
     try:
-        parsed = ui_api.read_upload(
-            uploaded.name, uploaded.getvalue, purpose, digest=digest, sheet=sheet
-        )
+        # A directory (up to millions of rows) is read from the upload itself, a chunk at a
+        # time, never copied: Streamlit already holds its bytes.
+        data = uploaded if purpose is ui_api.DIRECTORY else uploaded.getvalue
+        parsed = ui_api.read_upload(uploaded.name, data, purpose, digest=digest, sheet=sheet)
     except FileFormatError as exc:
         error = common.explain(exc)
     if parsed is None and sheet is not None:

@@ -7,21 +7,33 @@ name with normalised company name. A record matching several rows takes the firs
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from phone_core import db
 from phone_core.credits import Price
 from phone_core.models import Detail, RecordStatus, SourceResult
 from phone_core.phones import to_e164
-from phone_core.records import is_enrichable, name_key, normalize, normalize_company
+from phone_core.records import (
+    identity_key,
+    is_enrichable,
+    name_key,
+    normalize,
+    normalize_company,
+)
 from phone_core.sources.base import Lookup
 
 NAME = "directory"
 _CHUNK = 500
-_INSERT_CHUNK = 5000
+LOAD_CHUNK = 10_000  # rows read, normalised and written at a time
 
 
 def _chunks(values: list[str], size: int = _CHUNK) -> Iterable[list[str]]:
@@ -100,6 +112,32 @@ class DirectorySource:
         return results
 
 
+Progress = Callable[[int], None]  # told the rows read so far, after each chunk
+_COLUMNS = ("linkedin", "email", "name_key", "domain", "company_key", "phone", "identity")
+Contact = tuple[str, str, str, str, str, str, str]  # _COLUMNS, in order
+
+
+def contact_of(row: Mapping[str, str], default_region: str = "US") -> Contact | None:
+    """The directory row of a contact (canonical keys + ``phone``), or None when it is not
+    loaded: no valid phone, or nothing a lookup could match it on. The one home of the
+    directory's rules, whatever reads the file."""
+    phone = to_e164(row.get("phone"), default_region)
+    if not phone:
+        return None
+    person = normalize(row, new_id=False)
+    if not is_enrichable(person):
+        return None
+    return (
+        person.linkedin,
+        person.email,
+        name_key(person.first_name, person.last_name) if person.last_name else "",
+        person.company_url,
+        normalize_company(person.company_name),
+        phone,
+        identity_key(person),
+    )
+
+
 def load_rows(
     engine: Engine,
     rows: Iterable[Mapping[str, str]],
@@ -108,57 +146,132 @@ def load_rows(
     loaded_by: str,
     replace: bool = True,
     default_region: str = "US",
+    progress: Progress | None = None,
+    chunk: int = LOAD_CHUNK,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """Load contact rows (canonical keys + ``phone``); returns (rows read, rows loaded).
 
-    Rows without a valid phone or without any matchable key are not loaded.
+    ``rows`` is consumed a chunk at a time (it may be a stream of any length). Rows without
+    a valid phone or without any matchable key are not loaded. One transaction: when
+    anything fails (a bad file mid-way), the directory is as it was.
+
+    ``replace``: the file becomes the directory. Else (append) each identity in the file
+    (``records.identity_key``) has the file's rows only: rows of earlier loads with that
+    identity are dropped, every other row stays.
+
+    ``workers`` > 1: chunks after the first are normalised (``contact_of``: phone parsing
+    is most of a load's time) in that many worker processes, while this one reads and writes.
     """
+    started = time.monotonic()
     read = loaded = 0
-    batch: list[dict[str, str]] = []
+    loads = db.directory_loads
     with engine.begin() as conn:
-        if replace:
-            conn.execute(sa.delete(db.directory))
-
-        def flush() -> None:
-            if batch:
-                conn.execute(sa.insert(db.directory), batch)
-                batch.clear()
-
-        for row in rows:
-            read += 1
-            phone = to_e164(row.get("phone"), default_region)
-            if not phone:
-                continue
-            person = normalize(row, new_id=False)
-            if not is_enrichable(person):  # nothing a lookup could match it on
-                continue
-            nk = name_key(person.first_name, person.last_name) if person.last_name else ""
-            company = normalize_company(person.company_name)
-            batch.append(
-                {
-                    "linkedin": person.linkedin,
-                    "email": person.email,
-                    "name_key": nk,
-                    "domain": person.company_url,
-                    "company_key": company,
-                    "phone": phone,
-                }
-            )
-            loaded += 1
-            if len(batch) >= _INSERT_CHUNK:
-                flush()
-        flush()
-        conn.execute(
-            sa.insert(db.directory_loads).values(
+        created = conn.execute(
+            sa.insert(loads).values(
                 file_name=file_name[:500],
-                rows_read=read,
-                rows_loaded=loaded,
+                rows_read=0,
+                rows_loaded=0,
                 loaded_by=loaded_by,
                 replaced=replace,
                 loaded_at=db.utcnow(),
             )
+        ).inserted_primary_key
+        assert created is not None
+        load_id = int(created[0])
+        rebuild = replace and conn.dialect.name == "sqlite"
+        if rebuild:  # building the indexes once at the end is faster than row by row
+            for index in db.directory.indexes:
+                index.drop(conn)
+        if replace:
+            conn.execute(sa.delete(db.directory))
+        write = _copy if conn.dialect.name == "postgresql" else _executemany
+        it = iter(rows)
+        parts = iter(lambda: list(itertools.islice(it, chunk)), [])
+        for size, found in _normalised(parts, default_region, workers):
+            read += size
+            loaded += len(found)
+            if found:
+                write(conn, found, load_id)
+            if progress is not None:
+                progress(read)
+        if rebuild:
+            for index in db.directory.indexes:
+                index.create(conn)
+        replaced = 0
+        if not replace:
+            t = db.directory
+            mine = sa.select(t.c.identity).where(t.c.load_id == load_id, t.c.identity != "")
+            replaced = conn.execute(
+                sa.delete(t).where(t.c.load_id.is_distinct_from(load_id), t.c.identity.in_(mine))
+            ).rowcount
+        conn.execute(
+            sa.update(loads)
+            .where(loads.c.id == load_id)
+            .values(
+                rows_read=read,
+                rows_loaded=loaded,
+                rows_replaced=replaced,
+                seconds=round(time.monotonic() - started, 3),
+            )
         )
     return read, loaded
+
+
+def _contacts(part: list[Mapping[str, str]], default_region: str) -> list[Contact]:
+    return [c for c in (contact_of(row, default_region) for row in part) if c]
+
+
+def _normalised(
+    parts: Iterator[list[Mapping[str, str]]], default_region: str, workers: int
+) -> Iterator[tuple[int, list[Contact]]]:
+    """(rows in the chunk, its contacts) of each chunk, in order. With ``workers`` > 1 and
+    more than one chunk, a pool of processes (spawned: this one may run threads) works on
+    up to two chunks each ahead of the writer, so memory stays a few chunks' worth."""
+    first = next(parts, None)
+    if first is None:
+        return
+    second = next(parts, None)
+    if workers <= 1 or second is None:
+        for part in itertools.chain([first], [] if second is None else [second], parts):
+            yield len(part), _contacts(part, default_region)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        ahead: deque[tuple[int, Future[list[Contact]]]] = deque()
+        for part in itertools.chain([first, second], parts):
+            ahead.append((len(part), pool.submit(_contacts, part, default_region)))
+            if len(ahead) >= 2 * workers:
+                size, future = ahead.popleft()
+                yield size, future.result()
+        while ahead:
+            size, future = ahead.popleft()
+            yield size, future.result()
+
+
+_INSERT = (
+    f"INSERT INTO directory ({', '.join(_COLUMNS)}, load_id) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?)"
+)
+
+
+def _executemany(conn: Connection, found: list[Contact], load_id: int) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_INSERT, [(*c, load_id) for c in found])
+    finally:
+        cursor.close()
+
+
+def _copy(conn: Connection, found: list[Contact], load_id: int) -> None:
+    """PostgreSQL: COPY into the table, in the load's transaction."""
+    raw: Any = conn.connection.driver_connection
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY directory ({', '.join(_COLUMNS)}, load_id) FROM STDIN") as copy,
+    ):
+        for c in found:
+            copy.write_row((*c, load_id))
 
 
 def stats(engine: Engine) -> dict[str, object]:

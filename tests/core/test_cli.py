@@ -26,6 +26,7 @@ def test_submit_example_file_and_wait(tmp_path: Path) -> None:
         assert _cli(env, "credits", "grant", "ann", "300").returncode == 0
         loaded = _cli(env, "directory", "load", str(ROOT / "examples" / "directory.csv"))
         assert json.loads(loaded.stdout) == {"rows_read": 2000, "rows_loaded": 2000}
+        assert "directory: 2,000 rows read, 2,000 loaded in" in loaded.stderr  # progress
         out = _cli(
             env,
             "submit",

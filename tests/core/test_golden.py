@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from phone_core import ingest, service
+from phone_core import directory_upload, ingest, service
 from phone_core.runtime import Runtime
 from tests.conftest import grant, wait_finished
 
@@ -35,7 +35,7 @@ def _xlsx_rows(data: bytes) -> str:
 
 def test_demo_leads_outputs_are_unchanged(make_runtime: Callable[..., Runtime]) -> None:
     rt = make_runtime(waterfall=["directory"])
-    ingest.load_directory_file(rt, ROOT / "examples" / "directory.csv", loaded_by="admin")
+    directory_upload.load_path(rt, ROOT / "examples" / "directory.csv", loaded_by="admin")
     grant(rt, USER, 1000)
     upload = ingest.load_upload((ROOT / "examples" / "leads.csv").read_bytes(), "leads.csv")
     (accepted,) = service.submit_upload(

@@ -10,7 +10,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from phone_core import ingest
+from phone_core import directory_upload, ingest
 from phone_core.errors import FileFormatError, InputError
 from phone_core.models import Preflight
 from phone_core.settings import Settings
@@ -62,11 +62,11 @@ def test_the_cli_submit_path_uses_the_upload_limits() -> None:
 
 def test_the_cli_directory_path_uses_the_directory_limits() -> None:
     with pytest.raises(FileFormatError, match="more than 1 data rows"):
-        ingest.load_directory_bytes(
+        directory_upload.load_bytes(
             fake_rt(directory_max_rows=1), DIRECTORY, "d.csv", loaded_by="t"
         )
     with pytest.raises(FileFormatError, match="the limit is"):
-        ingest.load_directory_bytes(
+        directory_upload.load_bytes(
             fake_rt(directory_max_bytes=20), DIRECTORY, "d.csv", loaded_by="t"
         )
 
@@ -176,7 +176,7 @@ def test_problems_stop_a_mapping_that_cannot_be_used() -> None:
     assert ingest.problem(only_names, directory) == ingest.NOTHING_TO_MATCH
     assert ingest.problem({**only_names, "company_name": "C"}, directory) is None
     with pytest.raises(InputError, match="phone numbers"):
-        ingest.load_directory_bytes(fake_rt(), LEADS, "not-a-directory.csv", loaded_by="t")
+        directory_upload.load_bytes(fake_rt(), LEADS, "not-a-directory.csv", loaded_by="t")
 
 
 def pf(enrichable: int = 5, worst: int = 8, available: int = 6) -> Preflight:

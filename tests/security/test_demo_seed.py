@@ -68,9 +68,9 @@ def _grant(rt: Runtime) -> None:
 
 
 def _directory(rt: Runtime) -> None:
-    from phone_core.ingest import load_directory_bytes
+    from phone_core.directory_upload import load_bytes
 
-    load_directory_bytes(rt, b"linkedin,phone\np-1,(212) 555-0100\n", "d.csv", loaded_by="t")
+    load_bytes(rt, b"linkedin,phone\np-1,(212) 555-0100\n", "d.csv", loaded_by="t")
 
 
 def _api_key(rt: Runtime) -> None:

@@ -20,35 +20,38 @@ depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
 LATER |= {"notify_settings", "notifications"}  # 0005_notifications
-# Columns added to version-1 tables by later revisions: left out here.
+# Columns and indexes added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
     "runs": frozenset({"source_delimiter", "batch_id"}),  # 0003_export_dialect, 0004_batches
     "run_records": frozenset({"batch_row"}),  # 0004_batches
+    "directory": frozenset({"identity", "load_id"}),  # 0006_directory_loads
+    "directory_loads": frozenset({"rows_replaced", "seconds"}),  # 0006_directory_loads
 }
+LATER_INDEXES = frozenset({"ix_directory_identity"})  # 0006_directory_loads
 
 
-def _version_1(table: sa.Table, version_1: sa.MetaData) -> sa.Table:
+def _version_1(table: sa.Table, into: sa.MetaData) -> sa.Table:
+    """``table`` as version 1 had it (without the columns and indexes added later)."""
     later = LATER_COLUMNS.get(table.name)
     if not later:
-        return table
-    columns = [c._copy() for c in table.columns if c.name not in later]
-    indexes = [  # table-level indexes on the columns kept (column-level ones come along)
-        sa.Index(i.name, *[c.name for c in i.columns], unique=i.unique)
-        for i in table.indexes
-        if i.name
-        and not any(c.name in later for c in i.columns)
-        and not (len(i.columns) == 1 and next(iter(i.columns)).index)
-    ]
-    return sa.Table(table.name, version_1, *columns, *indexes)
+        return table.to_metadata(into)
+    copy = sa.Table(table.name, into, *[c._copy() for c in table.columns if c.name not in later])
+    made = {index.name for index in copy.indexes}  # from columns with index=True
+    for index in table.indexes:
+        if index.name in LATER_INDEXES | made or any(c.name in later for c in index.columns):
+            continue
+        sa.Index(index.name, *[copy.c[c.name] for c in index.columns], unique=index.unique)
+    return copy
 
 
 def _tables() -> list[sa.Table]:
-    version_1 = sa.MetaData()
-    return [_version_1(t, version_1) for t in metadata.sorted_tables if t.name not in LATER]
+    return [t for t in metadata.sorted_tables if t.name not in LATER]
 
 
 def upgrade() -> None:
-    metadata.create_all(bind=op.get_bind(), tables=_tables())
+    first = sa.MetaData()
+    tables = [_version_1(t, first) for t in _tables()]
+    first.create_all(bind=op.get_bind(), tables=tables)
 
 
 def downgrade() -> None:
