@@ -128,8 +128,9 @@ def status(user: str, admin: bool, batch_id: str, was_active: bool) -> None:
     if batch.state.value in STOPPED_EARLY and c.not_processed:
         st.warning(
             f"{STOPPED_EARLY[batch.state.value]} before every row was processed: "
-            f"{c.not_processed:,} rows were not processed and cost nothing. "
-            "Re-run them below.",
+            f"{labels.count(c.not_processed, 'row')} "
+            f"{'was' if c.not_processed == 1 else 'were'} not processed and cost nothing. "
+            f"Re-run {'it' if c.not_processed == 1 else 'them'} below.",
             icon=":material/warning:",
         )
     _counts(batch)

@@ -214,8 +214,10 @@ def _rerun(user: str, batch: Batch) -> None:
         st.session_state[RERUN_CREDITS] = max(1, min(worst, available))
         st.session_state[RERUN_FOR] = set_for
     st.caption(
-        f"{count:,} rows ended in error or were not processed. A re-run sends just those "
-        f"rows (worst case {worst:,} credits; you have {available:,} available) and, when "
+        f"{labels.count(count, 'row')} ended in error or {'was' if count == 1 else 'were'} "
+        f"not processed. A re-run sends just {'that row' if count == 1 else 'those rows'} "
+        f"(worst case {labels.count(worst, 'credit')}; you have {available:,} available) "
+        "and, when "
         "it ends, updates this batch's files as a new version."
     )
     left, right = st.columns([1, 2])
@@ -223,7 +225,7 @@ def _rerun(user: str, batch: Batch) -> None:
         left.number_input("Maximum credits for the re-run", min_value=1, step=1, key=RERUN_CREDITS)
     )
     right.write("")
-    if right.button(f"Re-run {count:,} rows", key=RERUN, disabled=available < 1):
+    if right.button(f"Re-run {labels.count(count, 'row')}", key=RERUN, disabled=available < 1):
         ui_api.rerun_batch(user, batch.batch_id, budget)
         st.rerun()
     if available < 1:

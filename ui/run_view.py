@@ -42,7 +42,8 @@ def progress(batch: Batch) -> float:
 
 def progress_text(batch: Batch) -> str:
     c = batch.counts
-    text = f"{labels.state_label(batch.state.value)}: {c.handled:,} of {c.total:,} rows done"
+    done = f"{c.handled:,} of {labels.count(c.total, 'row')} done"
+    text = f"{labels.state_label(batch.state.value)}: {done}"
     if c.not_processed:
         text += f", {c.not_processed:,} not processed"
     return text
