@@ -138,10 +138,12 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
 def show_submitted(run_ids: list[str]) -> None:
     st.subheader("3. Submitted")
     count = len(run_ids)
+    parts = f" in {count} parts, run one after the other" if count > 1 else ""
     st.success(
-        f"Submitted as {labels.count(count, 'run')}. It runs in the background: "
+        f"Submitted as one batch{parts}. It runs in the background: "
         "you can leave this page and come back later."
     )
+    st.caption("Run ids (for the API and the CLI):")
     st.code("\n".join(run_ids), language=None)
     st.page_link(
         common.PAGE_RUNS, label="Follow progress on the Runs page", icon=":material/arrow_forward:"

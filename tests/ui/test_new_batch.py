@@ -212,13 +212,13 @@ def test_submit_creates_a_run_that_keeps_the_original_columns(
     runs = service.list_runs(rt, "alice")
     assert len(runs) == 1 and runs[0].label == "October leads"
     assert runs[0].max_credits == 6 and runs[0].counts.total == 10  # the worst case
-    assert messages(at, "success")[0].startswith("Submitted as 1 run.")
+    assert messages(at, "success")[0].startswith("Submitted as one batch.")
     assert messages(at, "code") == [runs[0].run_id]
     assert all(b.key != "nb_submit" for b in at.button)  # no second submit of the same file
     wait_finished(rt, "alice", runs[0].run_id)
     at.run()  # a rerun after the batch finished: the pre-flight is not shown again
     assert not [m for m in at.metric if m.label.startswith("Already known")]
-    assert messages(at, "success")[0].startswith("Submitted as 1 run.")
+    assert messages(at, "success")[0].startswith("Submitted as one batch.")
     outcomes = service.run_outcomes(rt, "alice", runs[0].run_id)
     assert outcomes[0].source_row == dict(zip(PREFLIGHT_HEADER, PREFLIGHT_ROWS[0], strict=True))
 
@@ -230,7 +230,7 @@ def test_large_files_become_several_runs(rt: Runtime, new_batch: Callable[[str],
     info = messages(at, "info")
     assert any("sent as 2 runs of at most 1,000 rows" in m for m in info)
     at.button(key="nb_submit").click().run()
-    assert messages(at, "success")[0].startswith("Submitted as 2 runs.")
+    assert messages(at, "success")[0].startswith("Submitted as one batch in 2 parts")
     runs = service.list_runs(rt, "alice")
     assert sorted(r.counts.total for r in runs) == [500, 1000]
 
