@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import PASSWORDS, App, wait_idle
 from tests.e2e.test_web_app import heading, new_page, shot, sign_in, submit_sign_in
@@ -51,7 +52,16 @@ def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app
         page.context.add_cookies([cookie])  # ... an attacker who copied it puts it back
         page.reload()
         page.get_by_role("textbox", name="Password").wait_for()
-        page.get_by_text("Your session has ended. Please sign in again.").wait_for()
+        ended = page.get_by_text("Your session has ended. Please sign in again.")
+        try:
+            ended.wait_for(timeout=10_000)
+        except PlaywrightTimeout:
+            # Seen on a loaded CI machine: the first run after the reload drew the form
+            # without reading the cookie (still signed out, which is what matters); the
+            # next load reads it and says why.
+            assert page.get_by_text("Signed in as").count() == 0
+            page.reload()
+            ended.wait_for()
         page.wait_for_timeout(1500)
         assert page.get_by_text("Signed in as").count() == 0
         assert heading(page, "New batch").count() == 0
