@@ -30,8 +30,8 @@ from phone_core.models import (
     RunCounts,
     RunState,
 )
-from phone_core.run_views import counts, to_model
-from phone_core.runs import RunRow, person_of
+from phone_core.run_views import counts, outcome_of, to_model
+from phone_core.runs import RunRow
 
 rr = db.run_records
 rt_ = db.runs
@@ -95,17 +95,7 @@ def current(
         held = best.get(row)
         if held is not None and held[0] > rank[run_id]:
             continue
-        outcome = RecordOutcome(
-            idx=row,
-            person=person_of(m),
-            status=RecordStatus(m["status"]) if m["status"] else None,
-            source=m["source"],
-            phone=m["phone"],
-            credits_charged=m["credits"],
-            detail=m["detail"],
-            source_row=m["source_row"],
-        )
-        best[row] = (rank[run_id], Current(run_id, outcome))
+        best[row] = (rank[run_id], Current(run_id, outcome_of(m, row)))
     return [best[k][1] for k in sorted(best)]
 
 

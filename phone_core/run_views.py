@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -84,21 +85,23 @@ def load_runs(conn: Connection, owner: str | None = None, limit: int = 200) -> l
     return [to_model(r, by_run[r.run_id]) for r in rows]
 
 
+def outcome_of(m: Any, idx: int | None = None) -> RecordOutcome:
+    """The outcome of a ``run_records`` row (at ``idx``, default: its index in the run)."""
+    return RecordOutcome(
+        idx=m["idx"] if idx is None else idx,
+        person=person_of(m),
+        status=RecordStatus(m["status"]) if m["status"] else None,
+        source=m["source"],
+        phone=m["phone"],
+        credits_charged=m["credits"],
+        detail=m["detail"],
+        source_row=m["source_row"],
+    )
+
+
 def outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
     rows = conn.execute(sa.select(rr).where(rr.c.run_id == run_id).order_by(rr.c.idx))
-    return [
-        RecordOutcome(
-            idx=m["idx"],
-            person=person_of(m),
-            status=RecordStatus(m["status"]) if m["status"] else None,
-            source=m["source"],
-            phone=m["phone"],
-            credits_charged=m["credits"],
-            detail=m["detail"],
-            source_row=m["source_row"],
-        )
-        for m in (r._mapping for r in rows)
-    ]
+    return [outcome_of(m) for m in (r._mapping for r in rows)]
 
 
 def queued_ready(conn: Connection) -> list[str]:
