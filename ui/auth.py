@@ -45,6 +45,7 @@ PASSWORD_SAVE = "account_password_save"
 LIBRARY_LOGOUT = "logout"  # streamlit-authenticator: True = do not read the cookie again
 DROP_COOKIE = "auth_drop_cookie"  # delete the browser's cookie on the next run
 PENDING_COOKIE = "auth_pending_cookie"  # write a new cookie on the next run
+DELETE_KEY = "auth_delete_cookie"  # the cookie component that deletes it (its answer)
 NOTICE = "auth_notice"  # why the sign-in form is back
 ACCOUNT_NOTICE = "auth_account_notice"  # a success shown once in the sidebar
 
@@ -103,8 +104,28 @@ def _forget(authenticator: stauth.Authenticate | None, notice: str) -> None:
         st.session_state[key] = None
     st.session_state[LIBRARY_LOGOUT] = True  # the library reads no cookie from now on
     st.session_state[NOTICE] = notice
+    st.session_state[DROP_COOKIE] = True
     if authenticator is not None:
-        authenticator.cookie_controller.delete_cookie()
+        _drop_cookie(authenticator)
+
+
+def _drop_cookie(authenticator: stauth.Authenticate) -> None:
+    """Delete the browser's cookie, and keep asking on every run until the browser says
+    it did.
+
+    The cookie component deletes it in the browser when its element arrives there; a run
+    cut short by the next one (a loaded machine, a quick click) may never send it. So the
+    request stays in the session until the component answers True (its value, kept by
+    Streamlit across reruns), and each run meanwhile draws it again (deleting twice is
+    harmless).
+    """
+    if getattr(authenticator, "_phone_cookie_drawn", False):
+        return  # once a run (a second element with the same key is an error)
+    authenticator._phone_cookie_drawn = True  # type: ignore[attr-defined]
+    manager = authenticator.cookie_controller.cookie_model.cookie_manager
+    done = manager.cookie_manager(method="delete", cookie=COOKIE_NAME, key=DELETE_KEY, default=None)
+    if done is True:
+        st.session_state.pop(DROP_COOKIE, None)
 
 
 def end_session(notice: str) -> None:
@@ -149,8 +170,8 @@ def current_user() -> UserInfo | None:
         return _sign_in_form(authenticator)
     authenticator = _authenticator(ui_api.login_credentials())
     _keep(authenticator)
-    if st.session_state.pop(DROP_COOKIE, False):
-        authenticator.cookie_controller.delete_cookie()
+    if st.session_state.get(DROP_COOKIE):
+        _drop_cookie(authenticator)
     return _sign_in_form(authenticator)
 
 
@@ -200,6 +221,7 @@ def _login(authenticator: stauth.Authenticate) -> tuple[UserInfo | None, bool]:
             _forget(authenticator, ENDED)
             return None, not fresh
         st.session_state.pop(NOTICE, None)
+        st.session_state.pop(DROP_COOKIE, None)  # the new cookie stays
         _remember(user, float(at))
         if fresh:
             # The app comes with the rerun the cookie component asks for once the browser
