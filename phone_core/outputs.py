@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from phone_core import xlsxwrite
 from phone_core.errors import ExportError
 from phone_core.models import (
     CREDIT_COLUMNS,
@@ -224,8 +226,6 @@ def _numeric_columns(header: list[str], rows: list[list[str]], original: int) ->
 
 
 def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
-    from openpyxl import Workbook
-
     header, rows = enriched_table(items)
     if len(header) > XLSX_MAX_COLUMNS:
         raise ExportError(
@@ -234,19 +234,18 @@ def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> byt
         )
     original = len(header) - len(ENRICHED_EXTRA_COLUMNS)
     numeric = _numeric_columns(header, rows, original)
-    credits_at = len(header) - 1  # credits_charged, the last extra column
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("enriched")
-    ws.append([_xlsx_cell(h) for h in header])
-    for r in rows:
-        cells: list[str | int | Decimal] = []
+    numeric.add(len(header) - 1)  # credits_charged, the last extra column
+
+    def cells(r: list[str]) -> list[str | int | Decimal]:
+        out: list[str | int | Decimal] = []
         for i, v in enumerate(r):
-            number = _number(v) if i in numeric or i == credits_at else None
-            cells.append(_xlsx_cell(v) if number is None else number)
-        ws.append(cells)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+            number = _number(v) if i in numeric else None
+            out.append(_xlsx_cell(v) if number is None else number)
+        return out
+
+    return xlsxwrite.write(
+        "enriched", itertools.chain([[_xlsx_cell(h) for h in header]], map(cells, rows))
+    )
 
 
 def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:

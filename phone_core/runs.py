@@ -232,6 +232,28 @@ def resolved(conn: Connection, run_id: str, idxs: Iterable[int]) -> dict[int, Ou
     return out
 
 
+_APPLY_CHUNK = 500  # outcomes a statement (6 parameters each, far below SQLite's limit)
+_SETTLE_COLUMNS = ("idx", "status", "source", "phone", "credits", "detail")
+
+
+def _settle_pending(conn: Connection, run_id: str, part: Sequence[Outcome]) -> list[int]:
+    """Write the outcomes of those records of ``part`` still pending, in one statement
+    (UPDATE ... FROM a VALUES list: PostgreSQL, SQLite >= 3.35); their indexes."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    row = "(" + ", ".join([mark] * len(_SETTLE_COLUMNS)) + ")"
+    sets = ", ".join(f"{c} = v.{c}" for c in _SETTLE_COLUMNS[1:])
+    sql = (
+        f"WITH v({', '.join(_SETTLE_COLUMNS)}) AS (VALUES {', '.join([row] * len(part))}) "
+        f"UPDATE run_records SET {sets} FROM v WHERE run_records.run_id = {mark} "
+        "AND run_records.idx = v.idx AND run_records.status IS NULL RETURNING run_records.idx"
+    )
+    params: list[object] = []
+    for o in part:
+        params += [o.idx, o.status.value, o.source, o.phone, o.credits, o.detail]
+    params.append(run_id)
+    return [int(r[0]) for r in conn.exec_driver_sql(sql, tuple(params))]
+
+
 def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -> int:
     """Write outcomes of still-pending records and their charges; returns credits charged.
 
@@ -243,43 +265,15 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
         return 0
     conn.execute(sa.update(rt_).where(rt_.c.run_id == run_id).values(spent=rt_.c.spent))
     wanted = {o.idx: o for o in items}
-    still_pending: set[int] = set()
     keys = sorted(wanted)
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        still_pending.update(
-            r[0]
-            for r in conn.execute(
-                sa.select(rr.c.idx).where(
-                    rr.c.run_id == run_id, rr.c.idx.in_(part), rr.c.status.is_(None)
-                )
-            )
+    done: list[int] = []
+    for start in range(0, len(keys), _APPLY_CHUNK):
+        done += _settle_pending(
+            conn, run_id, [wanted[i] for i in keys[start : start + _APPLY_CHUNK]]
         )
-    todo = [wanted[i] for i in sorted(still_pending)]
+    todo = [wanted[i] for i in sorted(done)]
     if not todo:
         return 0
-    conn.execute(
-        sa.update(rr)
-        .where(rr.c.run_id == run_id, rr.c.idx == sa.bindparam("b_idx"))
-        .values(
-            status=sa.bindparam("b_status"),
-            source=sa.bindparam("b_source"),
-            phone=sa.bindparam("b_phone"),
-            credits=sa.bindparam("b_credits"),
-            detail=sa.bindparam("b_detail"),
-        ),
-        [
-            {
-                "b_idx": o.idx,
-                "b_status": o.status.value,
-                "b_source": o.source,
-                "b_phone": o.phone,
-                "b_credits": o.credits,
-                "b_detail": o.detail,
-            }
-            for o in todo
-        ],
-    )
     charged = credits.record_charges(
         conn, owner, run_id, [Charge(o.idx, o.credits, o.source) for o in todo if o.credits > 0]
     )

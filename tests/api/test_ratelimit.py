@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,7 @@ def test_drained_rows_are_swept(engine: Engine) -> None:
     limiter = RateLimiter(engine, 1000, window=0.01)  # drains at once
     for i in range(20):
         limiter.hit(f"key{i}")
+    time.sleep(0.2)  # well past the window, however slow the loop above was
     limiter._last_sweep = 0.0
     limiter.hit("fresh")
     with engine.connect() as conn:
