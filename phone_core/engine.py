@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from phone_core import batch_files, notify, outputs, run_views, runs
 from phone_core.credits import admissible, worst_case
-from phone_core.errors import ExportError, redacted_trace
+from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
 from phone_core.models import (
     CREDITS_FILE,
     OUTPUT_FILES,
@@ -346,6 +346,8 @@ def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[s
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)
         items = run_views.outcomes(conn, run_id)
+    if row.outputs_deleted_at is not None:
+        raise NotFound(RETENTION_DELETED)
     ctx = outputs.ExportContext(source_delimiter=row.source_delimiter)
     built: dict[str, bytes] = {}
     for name, build in outputs.EXPORT_BUILDERS.items():

@@ -212,7 +212,7 @@ def _send(
         body,
         headers,
         timeout=settings.notify_timeout_sec,
-        allow_private=settings.notify_allow_private,
+        allow_private=settings.allow_private_webhooks,
     )
 
 

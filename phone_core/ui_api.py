@@ -471,7 +471,7 @@ def save_webhook(user: str, url: str) -> str | None:
     """Check and save the URL ("" turns notifications off); InputError says what is wrong.
     Returns the signing secret when one was made now (to show once)."""
     rt = runtime()
-    checked = webhooks.check_url(url, rt.settings.notify_allow_private)
+    checked = webhooks.check_url(url, rt.settings.allow_private_webhooks)
     with rt.db.begin() as conn:
         return preferences.set_webhook(conn, user, checked)
 
