@@ -317,12 +317,14 @@ def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
         # Finished already (this step again after a crash): its notification may not be
         # queued yet, and queueing it is idempotent.
         notify.batch_finished(rt, run_id)
+        notify.run_finished(rt, run_id)
         return None
     publish_contract_files(rt, row)
     with rt.db.begin() as conn:
         nxt = runs.finish(conn, run_id, state)
     log.info("run %s finished: %s", run_id, state.value)
     notify.batch_finished(rt, run_id)  # when this run ends its batch; never raises
+    notify.run_finished(rt, run_id)  # the run's own webhook (API), if it has one
     return nxt
 
 
