@@ -153,6 +153,8 @@ def test_one_writer_per_table() -> None:
     assert writers["notify_settings"] == {"phone_core.preferences"}
     assert writers["purges"] == {"phone_core.retention"}
     assert writers["erasures"] == {"phone_core.erasure"}
+    assert writers["run_webhooks"] == {"phone_core.notify"}
+    assert writers["notification_attempts"] == {"phone_core.notify"}
     assert writers["persons"] == {"phone_core.persons"}
     assert writers["cache"] == {"phone_core.sources.cache"}
     assert writers["directory"] == {"phone_core.sources.directory"}
