@@ -63,7 +63,9 @@ def test_submit_examples(spec: dict[str, Any]) -> None:
 
 def test_request_fields_match_reference(spec: dict[str, Any]) -> None:
     schema = spec["components"]["schemas"]["BatchCreate"]
-    assert set(schema["properties"]) == {"ids", "records", "entity_type", "max_credits"}
+    reference = {"ids", "records", "entity_type", "max_credits"}
+    assert set(schema["properties"]) == reference | {"webhook_url"}  # issue 13: optional
+    assert set(schema["required"]) <= reference
     assert schema["properties"]["max_credits"]["type"] == "integer"
     assert schema["additionalProperties"] is False
     accepted = spec["components"]["schemas"]["BatchAccepted"]
