@@ -1,4 +1,5 @@
-"""The privacy commands (issue 13): ``erase`` (right to be forgotten) and ``retention``.
+"""The privacy and webhook commands (issue 13): ``erase`` (right to be forgotten),
+``retention`` and ``webhook-secret``.
 
 ``phone-enrich erase --email E | --linkedin L | --phone P`` starts a durable erasure (this
 process becomes the worker when none is running, like ``submit --wait``), waits for it and
@@ -108,6 +109,17 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook_secret(args: argparse.Namespace) -> int:
+    """A new signing secret for the user's webhooks, printed once (the old one stops)."""
+    from phone_core import preferences, users
+
+    rt = get_runtime(worker=False)
+    with rt.db.begin() as conn:
+        secret = preferences.new_notify_secret(conn, users.normalize(args.username))
+    _out({"user": args.username, "signing_secret": secret})
+    return 0
+
+
 def _one_identifier(args: argparse.Namespace) -> None:
     given = [k for k in KINDS if getattr(args, k)]
     if len(given) != 1:
@@ -132,6 +144,11 @@ def register(sub: Any) -> None:
     s = sub.add_parser("erase-receipt", help="the receipt of an erasure")
     s.add_argument("erasure_id")
     s.set_defaults(func=cmd_erase_receipt)
+    s = sub.add_parser(
+        "webhook-secret", help="a new signing secret for a user's webhooks (printed once)"
+    )
+    s.add_argument("username")
+    s.set_defaults(func=cmd_webhook_secret)
     r = sub.add_parser("retention", help="the data retention policy").add_subparsers(
         dest="action", required=True
     )

@@ -148,5 +148,18 @@ def test_sigkill_mid_erasure_then_restart(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         results = (tmp_path / "out" / "results.csv").read_text()
         assert "a0," in results and "2125550102" in results and "Lindqvist" not in results
+        # the other privacy commands
+        out = _cli(env, "erase-receipt", str(receipt["erasure_id"]))
+        assert out.returncode == 0 and json.loads(out.stdout) == receipt
+        out = _cli(env, "webhook-secret", "ann")
+        assert out.returncode == 0 and json.loads(out.stdout)["signing_secret"].startswith("whsec_")
+        env_policy = {**env, "PHONE_RETAIN_OUTPUTS_DAYS": "30"}
+        out = _cli(env_policy, "retention", "purge", "--by", "dpo")
+        assert out.returncode == 0 and json.loads(out.stdout)["objects_deleted"] == 0  # fresh
+        shown = json.loads(_cli(env_policy, "retention", "show").stdout)
+        assert shown["policy"]["outputs_days"] == 30 and shown["policy"]["records_days"] is None
+        assert shown["last_purge"]["trigger"] == "cli"
+        bad = _cli(env, "erase", "--email", EMAIL, "--phone", "+12125550101")
+        assert bad.returncode == 1 and "exactly one" in bad.stderr
     finally:
         _stop_s3(data_dir)
