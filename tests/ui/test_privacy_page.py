@@ -44,30 +44,30 @@ def test_policy_purge_and_erasure(rt: Runtime, app: Callable[..., AppTest]) -> N
 
     at = _open(app)
     assert [t.value for t in at.title] == ["Privacy"]
-    policy = at.dataframe(key="policy").value
+    policy = at.dataframe[0].value
     assert set(policy["Kept for"]) == {"kept (no limit)", "90 days"}
     assert "No purge has run yet." in [c.value for c in at.caption]
     _button(at, "Purge expired data now").click().run()  # type: ignore[attr-defined]
     assert not at.exception
     assert messages(at, "success")[0].startswith("Purge done: runs whose files were deleted: 0")
     at.run()
-    assert len(at.dataframe(key="purges").value) == 1
+    assert len(at.dataframe[1].value) == 1 and "Files deleted" in at.dataframe[1].value
 
     at.text_input(key="privacy_value").set_value(EMAIL)
-    at.button(key="FormSubmitter:privacy_erase_form-Erase").click().run()
+    at.button(key="privacy_erase").click().run()
     assert messages(at, "error") == ["Tick the box to confirm first."]
     at.text_input(key="privacy_value").set_value("not an email")
     at.checkbox(key="privacy_confirm").check()
-    at.button(key="FormSubmitter:privacy_erase_form-Erase").click().run()
+    at.button(key="privacy_erase").click().run()
     assert messages(at, "error")[0].startswith("Not erased: this is not an email address")
 
     at.text_input(key="privacy_value").set_value(EMAIL.upper())
     at.checkbox(key="privacy_confirm").check()
-    at.button(key="FormSubmitter:privacy_erase_form-Erase").click().run()
+    at.button(key="privacy_erase").click().run()
     assert not at.exception
     (done,) = messages(at, "success")
     assert done.startswith("Erased. 1 run record redacted in 1 run;")
-    erasures = at.dataframe(key="erasures").value
+    erasures = at.dataframe[-1].value
     assert list(erasures["State"]) == ["done"] and list(erasures["By"]) == ["admin"]
     assert "annika" not in erasures.to_csv().lower()
     first, second = ui_api.run_outcomes("ann", run_id)
@@ -75,8 +75,7 @@ def test_policy_purge_and_erasure(rt: Runtime, app: Callable[..., AppTest]) -> N
     assert second.person.email == "bob@ok.example"
 
 
-def test_users_cannot_open_it(rt: Runtime, app: Callable[..., AppTest]) -> None:
-    ensure_user(rt, "ann")
-    at = app("ann", "user").run()
-    at.switch_page(PAGE).run()
-    assert "This page is for administrators only." in messages(at, "error")
+def test_users_cannot_open_it(rt: Runtime, page: Callable[..., AppTest]) -> None:
+    at = page(PAGE, "ann", "user").run()
+    assert messages(at, "error") == ["This page is for administrators only."]
+    assert not at.button
