@@ -51,3 +51,22 @@ def test_the_batch_panel_shows_each_attempt(
     row = frame.iloc[0]
     assert row["Event"] == "batch.finished" and row["State"] == "delivered"
     assert row["Attempts"] == 2 and row["Last answer"] == "HTTP 200"
+
+
+def test_a_signing_secret_without_a_webhook_for_api_requests(
+    app: Callable[..., AppTest], rt: Runtime
+) -> None:
+    at = app("bob").run()
+    at.switch_page("app_pages/account.py").run()
+    assert not ui_api.has_notify_secret("bob")
+    (button,) = [b for b in at.button if b.label == "Make a signing secret"]
+    button.click().run()
+    assert not at.exception and ui_api.has_notify_secret("bob")
+    (shown,) = [c.value for c in at.code if str(c.value).startswith("whsec_")]
+    assert any("X-Phone-Signature-256" in str(c.value) for c in at.caption)
+    at.run()
+    assert not [c for c in at.code if str(c.value).startswith("whsec_")]  # shown once
+    assert [b.label for b in at.button if "signing secret" in b.label] == [
+        "Make a new signing secret"
+    ]
+    assert shown
