@@ -220,6 +220,14 @@ def run_step(rt: Runtime, erasure_id: str, step: str) -> None:
 # --- 4. stored files -------------------------------------------------------------------------
 
 
+def run_final(rt: Runtime, run_id: str) -> bool:
+    """Whether the run has finished (its files are written): the durable workflow waits
+    for a run still going before rewriting its files, so a run that read its records
+    just before they were redacted cannot leave files with the person in them."""
+    with rt.db.connect() as conn:
+        return runs.get(conn, run_id).state.finished
+
+
 def _rewrite_run(rt: Runtime, run_id: str) -> list[str]:
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)

@@ -409,7 +409,8 @@ def redact_records(
     """Blank the personal fields of the run's records (all, or those at ``idxs``): person
     fields, identity, phone, and the values of the uploaded row (its column names stay, so
     the run's files keep their shape). Id, status, source, credits and the ledger stay:
-    credits still reconcile. ``detail`` replaces the detail (e.g. ``erased``). Idempotent;
+    credits still reconcile. ``detail`` replaces the detail (e.g. ``erased``); then a
+    record still pending is closed as skipped (nothing left to look up). Idempotent;
     returns how many records were redacted."""
     stmt = sa.select(rr.c.idx, rr.c.source_row).where(rr.c.run_id == run_id)
     if idxs is not None:
@@ -423,6 +424,16 @@ def redact_records(
     blank.update(identity="", phone="")
     if detail is not None:
         blank["detail"] = detail[:200]
+        # A record not processed yet never will be: it is closed as skipped, free.
+        conn.execute(
+            sa.update(rr)
+            .where(
+                rr.c.run_id == run_id,
+                rr.c.idx.in_([idx for idx, _ in found]),
+                rr.c.status.is_(None),
+            )
+            .values(status=RecordStatus.SKIPPED.value, credits=0)
+        )
     params = [
         {
             "r_idx": idx,

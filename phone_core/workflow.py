@@ -149,6 +149,18 @@ async def _erasure_step(erasure_id: str, step: str, target: str) -> None:
         raise _scrubbed(erasure_id, f"erasure {step}", exc) from None
 
 
+ERASURE_RUN_WAIT_SEC = 15.0
+ERASURE_RUN_WAITS = 24 * 3600 // 15  # then its files are rewritten anyway
+
+
+@DBOS.step(name="phone_erasure_run_final", retries_allowed=True, max_attempts=5)
+async def _erasure_run_final_step(run_id: str) -> bool:
+    try:
+        return await asyncio.to_thread(erasure.run_final, _rt(), run_id)
+    except Exception as exc:
+        raise _scrubbed(run_id, "erasure wait", exc) from None
+
+
 @DBOS.workflow(name=erasure.WORKFLOW_NAME)
 async def erasure_workflow(erasure_id: str) -> None:
     """``erasure.run_all``, each step checkpointed: a crash resumes after the last one."""
@@ -156,6 +168,10 @@ async def erasure_workflow(erasure_id: str) -> None:
     for step in erasure.SIMPLE_STEPS:
         await _erasure_step(erasure_id, step, "")
     for run_id in targets["runs"]:
+        for _ in range(ERASURE_RUN_WAITS):  # a run still going: its files come at its end
+            if await _erasure_run_final_step(run_id):
+                break
+            await DBOS.sleep_async(ERASURE_RUN_WAIT_SEC)
         await _erasure_step(erasure_id, "run_files", run_id)
     for batch_id in targets["batches"]:
         await _erasure_step(erasure_id, "batch_files", batch_id)

@@ -252,3 +252,17 @@ def test_the_default_policy_keeps_everything(tmp_path: Path) -> None:
         assert counts == dict.fromkeys(counts, 0) and set(_objects(rt)) == files
     finally:
         rt.close()
+
+
+def test_erasure_of_a_run_not_processed_yet(prt: Runtime) -> None:
+    run_id = _upload(prt, "ann", [ANN, BOB])  # queued, not processed
+    erasure.start(prt, "email", ANN["email"], "admin")
+    ann_row, bob_row = _records(prt, run_id)
+    assert ann_row["status"] == "skipped" and ann_row["detail"] == "erased"
+    assert bob_row["status"] is None
+    drain(prt)
+    ann_row, bob_row = _records(prt, run_id)
+    assert (ann_row["status"], ann_row["detail"], ann_row["credits"]) == ("skipped", "erased", 0)
+    assert bob_row["status"] == "found"
+    for key, body in _objects(prt).items():
+        assert not any(t in body for t in ANN_TRACES), key
