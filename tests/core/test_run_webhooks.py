@@ -21,6 +21,7 @@ from phone_core.inline import memory_runtime
 from phone_core.models import BatchCreate, PersonRecord
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
+from tests.api.backends import NO_PG, PG_URL, _pg_database
 from tests.api.conftest import POST, TestClient, auth, body, new_key
 from tests.conftest import drain, grant, make_settings
 from tests.fakes.sources import ScriptedSource
@@ -41,11 +42,22 @@ def _runtime(path: Path, **over: Any) -> Runtime:
     return rt
 
 
-@pytest.fixture
-def wrt(tmp_path: Path) -> Iterator[Runtime]:
-    rt = _runtime(tmp_path / "mem")
-    yield rt
-    rt.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def wrt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    databases: Iterator[str] | None = None
+    over: dict[str, Any] = {}
+    if request.param == "postgres":
+        if not PG_URL:
+            pytest.skip(NO_PG)
+        databases = _pg_database()
+        over["database_url"] = next(databases)
+    rt = _runtime(tmp_path / "mem", **over)
+    try:
+        yield rt
+    finally:
+        rt.close()
+        if databases is not None:
+            next(databases, None)
 
 
 @pytest.fixture
