@@ -2,8 +2,9 @@
 
 The only module that writes ``notifications``. When a run is final and it is the last
 part of its batch, ``batch_finished`` (called by ``engine.finish_run``) adds one row per
-destination: today the owner's webhook, when they set one on the Account page; the API's
-per-batch callback URL can be another destination of the same outbox (``enqueue``). The
+destination: the owner's webhook, when they set one on the Account page. A run submitted
+through the API with a ``webhook_url`` (kept in ``run_webhooks``) also gets a
+``run.finished`` row for that URL when it ends (``run_finished``). The
 row's key (subject, destination) is unique, so finishing twice (a step re-run after a
 crash) adds nothing, and a failure here is logged, never raised into the run.
 
@@ -13,9 +14,15 @@ every ``notify_poll_sec`` and sends what is due (``deliver_due``). A row is clai
 conditional update that also counts the attempt and leases it, so several workers on
 one database never send it at once, and a worker that dies mid-send leaves it to be sent
 again once the lease ends. A failure is retried after ``notify_backoff_base_sec`` x4,
-x16, ... until ``notify_max_attempts``; then the row is ``failed`` with the last HTTP
-status or error type (never a message or a URL). The body is a Slack/Teams-compatible
-``text`` plus structured fields: counts and credits, no phone numbers, no person data.
+x16, ... (at most ``notify_backoff_max_sec`` apart) until ``notify_max_attempts`` or
+``webhook_retry_hours`` after the event; then the row is ``failed`` with the last HTTP
+status or error type (never a message or a URL). Every attempt is kept in
+``notification_attempts`` and shown on the run (API and web app). Why an outbox and not a
+DBOS workflow per notification: the outbox is as durable (rows in the state DB, leases
+for a worker that dies), works the same in the in-process runtime, and lets any worker
+send what is due; a workflow would add nothing but a second copy of the state. The body
+is a Slack/Teams-compatible ``text`` plus structured fields: counts, credits and paths, no
+phone numbers, no person data.
 """
 
 from __future__ import annotations
@@ -131,17 +138,7 @@ def payload(s: BatchSummary, settings: Settings) -> dict[str, Any]:
         "batch_id": s.batch_id,
         "label": s.label,
         "state": s.state.value,
-        "counts": {
-            "total": c.total,
-            "rows_with_phone": c.rows_with_phone,
-            "found": c.found,
-            "not_found": c.not_found,
-            "cached": c.cached,
-            "duplicate": c.duplicate,
-            "skipped": c.skipped,
-            "not_processed": c.not_processed,
-            "error": c.error,
-        },
+        "counts": _counts(c),
         "credits_spent": s.credits_spent,
         "finished_at": _iso(s.finished_at),
         "url": link,
