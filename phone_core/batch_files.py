@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from phone_core import batch_views, outputs
-from phone_core.errors import ExportError, NotFound, redacted_trace
+from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
 from phone_core.models import OUTPUT_FILES, RecordOutcome
 from phone_core.runs import RunRow
 from phone_core.runtime import Runtime
@@ -55,6 +55,8 @@ def read(rt: Runtime, rows: list[RunRow], version: int, name: str) -> bytes:
     if version not in {v.version for v in batch_views.versions(rows)}:
         raise NotFound("the batch's files are written when its runs have finished")
     batch_id = rows[0].batch_id
+    if any(r.outputs_deleted_at is not None for r in rows):
+        raise NotFound(RETENTION_DELETED)
     try:
         return rt.store.get(batch_key(rt.store, batch_id, version, name))
     except NotFound:
@@ -98,3 +100,41 @@ def _publish(rt: Runtime, rows: list[RunRow], version: int) -> None:
             log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
             continue
         _write(rt, batch_id, version, name, body)
+
+
+def keys(rt: Runtime, rows: list[RunRow]) -> list[str]:
+    """The keys every version of the batch of ``rows`` has (or would have) files at."""
+    batch_id = rows[0].batch_id
+    return [
+        batch_key(rt.store, batch_id, v.version, name)
+        for v in batch_views.versions(rows)
+        for name in OUTPUT_FILES
+    ]
+
+
+def rewrite(rt: Runtime, rows: list[RunRow]) -> list[str]:
+    """Rebuild every stored version of the batch of ``rows`` from its records as they are
+    now (after an erasure redacted some): the one exception to 'a stored version never
+    changes'. Only files already written are rewritten; the keys rewritten."""
+    batch_id = rows[0].batch_id
+    done: list[str] = []
+    for ready in batch_views.versions(rows):
+        items: list[RecordOutcome] | None = None
+        for name in OUTPUT_FILES:
+            key = batch_key(rt.store, batch_id, ready.version, name)
+            try:
+                rt.store.get(key)
+            except NotFound:
+                continue  # never written: built from the redacted records on download
+            if items is None:
+                items = _items(rt, rows, ready.version)
+            try:
+                body = build(name, items, _context(rows))
+            except Exception as exc:  # cannot be built now: remove the old one
+                log.warning("batch %s: %s not rebuilt: %s", batch_id, name, redacted_trace(exc))
+                rt.store.delete(key)
+                done.append(key)
+                continue
+            _write(rt, batch_id, ready.version, name, body)
+            done.append(key)
+    return done

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
-from phone_core import credits, db, keys, passwords, run_views, users
+from phone_core import cli_privacy, credits, db, keys, passwords, run_views, users
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
@@ -325,6 +325,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             if args.exit_when_idle:
                 with rt.db.connect() as conn:
                     busy = any(not r.state.finished for r in run_views.load_runs(conn, None))
+                    busy = busy or cli_privacy.erasures_running(conn)
                 idle_since = None if busy else (idle_since or time.monotonic())
                 if idle_since and time.monotonic() - idle_since > args.exit_when_idle:
                     return 0
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_worker)
 
     _add_account_commands(sub)
+    cli_privacy.register(sub)  # erase, erase-receipt, retention (issue 13)
 
     sub.add_parser("serve", help="the whole product (make run)").set_defaults(func=cmd_serve)
     s = sub.add_parser("api", help="the HTTP API only")

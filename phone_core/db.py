@@ -100,6 +100,10 @@ runs = sa.Table(
     sa.Column("source_delimiter", sa.String(1), nullable=True),
     # The batch (one upload, its parts and its re-runs) the run belongs to (0004_batches).
     sa.Column("batch_id", sa.String(RUN_ID_MAX_LEN), nullable=True, index=True),
+    # Retention (0010_retention_erasure): when the run's stored files were deleted and
+    # when its records' personal fields were redacted under the retention policy.
+    sa.Column("outputs_deleted_at", sa.DateTime, nullable=True),
+    sa.Column("records_redacted_at", sa.DateTime, nullable=True),
 )
 
 run_records = sa.Table(
@@ -273,6 +277,65 @@ notifications = sa.Table(
 )
 
 
+# Retention purges (0010_retention_erasure): when one ran, under which policy, what it
+# removed (counts only). Only ``phone_core.retention`` writes it.
+purges = sa.Table(
+    "purges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trigger", sa.String(20), nullable=False),  # schedule, admin, cli
+    sa.Column("as_of", sa.DateTime, nullable=False),  # the clock the policy was applied at
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+
+# Erasure requests (right to be forgotten; 0010_retention_erasure). The identifier is kept
+# in ``subject`` only while the erasure runs (the durable workflow's input is the id) and
+# blanked when it is done; ``subject_hash`` stays for the record. ``plan``: what the first
+# step found to erase (blanked when done); ``receipt``: counts, run ids, object keys.
+# Only ``phone_core.erasure`` writes it.
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # email, linkedin, phone
+    sa.Column("subject", sa.String(600), nullable=False, default=""),
+    sa.Column("subject_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # pending, running, done
+    sa.Column("plan", sa.JSON, nullable=True),
+    sa.Column("receipt", sa.JSON, nullable=True),
+    sa.Column("requested_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+)
+
+# A run's own completion webhook (``webhook_url`` of ``POST /v1/agents/phone``;
+# 0010_retention_erasure). Only ``phone_core.notify`` writes it.
+run_webhooks = sa.Table(
+    "run_webhooks",
+    metadata,
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# Every delivery attempt of a notification (status or error type, never a message), shown
+# on the run. Only ``phone_core.notify`` writes it.
+notification_attempts = sa.Table(
+    "notification_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.Integer, nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(50), nullable=True),
+)
+
+
 def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
     stmt: Any
@@ -348,7 +411,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0006_directory_loads"
+SCHEMA_HEAD = "0010_retention_erasure"
 
 
 def _at_head(engine: Engine) -> bool:

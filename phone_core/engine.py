@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from phone_core import batch_files, notify, outputs, run_views, runs
 from phone_core.credits import admissible, worst_case
-from phone_core.errors import ExportError, redacted_trace
+from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
 from phone_core.models import (
     CREDITS_FILE,
     OUTPUT_FILES,
@@ -317,12 +317,14 @@ def finish_run(rt: Runtime, run_id: str, failed: bool = False) -> str | None:
         # Finished already (this step again after a crash): its notification may not be
         # queued yet, and queueing it is idempotent.
         notify.batch_finished(rt, run_id)
+        notify.run_finished(rt, run_id)
         return None
     publish_contract_files(rt, row)
     with rt.db.begin() as conn:
         nxt = runs.finish(conn, run_id, state)
     log.info("run %s finished: %s", run_id, state.value)
     notify.batch_finished(rt, run_id)  # when this run ends its batch; never raises
+    notify.run_finished(rt, run_id)  # the run's own webhook (API), if it has one
     return nxt
 
 
@@ -346,6 +348,8 @@ def publish_exports(rt: Runtime, run_id: str, only: str | None = None) -> dict[s
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id)
         items = run_views.outcomes(conn, run_id)
+    if row.outputs_deleted_at is not None:
+        raise NotFound(RETENTION_DELETED)
     ctx = outputs.ExportContext(source_delimiter=row.source_delimiter)
     built: dict[str, bytes] = {}
     for name, build in outputs.EXPORT_BUILDERS.items():

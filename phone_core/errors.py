@@ -39,6 +39,13 @@ class NotFound(PhoneError):
     """The thing does not exist or does not belong to the caller."""
 
 
+# What a download of a run's files says once the retention purge has deleted them.
+RETENTION_DELETED = (
+    "this run's files were deleted under the data retention policy (its counts and "
+    "charges are kept)"
+)
+
+
 class StorageError(PhoneError):
     """The object store failed."""
 

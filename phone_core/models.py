@@ -231,6 +231,21 @@ REFERENCE_EXAMPLE: dict[str, Any] = {
 }
 
 BatchId = Annotated[str, StringConstraints(min_length=1, max_length=ID_MAX_LEN), NoNul]
+WEBHOOK_URL_MAX_LEN = 2000
+
+
+def _http_url(value: str) -> str:
+    if not value.lower().startswith(("https://", "http://")):
+        raise ValueError("webhook_url must be an https:// (or http://) address")
+    return value
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=8, max_length=WEBHOOK_URL_MAX_LEN),
+    NoNul,
+    AfterValidator(_http_url),
+]
 
 
 class BatchCreate(BaseModel):
@@ -255,6 +270,17 @@ class BatchCreate(BaseModel):
         le=MAX_CREDIT_AMOUNT,
         strict=True,
         description="Maximum credits this request is allowed to consume",
+    )
+    # An extension of the reference request (issue 13): optional, so the reference's
+    # requests and answers are unchanged.
+    webhook_url: WebhookUrl | None = Field(
+        default=None,
+        description=(
+            "Optional. When the run ends, a JSON POST goes here (run_id, state, counts, "
+            "credits_spent, result_path, credits_csv_path), signed with your signing secret "
+            "(X-Phone-Timestamp, X-Phone-Signature-256: sha256 HMAC of '<timestamp>.' + body) "
+            "and retried with backoff for up to a day. https (or http) to a public address."
+        ),
     )
 
     @model_validator(mode="after")

@@ -2,8 +2,9 @@
 
 The only module that writes ``notifications``. When a run is final and it is the last
 part of its batch, ``batch_finished`` (called by ``engine.finish_run``) adds one row per
-destination: today the owner's webhook, when they set one on the Account page; the API's
-per-batch callback URL can be another destination of the same outbox (``enqueue``). The
+destination: the owner's webhook, when they set one on the Account page. A run submitted
+through the API with a ``webhook_url`` (kept in ``run_webhooks``) also gets a
+``run.finished`` row for that URL when it ends (``run_finished``). The
 row's key (subject, destination) is unique, so finishing twice (a step re-run after a
 crash) adds nothing, and a failure here is logged, never raised into the run.
 
@@ -13,9 +14,15 @@ every ``notify_poll_sec`` and sends what is due (``deliver_due``). A row is clai
 conditional update that also counts the attempt and leases it, so several workers on
 one database never send it at once, and a worker that dies mid-send leaves it to be sent
 again once the lease ends. A failure is retried after ``notify_backoff_base_sec`` x4,
-x16, ... until ``notify_max_attempts``; then the row is ``failed`` with the last HTTP
-status or error type (never a message or a URL). The body is a Slack/Teams-compatible
-``text`` plus structured fields: counts and credits, no phone numbers, no person data.
+x16, ... (at most ``notify_backoff_max_sec`` apart) until ``notify_max_attempts`` or
+``webhook_retry_hours`` after the event; then the row is ``failed`` with the last HTTP
+status or error type (never a message or a URL). Every attempt is kept in
+``notification_attempts`` and shown on the run (API and web app). Why an outbox and not a
+DBOS workflow per notification: the outbox is as durable (rows in the state DB, leases
+for a worker that dies), works the same in the in-process runtime, and lets any worker
+send what is due; a workflow would add nothing but a second copy of the state. The body
+is a Slack/Teams-compatible ``text`` plus structured fields: counts, credits and paths, no
+phone numbers, no person data.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from phone_core import db, preferences, run_views, runs, webhooks
-from phone_core.errors import redacted_trace
+from phone_core.errors import InputError, redacted_trace
 from phone_core.models import RunCounts, RunState
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
@@ -40,8 +48,10 @@ from phone_core.settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH_FINISHED = "batch.finished"
+RUN_FINISHED = "run.finished"
 TEST_EVENT = "test"
 USER_WEBHOOK = "user_webhook"  # the owner's webhook (Account page)
+RUN_WEBHOOK = "run_webhook"  # the ``webhook_url`` of one API request
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 LEASE_MARGIN_SEC = 30.0  # a claimed row is due again this long after its timeout
 _PART = re.compile(r" \(part \d+/\d+\)$")
@@ -54,6 +64,8 @@ _HEADLINE = {
     RunState.FAILED: "failed",
 }
 nt = db.notifications
+na = db.notification_attempts
+rw = db.run_webhooks
 
 
 @dataclass(frozen=True)
@@ -126,17 +138,7 @@ def payload(s: BatchSummary, settings: Settings) -> dict[str, Any]:
         "batch_id": s.batch_id,
         "label": s.label,
         "state": s.state.value,
-        "counts": {
-            "total": c.total,
-            "rows_with_phone": c.rows_with_phone,
-            "found": c.found,
-            "not_found": c.not_found,
-            "cached": c.cached,
-            "duplicate": c.duplicate,
-            "skipped": c.skipped,
-            "not_processed": c.not_processed,
-            "error": c.error,
-        },
+        "counts": _counts(c),
         "credits_spent": s.credits_spent,
         "finished_at": _iso(s.finished_at),
         "url": link,
@@ -196,6 +198,142 @@ def batch_finished(rt: Runtime, run_id: str) -> None:
         log.error("run %s: notification not queued: %s", run_id, redacted_trace(exc))
 
 
+def _counts(c: RunCounts) -> dict[str, int]:
+    return {
+        "total": c.total,
+        "rows_with_phone": c.rows_with_phone,
+        "found": c.found,
+        "not_found": c.not_found,
+        "cached": c.cached,
+        "duplicate": c.duplicate,
+        "skipped": c.skipped,
+        "not_processed": c.not_processed,
+        "error": c.error,
+    }
+
+
+def run_payload(conn: Connection, run_id: str, settings: Settings) -> dict[str, Any] | None:
+    """The body of a ``run.finished`` notification, or None while the run is not final."""
+    row = runs.get(conn, run_id)
+    if not row.state.finished:
+        return None
+    c = run_views.counts(conn, [run_id])[run_id]
+    spent = f"{row.spent:,} {'credit' if row.spent == 1 else 'credits'} spent"
+    return {
+        "text": f"Run {run_id} {_HEADLINE.get(row.state, row.state.value)}: "
+        f"{c.rows_with_phone:,} of {c.total:,} records have a phone, {spent}.",
+        "event": RUN_FINISHED,
+        "run_id": run_id,
+        "state": row.state.value,
+        "counts": _counts(c),
+        "credits_spent": row.spent,
+        "result_path": row.result_path,
+        "credits_csv_path": row.credits_path,
+        "finished_at": _iso(row.finished_at or row.created_at),
+    }
+
+
+def run_finished(rt: Runtime, run_id: str) -> None:
+    """Queue the run's own webhook (``webhook_url`` of its API request) once the run is
+    final. Called when the run finishes and again when the webhook is registered, so
+    whichever comes second queues it (once: the outbox key is unique). Never raises."""
+    try:
+        with rt.db.begin() as conn:
+            hook = conn.execute(
+                sa.select(rw.c.url, rw.c.owner).where(rw.c.run_id == run_id)
+            ).first()
+            if hook is None:
+                return
+            body = run_payload(conn, run_id, rt.settings)
+            if body is None:
+                return
+            enqueue(
+                conn,
+                subject=f"run:{run_id}",
+                destination=RUN_WEBHOOK,
+                owner=str(hook.owner),
+                event=RUN_FINISHED,
+                url=str(hook.url),
+                body=body,
+            )
+    except Exception as exc:
+        log.error("run %s: notification not queued: %s", run_id, redacted_trace(exc))
+
+
+def check_run_webhook(rt: Runtime, user: str, url: str) -> None:
+    """Refuse (``InputError``) a ``webhook_url`` that may not be called (SSRF rules of
+    ``webhooks``) or that nothing could sign (the user has no signing secret yet)."""
+    webhooks.check_url(url, rt.settings.allow_private_webhooks)
+    with rt.db.connect() as conn:
+        if not preferences.notify_settings(conn, user).secret:
+            raise InputError(
+                "webhook_url needs your signing secret to sign its notifications: make one "
+                "in the web app (Account, Notifications: Make a signing secret) or with "
+                "`phone-enrich webhook-secret USER`, then send the request again"
+            )
+
+
+def register_run_webhook(rt: Runtime, run_id: str, owner: str, url: str) -> None:
+    """Remember where to POST when the run ends (the caller checked the URL)."""
+    with rt.db.begin() as conn:
+        db.insert_ignore(
+            conn, rw, {"run_id": run_id, "owner": owner, "url": url, "created_at": db.utcnow()}
+        )
+    run_finished(rt, run_id)  # it may have ended already
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempt: int
+    at: datetime
+    status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunDelivery:
+    """A notification about a run (its own webhook, or its batch's), with its attempts."""
+
+    id: int
+    event: str
+    destination: str
+    state: str
+    attempts: list[Attempt]
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+def run_deliveries(conn: Connection, run_id: str) -> list[RunDelivery]:
+    """The notifications about ``run_id`` (``run:<id>``, and ``batch:<its batch>`` when it
+    ended the batch), oldest first, each with every attempt. Never the URL."""
+    row = runs.get(conn, run_id)
+    subjects = {f"run:{run_id}", f"batch:{row.group_id or row.run_id}"}
+    found = conn.execute(sa.select(nt).where(nt.c.subject.in_(sorted(subjects))).order_by(nt.c.id))
+    out: list[RunDelivery] = []
+    for m in (r._mapping for r in found):
+        if m["subject"].startswith("batch:") and run_id not in (m["payload"] or {}).get(
+            "run_ids", []
+        ):
+            continue
+        tries = conn.execute(
+            sa.select(na).where(na.c.notification_id == m["id"]).order_by(na.c.attempt)
+        )
+        out.append(
+            RunDelivery(
+                id=int(m["id"]),
+                event=str(m["event"]),
+                destination=str(m["destination"]),
+                state=str(m["state"]),
+                attempts=[Attempt(int(t.attempt), t.at, t.status, t.error) for t in tries],
+                next_attempt_at=m["next_attempt_at"] if m["state"] == PENDING else None,
+                delivered_at=m["delivered_at"],
+                created_at=m["created_at"],
+            )
+        )
+    return out
+
+
 # --- delivery ------------------------------------------------------------------------------
 
 
@@ -203,7 +341,7 @@ def _send(
     settings: Settings, url: str, secret: str, body: bytes, event: str, delivery: str
 ) -> webhooks.Delivery:
     headers = {
-        webhooks.SIGNATURE_HEADER: webhooks.sign(secret, body),
+        **webhooks.signed_headers(secret, body, int(time.time())),
         webhooks.EVENT_HEADER: event,
         webhooks.DELIVERY_HEADER: delivery,
     }
@@ -212,7 +350,7 @@ def _send(
         body,
         headers,
         timeout=settings.notify_timeout_sec,
-        allow_private=settings.notify_allow_private,
+        allow_private=settings.allow_private_webhooks,
     )
 
 
@@ -229,19 +367,45 @@ def _claim(conn: Connection, row_id: int, attempts: int, lease_until: datetime) 
     return done.rowcount == 1
 
 
+def backoff(settings: Settings, attempts: int) -> float:
+    """Seconds to wait after failed attempt number ``attempts``: base x4 each time, capped."""
+    wait = settings.notify_backoff_base_sec * 4 ** min(attempts - 1, 30)
+    return float(min(wait, settings.notify_backoff_max_sec))
+
+
 def _settle(
-    conn: Connection, row_id: int, attempts: int, result: webhooks.Delivery, settings: Settings
+    conn: Connection,
+    row_id: int,
+    attempts: int,
+    result: webhooks.Delivery,
+    settings: Settings,
+    created_at: datetime,
 ) -> None:
+    """Record the attempt; delivered, or due again after the backoff while attempts and
+    the retry window (``webhook_retry_hours`` from the event) last, else failed."""
     now = db.utcnow()
+    window_ends = created_at + timedelta(hours=settings.webhook_retry_hours)
     if result.ok:
         values: dict[str, Any] = {"state": DELIVERED, "delivered_at": now, "next_attempt_at": None}
     elif attempts >= settings.notify_max_attempts:
         values = {"state": FAILED, "next_attempt_at": None}
     else:
-        wait = settings.notify_backoff_base_sec * 4 ** (attempts - 1)
-        values = {"next_attempt_at": now + timedelta(seconds=wait)}
+        due = now + timedelta(seconds=backoff(settings, attempts))
+        if due > window_ends:
+            values = {"state": FAILED, "next_attempt_at": None}
+        else:
+            values = {"next_attempt_at": due}
     values["last_error"] = None if result.ok else result.code[:50]
     conn.execute(sa.update(nt).where(nt.c.id == row_id).values(**values))
+    conn.execute(
+        sa.insert(na).values(
+            notification_id=row_id,
+            attempt=attempts,
+            at=now,
+            status=result.status,
+            error=None if result.status is not None else (result.error or "unknown")[:50],
+        )
+    )
 
 
 def deliver_one(rt: Runtime, row_id: int, attempts: int) -> bool | None:
@@ -266,7 +430,7 @@ def deliver_one(rt: Runtime, row_id: int, attempts: int) -> bool | None:
     else:
         result = webhooks.Delivery(error="no_secret")
     with rt.db.begin() as conn:
-        _settle(conn, row_id, attempts + 1, result, s)
+        _settle(conn, row_id, attempts + 1, result, s, row["created_at"])
     if result.ok:
         log.info("notification %s delivered (attempt %d)", row_id, attempts + 1)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -36,3 +37,38 @@ def fetch(conn: Connection, owner: str, ids: Sequence[str]) -> dict[str, Person]
             m = r._mapping
             out[m["id"]] = Person(id=m["id"], **{c: m[c] for c in _COLS})
     return out
+
+
+def delete(conn: Connection, pairs: Sequence[tuple[str, str]]) -> int:
+    """Remove these (owner, id) people; how many there were (erasure)."""
+    p = db.persons
+    gone = 0
+    for owner in sorted({o for o, _ in pairs}):
+        ids = sorted({i for o, i in pairs if o == owner})
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
+            gone += conn.execute(sa.delete(p).where(p.c.owner == owner, p.c.id.in_(part))).rowcount
+    return gone
+
+
+def matching(
+    conn: Connection, emails: Sequence[str], linkedins: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(owner, id) of every user's people with one of these (normalised) emails or
+    LinkedIn slugs."""
+    p = db.persons
+    conds = []
+    if emails:
+        conds.append(p.c.email.in_(sorted(set(emails))))
+    if linkedins:
+        conds.append(p.c.linkedin.in_(sorted(set(linkedins))))
+    if not conds:
+        return []
+    rows = conn.execute(sa.select(p.c.owner, p.c.id).where(sa.or_(*conds)))
+    return [(str(o), str(i)) for o, i in rows]
+
+
+def delete_older(conn: Connection, before: datetime) -> int:
+    """Remove people not given again since ``before`` (retention); how many."""
+    p = db.persons
+    return int(conn.execute(sa.delete(p).where(p.c.updated_at < before)).rowcount or 0)

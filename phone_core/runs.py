@@ -62,6 +62,7 @@ class RunRow:
     finished_at: datetime | None
     source_delimiter: str | None = None
     batch_id: str = ""
+    outputs_deleted_at: datetime | None = None  # the retention purge deleted its files
 
     @classmethod
     def of(cls, row: sa.Row[Any]) -> RunRow:
@@ -88,6 +89,7 @@ class RunRow:
             finished_at=m["finished_at"],
             source_delimiter=m["source_delimiter"],
             batch_id=str(m["batch_id"] or m["group_id"] or m["run_id"]),
+            outputs_deleted_at=m.get("outputs_deleted_at"),
         )
 
     @property
@@ -388,3 +390,63 @@ def finish(conn: Connection, run_id: str, state: RunState) -> str | None:
         .values(max_credits=rt_.c.max_credits + max(0, row.budget_left))
     )
     return nxt
+
+
+# --- retention and erasure (issue 13) ------------------------------------------------------
+
+ERASED = "erased"  # the detail of a record erased on request
+
+
+def redact_records(
+    conn: Connection, run_id: str, idxs: Sequence[int] | None = None, *, detail: str | None = None
+) -> int:
+    """Blank the personal fields of the run's records (all, or those at ``idxs``): person
+    fields, identity, phone, and the values of the uploaded row (its column names stay, so
+    the run's files keep their shape). Id, status, source, credits and the ledger stay:
+    credits still reconcile. ``detail`` replaces the detail (e.g. ``erased``); then a
+    record still pending is closed as skipped (nothing left to look up). Idempotent;
+    returns how many records were redacted."""
+    stmt = sa.select(rr.c.idx, rr.c.source_row).where(rr.c.run_id == run_id)
+    if idxs is not None:
+        if not idxs:
+            return 0
+        stmt = stmt.where(rr.c.idx.in_(sorted(set(idxs))))
+    found = conn.execute(stmt).all()
+    if not found:
+        return 0
+    blank: dict[str, Any] = {c: "" for c in _PERSON_COLS}
+    blank.update(identity="", phone="")
+    if detail is not None:
+        blank["detail"] = detail[:200]
+        # A record not processed yet never will be: it is closed as skipped, free.
+        conn.execute(
+            sa.update(rr)
+            .where(
+                rr.c.run_id == run_id,
+                rr.c.idx.in_([idx for idx, _ in found]),
+                rr.c.status.is_(None),
+            )
+            .values(status=RecordStatus.SKIPPED.value, credits=0)
+        )
+    params = [
+        {
+            "r_idx": idx,
+            "r_source_row": {str(k): "" for k in src} if isinstance(src, dict) else None,
+        }
+        for idx, src in found
+    ]
+    conn.execute(
+        sa.update(rr)
+        .where(rr.c.run_id == run_id, rr.c.idx == sa.bindparam("r_idx"))
+        .values(**blank, source_row=sa.bindparam("r_source_row", type_=rr.c.source_row.type)),
+        params,
+    )
+    return len(found)
+
+
+def mark_records_redacted(conn: Connection, run_id: str, at: datetime) -> None:
+    conn.execute(sa.update(rt_).where(rt_.c.run_id == run_id).values(records_redacted_at=at))
+
+
+def mark_outputs_deleted(conn: Connection, run_id: str, at: datetime) -> None:
+    conn.execute(sa.update(rt_).where(rt_.c.run_id == run_id).values(outputs_deleted_at=at))

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Connection
 
-from phone_core import batch_views, credits, db, engine, persons, run_views, runs
+from phone_core import batch_views, credits, db, engine, notify, persons, run_views, runs
 from phone_core.credits import worst_case
 from phone_core.csvtext import DELIMITERS
 from phone_core.errors import InputError, NotFound
@@ -178,8 +178,10 @@ def _create_runs(
 
 def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> BatchAccepted:
     """The batch API: hold ``max_credits`` and queue one run (402 error if not available)."""
+    if req.webhook_url:  # refused before anything is held (SSRF, no signing secret)
+        notify.check_run_webhook(rt, user, req.webhook_url)
     prep = _resolve(rt, user, req)
-    return _create_runs(
+    accepted = _create_runs(
         rt,
         user,
         [(prep, None)],
@@ -187,6 +189,9 @@ def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -
         store_people=req.records is not None,
         label=label,
     )[0]
+    if req.webhook_url:
+        notify.register_run_webhook(rt, accepted.run_id, user, req.webhook_url)
+    return accepted
 
 
 def _check_lengths(people: Sequence[Person]) -> None:

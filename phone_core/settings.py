@@ -137,15 +137,37 @@ class Settings(BaseSettings):
     # Notifications when a batch ends (issue 10): a webhook per user, delivered from the
     # outbox by the worker process, signed with the user's secret.
     notify_timeout_sec: float = Field(default=5.0, gt=0)  # each delivery attempt
-    notify_max_attempts: int = Field(default=5, ge=1)
+    # Retried until this many attempts or until ``webhook_retry_hours`` after the event,
+    # whichever comes first; the wait grows x4 after each failure, up to the maximum.
+    notify_max_attempts: int = Field(default=30, ge=1)
     notify_backoff_base_sec: float = Field(default=15.0, ge=0)  # x4 after each failure
+    notify_backoff_max_sec: float = Field(default=3600.0, gt=0)
+    webhook_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7)
     notify_poll_sec: float = Field(default=1.0, gt=0)  # how often the outbox is looked at
     # Webhook URLs resolving to loopback, private or link-local addresses are refused
     # unless this is on (tests; an install whose chat server is on the private network).
     notify_allow_private: bool = False
+    # The same switch under the name issue 13 gives it (either one allows).
+    webhook_allow_private: bool = False
+    # Retention (issue 13): how many days personal data is kept; None (the default) keeps
+    # it. Run outputs (the stored files), run records (their personal fields are redacted,
+    # ids, statuses and charges kept) and each user's person store. A run's files are
+    # deleted at the latest when its records are redacted. The purge runs daily at
+    # ``retention_cron`` (UTC) as a durable scheduled workflow on a worker.
+    retain_outputs_days: int | None = Field(default=None, ge=1)
+    retain_records_days: int | None = Field(default=None, ge=1)
+    retain_persons_days: int | None = Field(default=None, ge=1)
+    retention_cron: str = "30 3 * * *"
+    # Erasure: a pause between the rewrites of two runs' stored files (spares a busy S3).
+    erasure_pause_sec: float = Field(default=0.0, ge=0, le=60)
     # The web app's address as users reach it, for the link in a notification;
     # default http://localhost:<app_port>.
     public_url: str = ""
+
+    @property
+    def allow_private_webhooks(self) -> bool:
+        """``PHONE_WEBHOOK_ALLOW_PRIVATE`` or its older name ``PHONE_NOTIFY_ALLOW_PRIVATE``."""
+        return self.webhook_allow_private or self.notify_allow_private
 
     @property
     def app_url(self) -> str:

@@ -38,6 +38,10 @@ class ObjectStore(Protocol):
 
     def presign(self, key: str, ttl: int | None = None) -> str: ...
 
+    def delete(self, key: str) -> bool:
+        """Remove the object if it is there; whether it was (idempotent)."""
+        ...
+
 
 class _Addressing:
     """Keys and URIs: the same for every implementation."""
@@ -149,6 +153,24 @@ class S3ObjectStore(_Addressing):
         except BotoCoreError as exc:
             raise StorageError(f"could not read {key}: {type(exc).__name__}") from exc
 
+    def delete(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+                return False
+            raise StorageError(f"could not look up {key}: {code}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not look up {key}: {type(exc).__name__}") from exc
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"could not delete {key}: {type(exc).__name__}") from exc
+        return True
+
     def presign(self, key: str, ttl: int | None = None) -> str:
         return str(
             self.client.generate_presigned_url(
@@ -181,6 +203,10 @@ class InMemoryObjectStore(_Addressing):
 
     def presign(self, key: str, ttl: int | None = None) -> str:
         return f"memory://{self.bucket}/{key}"
+
+    def delete(self, key: str) -> bool:
+        with self._lock:
+            return self.objects.pop(key, None) is not None
 
 
 def batch_key(store: ObjectStore, batch_id: str, version: int, name: str) -> str:

@@ -11,6 +11,7 @@ pages that checked the admin role themselves. Nothing here imports streamlit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -19,11 +20,13 @@ from phone_core import (
     batches,
     credits,
     directory_upload,
+    erasure,
     ingest,
     keys,
     notify,
     passwords,
     preferences,
+    retention,
     run_views,
     service,
     sessions,
@@ -471,7 +474,7 @@ def save_webhook(user: str, url: str) -> str | None:
     """Check and save the URL ("" turns notifications off); InputError says what is wrong.
     Returns the signing secret when one was made now (to show once)."""
     rt = runtime()
-    checked = webhooks.check_url(url, rt.settings.notify_allow_private)
+    checked = webhooks.check_url(url, rt.settings.allow_private_webhooks)
     with rt.db.begin() as conn:
         return preferences.set_webhook(conn, user, checked)
 
@@ -504,3 +507,56 @@ def run_activity(user: str, since: datetime) -> notify.Activity:
     """The user's active-run progress and the batches that ended since ``since``."""
     with runtime().db.connect() as conn:
         return notify.activity(conn, user, since)
+
+
+# --- privacy and run notifications (issue 13) ------------------------------------------------
+
+
+def batch_deliveries(user: str, batch_id: str, *, admin: bool = False) -> list[notify.RunDelivery]:
+    """The notifications about the batch's runs (their webhooks, the batch's), oldest first."""
+    batch = get_batch(user, batch_id, admin=admin)  # NotFound unless theirs (or an admin)
+    seen: dict[int, notify.RunDelivery] = {}
+    with runtime().db.connect() as conn:
+        for part in batch.parts:
+            for d in notify.run_deliveries(conn, part.run.run_id):
+                seen.setdefault(d.id, d)
+    return sorted(seen.values(), key=lambda d: d.id)
+
+
+def retention_overview() -> dict[str, Any]:
+    """The policy, its schedule and the last purges (newest first), for the admin page."""
+    rt = runtime()
+    with rt.db.connect() as conn:
+        purges = retention.last_purges(conn, 5)
+    return {
+        "policy": retention.Policy.of(rt.settings),
+        "schedule": rt.settings.retention_cron,
+        "purges": purges,
+    }
+
+
+def purge_now(actor: str) -> dict[str, int]:
+    """Apply the retention policy now (the admin's button)."""
+    return retention.purge(runtime(), trigger="admin", actor=actor)
+
+
+def erase_person(
+    actor: str, kind: str, value: str, wait_sec: float = 60.0
+) -> tuple[str, dict[str, Any]]:
+    """Start an erasure and wait a while for it: (state, receipt so far). InputError when
+    the identifier is not valid. Durable: if the wait ends first it completes on the worker."""
+    rt = runtime()
+    erasure_id = erasure.start(rt, kind, value, actor)
+    deadline = time.monotonic() + wait_sec
+    while True:
+        with rt.db.connect() as conn:
+            state, receipt = erasure.status(conn, erasure_id)
+        if state == erasure.DONE or time.monotonic() > deadline:
+            return state, {"erasure_id": erasure_id, **receipt}
+        time.sleep(0.2)
+
+
+def recent_erasures(limit: int = 20) -> list[dict[str, Any]]:
+    """The latest erasures (receipts and states; no identifiers), newest first."""
+    with runtime().db.connect() as conn:
+        return erasure.recent(conn, limit)

@@ -10,9 +10,18 @@ so a DNS answer that changes in between cannot steer it elsewhere. Redirects are
 followed, proxies from the environment are not used, the response body is never read, and
 each attempt has a time limit.
 
-The body is signed with HMAC-SHA256 under the user's secret: ``X-Phone-Signature:
-sha256=<hex of HMAC(secret, raw body)>``. Receivers recompute it over the raw bytes.
-Nothing here logs a URL (a chat webhook URL is itself a credential).
+The body is signed with HMAC-SHA256 under the user's secret, two ways:
+
+- ``X-Phone-Timestamp: <unix seconds when sent>`` and ``X-Phone-Signature-256:
+  sha256=<hex of HMAC(secret, "<timestamp>." + raw body)>``: the timestamp is signed with
+  the body, so a receiver that refuses timestamps more than 5 minutes from its clock
+  (``verify_timestamped``) cannot be fed an old delivery again (replay). Use this one.
+- ``X-Phone-Signature: sha256=<hex of HMAC(secret, raw body)>``: the first scheme, kept
+  for receivers set up before the timestamp existed.
+
+Receivers recompute over the raw bytes, and drop a repeat of an ``X-Phone-Delivery`` id
+(delivery is at least once). Nothing here logs a URL (a chat webhook URL is itself a
+credential).
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ from phone_core.errors import InputError
 
 MAX_URL_LEN = 2000
 SIGNATURE_HEADER = "X-Phone-Signature"
+SIGNATURE_256_HEADER = "X-Phone-Signature-256"  # over "<timestamp>." + body
+TIMESTAMP_HEADER = "X-Phone-Timestamp"
+REPLAY_TOLERANCE_SEC = 300
 EVENT_HEADER = "X-Phone-Event"
 DELIVERY_HEADER = "X-Phone-Delivery"
 USER_AGENT = "phone-enrich-webhooks/1"
@@ -46,6 +58,39 @@ def sign(secret: str, body: bytes) -> str:
 def verify(secret: str, body: bytes, signature: str) -> bool:
     """What a receiver does (and the tests): compare in constant time."""
     return hmac.compare_digest(sign(secret, body), signature)
+
+
+def sign_timestamped(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Phone-Signature-256`` value: HMAC over ``"<timestamp>." + body``."""
+    signed = str(int(timestamp)).encode("ascii") + b"." + body
+    return "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def verify_timestamped(
+    secret: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    now: float,
+    tolerance: float = REPLAY_TOLERANCE_SEC,
+) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - ts) > tolerance:
+        return False
+    return hmac.compare_digest(sign_timestamped(secret, ts, body), signature)
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """Both signature headers and the timestamp of one delivery."""
+    return {
+        TIMESTAMP_HEADER: str(int(timestamp)),
+        SIGNATURE_256_HEADER: sign_timestamped(secret, timestamp, body),
+        SIGNATURE_HEADER: sign(secret, body),
+    }
 
 
 def is_public(ip: IPAddress) -> bool:

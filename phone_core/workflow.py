@@ -13,12 +13,13 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS, DBOSClient, SetWorkflowID
 from dbos import _dbos as dbos_internals
 
-from phone_core import engine
+from phone_core import engine, erasure, retention
 from phone_core.errors import redacted_trace
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
@@ -118,6 +119,102 @@ async def _run_steps(run_id: str) -> None:
             await _queue().enqueue_async(run_workflow, nxt)
 
 
+# --- privacy jobs (issue 13): erasure and the daily retention purge -------------------------
+# Inputs are an erasure id (the identifier stays in the state DB) or the scheduled time;
+# step results are run and batch ids only.
+
+RETENTION_WORKFLOW = "phone_retention_purge"
+RETENTION_SCHEDULE = "phone_retention_daily"
+
+
+@DBOS.step(name="phone_erasure_plan", retries_allowed=True, max_attempts=3)
+async def _erasure_plan_step(erasure_id: str) -> dict[str, list[str]]:
+    try:
+        return await asyncio.to_thread(erasure.plan, _rt(), erasure_id)
+    except Exception as exc:
+        raise _scrubbed(erasure_id, "erasure plan", exc) from None
+
+
+@DBOS.step(name="phone_erasure_step", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
+async def _erasure_step(erasure_id: str, step: str, target: str) -> None:
+    rt = _rt()
+    try:
+        if step in erasure.SIMPLE_STEPS:
+            await asyncio.to_thread(erasure.run_step, rt, erasure_id, step)
+        elif step == "finish":
+            await asyncio.to_thread(erasure.finish, rt, erasure_id)
+        else:
+            await asyncio.to_thread(erasure.rewrite_files, rt, erasure_id, step, target)
+    except Exception as exc:
+        raise _scrubbed(erasure_id, f"erasure {step}", exc) from None
+
+
+ERASURE_RUN_WAIT_SEC = 15.0
+ERASURE_RUN_WAITS = 24 * 3600 // 15  # then its files are rewritten anyway
+
+
+@DBOS.step(name="phone_erasure_run_final", retries_allowed=True, max_attempts=5)
+async def _erasure_run_final_step(run_id: str) -> bool:
+    try:
+        return await asyncio.to_thread(erasure.run_final, _rt(), run_id)
+    except Exception as exc:
+        raise _scrubbed(run_id, "erasure wait", exc) from None
+
+
+@DBOS.workflow(name=erasure.WORKFLOW_NAME)
+async def erasure_workflow(erasure_id: str) -> None:
+    """``erasure.run_all``, each step checkpointed: a crash resumes after the last one."""
+    targets = await _erasure_plan_step(erasure_id)
+    for step in erasure.SIMPLE_STEPS:
+        await _erasure_step(erasure_id, step, "")
+    for run_id in targets["runs"]:
+        for _ in range(ERASURE_RUN_WAITS):  # a run still going: its files come at its end
+            if await _erasure_run_final_step(run_id):
+                break
+            await DBOS.sleep_async(ERASURE_RUN_WAIT_SEC)
+        await _erasure_step(erasure_id, "run_files", run_id)
+    for batch_id in targets["batches"]:
+        await _erasure_step(erasure_id, "batch_files", batch_id)
+    await _erasure_step(erasure_id, "finish", "")
+
+
+@DBOS.step(name="phone_retention_step", retries_allowed=True, max_attempts=3, interval_seconds=5.0)
+async def _retention_step(as_of: str) -> dict[str, int]:
+    try:
+        now = datetime.fromisoformat(as_of)
+        return await asyncio.to_thread(retention.purge, _rt(), now=now, trigger="schedule")
+    except Exception as exc:
+        raise _scrubbed("retention", "purge", exc) from None
+
+
+@DBOS.workflow(name=RETENTION_WORKFLOW)
+async def retention_workflow(scheduled_at: datetime, context: Any) -> None:
+    """The daily purge (``PHONE_RETENTION_CRON``), as of its scheduled time (naive UTC):
+    DBOS starts one per tick across workers; the purge is idempotent anyway."""
+    as_of = (
+        scheduled_at.astimezone(UTC).replace(tzinfo=None) if scheduled_at.tzinfo else scheduled_at
+    )
+    await _retention_step(as_of.isoformat())
+
+
+_WORKFLOWS: dict[str, Any] = {erasure.WORKFLOW_NAME: erasure_workflow}
+
+
+def _schedule_retention(settings: Settings) -> None:
+    try:
+        DBOS.apply_schedules(
+            [
+                {
+                    "schedule_name": RETENTION_SCHEDULE,
+                    "workflow_fn": retention_workflow,
+                    "schedule": settings.retention_cron,
+                }
+            ]
+        )
+    except Exception as exc:  # e.g. a bad cron: the product runs, the purge does not
+        log.error("the daily retention purge is not scheduled: %s", redacted_trace(exc))
+
+
 _queues: list[Any] = []
 
 
@@ -149,10 +246,16 @@ class DbosRunQueue:
         )
         _queues[:] = [queue]
         _bound[:] = [rt]
+        _schedule_retention(rt.settings)
 
     def enqueue(self, run_id: str) -> None:
         with SetWorkflowID(run_id):
             _queue().enqueue(run_workflow, run_id)
+
+    def enqueue_workflow(self, name: str, workflow_id: str, arg: str) -> None:
+        """Queue another durable job (e.g. an erasure) by its registered name."""
+        with SetWorkflowID(workflow_id):
+            _queue().enqueue(_WORKFLOWS[name], arg)
 
     def recover(self, executor_ids: list[str]) -> int:
         """Put the unfinished workflows of dead executors back on the run queue."""
@@ -231,17 +334,20 @@ class DbosClientQueue:
         self._client: DBOSClient | None = None
 
     def enqueue(self, run_id: str) -> None:
+        self.enqueue_workflow(WORKFLOW_NAME, run_id, run_id)
+
+    def enqueue_workflow(self, name: str, workflow_id: str, arg: str) -> None:
         if self._client is None:
             DBOS.migrate(self.settings.system_db_url)  # a client may come before any worker
             self._client = DBOSClient(system_database_url=self.settings.system_db_url)
         self._client.enqueue(
             {
                 "queue_name": QUEUE_NAME,
-                "workflow_name": WORKFLOW_NAME,
-                "workflow_id": run_id,
+                "workflow_name": name,
+                "workflow_id": workflow_id,
                 "app_version": self.settings.app_version,
             },
-            run_id,
+            arg,
         )
 
     def recover(self, executor_ids: list[str]) -> int:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from phone_core import ui_api
 from phone_core.models import Batch, BatchPart
-from ui import common, labels, run_results, run_view
+from ui import common, labels, privacy_view, run_results, run_view
 
 # Widget keys.
 CANCEL = "runs_cancel"
@@ -144,6 +144,7 @@ def status(user: str, admin: bool, batch_id: str, was_active: bool) -> None:
         st.caption("This updates by itself. Downloads appear when the batch ends.")
     with st.expander(f"Parts and re-runs ({len(batch.parts)})"):
         st.dataframe(parts_frame(batch), hide_index=True, width="stretch")
+    privacy_view.deliveries(user, admin, batch_id)  # webhook notifications and attempts
     _results(user, admin, batch)
     if was_active and batch.state.finished:
         st.rerun(scope="app")  # just finished: show downloads and the re-run

@@ -80,15 +80,21 @@ def section(user: str) -> None:
     if st.button("Send a test notification", key=TEST, disabled=not saved):
         ok, text = ui_api.send_test_notification(user)
         (st.success if ok else st.error)(text)
-    if ui_api.has_notify_secret(user):
-        st.caption(
-            "Every notification is signed so your receiver can check it came from here: the "
-            "header X-Phone-Signature is sha256= followed by the HMAC-SHA256 of the raw body "
-            "under your signing secret (hex). X-Phone-Delivery names the notification: a "
-            "repeat of one you already had can be dropped."
-        )
-        if st.button("Make a new signing secret", key=NEW_SECRET_BUTTON):
-            st.session_state[SECRET] = ui_api.regenerate_notify_secret(user)
+    has_secret = ui_api.has_notify_secret(user)
+    st.caption(
+        "Every notification is signed so your receiver can check it came from here: "
+        "X-Phone-Timestamp is the time it was sent (Unix seconds) and X-Phone-Signature-256 "
+        "is sha256= followed by the HMAC-SHA256, under your signing secret (hex), of the "
+        "timestamp, a dot and the raw body. Refuse a timestamp more than 5 minutes old: a "
+        "replayed notification is then rejected. (X-Phone-Signature, the HMAC of the body "
+        "alone, is still sent for receivers set up before.) X-Phone-Delivery names the "
+        "notification: a repeat of one you already had can be dropped. The same secret "
+        "signs the webhook_url of your API requests."
+    )
+    label = "Make a new signing secret" if has_secret else "Make a signing secret"
+    if st.button(label, key=NEW_SECRET_BUTTON):
+        st.session_state[SECRET] = ui_api.regenerate_notify_secret(user)
+        if has_secret:
             st.info("A new signing secret was made; the old one no longer signs anything.")
     _show_secret_once()
     _history(user)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from phone_core import credits, service
+from phone_core import credits, notify, service
 from phone_core.api import idempotency
 from phone_core.api.schemas import (
     AUTH_ERRORS,
@@ -25,6 +25,9 @@ from phone_core.api.schemas import (
     CreditHold,
     CreditsRemaining,
     CreditsUsage,
+    DeliveryAttempt,
+    RunDeliveries,
+    RunDelivery,
     RunStatus,
     UsageItem,
 )
@@ -147,6 +150,44 @@ def get_run(request: Request, caller: CallerDep, run_id: RunId) -> RunStatus:
         result_url=urls.get("results.csv"),
         credits_csv_url=urls.get("credits.csv"),
         urls_expire_in=rt.settings.presign_ttl_sec if urls else None,
+    )
+
+
+@router.get(
+    "/v1/agents/runs/{run_id}/deliveries",
+    response_model=RunDeliveries,
+    responses={**NOT_FOUND, **AUTH_ERRORS, **VALIDATION_ERROR},
+    summary="Run notifications",
+    description=(
+        "The notifications about the run (its `webhook_url`, and its batch's to your "
+        "Account-page webhook), each with every delivery attempt."
+    ),
+)
+def get_run_deliveries(request: Request, caller: CallerDep, run_id: RunId) -> RunDeliveries:
+    rt = runtime_of(request)
+    service.get_run(rt, caller.user, run_id)  # NotFound (missing or not yours) -> 404
+    with rt.db.connect() as conn:
+        found = notify.run_deliveries(conn, run_id)
+    return RunDeliveries(
+        run_id=run_id,
+        deliveries=[
+            RunDelivery(
+                id=str(d.id),
+                event=d.event,
+                destination=d.destination,
+                state=d.state,
+                attempts=[
+                    DeliveryAttempt(
+                        attempt=a.attempt, at=_utc(a.at), status=a.status, error=a.error
+                    )
+                    for a in d.attempts
+                ],
+                next_attempt_at=_utc(d.next_attempt_at) if d.next_attempt_at else None,
+                delivered_at=_utc(d.delivered_at) if d.delivered_at else None,
+                created_at=_utc(d.created_at),
+            )
+            for d in found
+        ],
     )
 
 

@@ -48,6 +48,31 @@ class ValidationErrorBody(BaseModel):
     detail: list[ValidationItem]
 
 
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    at: datetime
+    status: int | None = Field(description="The receiver's HTTP status, when it answered")
+    error: str | None = Field(
+        description="Why it was not delivered when there was no answer (timeout, ...)"
+    )
+
+
+class RunDelivery(BaseModel):
+    id: str = Field(description="The X-Phone-Delivery header of its POSTs")
+    event: str = Field(description="run.finished (the request's webhook_url) or batch.finished")
+    destination: str = Field(description="run_webhook or user_webhook (your Account page)")
+    state: str = Field(description="pending (retrying), delivered or failed")
+    attempts: list[DeliveryAttempt]
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime
+
+
+class RunDeliveries(BaseModel):
+    run_id: str
+    deliveries: list[RunDelivery]
+
+
 class RunStatus(BaseModel):
     """A run as the API shows it to its owner."""
 

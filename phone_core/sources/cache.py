@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -68,6 +68,29 @@ def remember(conn: Connection, found: dict[str, tuple[str, str]]) -> None:
             {"identity": ident, "phone": phone, "source": source, "created_at": now}
             for ident, (phone, source) in found.items()
         ],
+    )
+
+
+def forget(conn: Connection, keys: Sequence[str], phones: Sequence[str]) -> int:
+    """Remove the cached phones of these cache keys, and any entry holding one of these
+    phones (erasure); how many entries."""
+    c = db.cache
+    gone = 0
+    for column, values in ((c.c.identity, keys), (c.c.phone, phones)):
+        wanted = sorted({v for v in values if v})
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            gone += int(conn.execute(sa.delete(c).where(column.in_(part))).rowcount or 0)
+    return gone
+
+
+def purge_older(conn: Connection, ttl_days: int, now: datetime) -> int:
+    """Remove entries older than the cache's time to live (no longer served; retention)."""
+    if ttl_days <= 0:
+        return 0
+    before = now - timedelta(days=ttl_days)
+    return int(
+        conn.execute(sa.delete(db.cache).where(db.cache.c.created_at < before)).rowcount or 0
     )
 
 

@@ -274,6 +274,30 @@ def _copy(conn: Connection, found: list[Contact], load_id: int) -> None:
             copy.write_row((*c, load_id))
 
 
+def forget(
+    conn: Connection,
+    *,
+    emails: Sequence[str] = (),
+    linkedins: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    identities: Sequence[str] = (),
+) -> int:
+    """Remove the directory rows of a person (erasure): rows with one of these normalised
+    emails, LinkedIn slugs, E.164 phones or identities; how many rows."""
+    d = db.directory
+    gone = 0
+    for column, values in (
+        (d.c.email, emails),
+        (d.c.linkedin, linkedins),
+        (d.c.phone, phones),
+        (d.c.identity, identities),
+    ):
+        wanted = sorted({v for v in values if v})
+        for part in _chunks(wanted):
+            gone += int(conn.execute(sa.delete(d).where(column.in_(part))).rowcount or 0)
+    return gone
+
+
 def stats(engine: Engine) -> dict[str, object]:
     """Size of the directory and its last load, for the admin page and CLI."""
     with engine.connect() as conn:

@@ -29,11 +29,12 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "description": spec["components"]["securitySchemes"]["BearerAuth"]["description"],
     }
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
-    assert len(operations) == 4
+    assert len(operations) == 5
     assert all(op["security"] == [{"BearerAuth": []}] for op in operations)
     assert set(spec["paths"]) == {
         "/v1/agents/phone",
         "/v1/agents/runs/{run_id}",
+        "/v1/agents/runs/{run_id}/deliveries",  # issue 13: the run's notifications
         "/v1/credits/remaining",
         "/v1/credits/usage",
     }
@@ -62,7 +63,9 @@ def test_submit_examples(spec: dict[str, Any]) -> None:
 
 def test_request_fields_match_reference(spec: dict[str, Any]) -> None:
     schema = spec["components"]["schemas"]["BatchCreate"]
-    assert set(schema["properties"]) == {"ids", "records", "entity_type", "max_credits"}
+    reference = {"ids", "records", "entity_type", "max_credits"}
+    assert set(schema["properties"]) == reference | {"webhook_url"}  # issue 13: optional
+    assert set(schema["required"]) <= reference
     assert schema["properties"]["max_credits"]["type"] == "integer"
     assert schema["additionalProperties"] is False
     accepted = spec["components"]["schemas"]["BatchAccepted"]

@@ -151,5 +151,12 @@ def test_one_writer_per_table() -> None:
     assert writers["install_secrets"] == {"phone_core.sessions"}
     assert writers["notifications"] == {"phone_core.notify"}
     assert writers["notify_settings"] == {"phone_core.preferences"}
+    assert writers["purges"] == {"phone_core.retention"}
+    assert writers["erasures"] == {"phone_core.erasure"}
+    assert writers["run_webhooks"] == {"phone_core.notify"}
+    assert writers["notification_attempts"] == {"phone_core.notify"}
+    assert writers["persons"] == {"phone_core.persons"}
+    assert writers["cache"] == {"phone_core.sources.cache"}
+    assert writers["directory"] == {"phone_core.sources.directory"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}
