@@ -155,6 +155,8 @@ def enriched_table(items: list[RecordOutcome]) -> tuple[list[str], list[list[str
                 (o.status or RecordStatus.NOT_PROCESSED).value,
                 o.source,
                 str(o.credits_charged),
+                "true" if o.dnc_list else "false",
+                o.dnc_list,
             ]
         )
     return header, rows
@@ -234,7 +236,7 @@ def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> byt
         )
     original = len(header) - len(ENRICHED_EXTRA_COLUMNS)
     numeric = _numeric_columns(header, rows, original)
-    credits_at = len(header) - 1  # credits_charged, the last extra column
+    credits_at = original + ENRICHED_EXTRA_COLUMNS.index("credits_charged")
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("enriched")
     ws.append([_xlsx_cell(h) for h in header])

@@ -124,6 +124,7 @@ class Outcome:
     phone: str = ""
     credits: int = 0
     detail: str = ""
+    dnc_list: str = ""  # suppression lists its phone or person is on (flag mode)
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
             phone=sa.bindparam("b_phone"),
             credits=sa.bindparam("b_credits"),
             detail=sa.bindparam("b_detail"),
+            dnc_list=sa.bindparam("b_dnc"),
         ),
         [
             {
@@ -276,6 +278,7 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
                 "b_phone": o.phone,
                 "b_credits": o.credits,
                 "b_detail": o.detail,
+                "b_dnc": o.dnc_list,
             }
             for o in todo
         ],
@@ -288,6 +291,22 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
             sa.update(rt_).where(rt_.c.run_id == run_id).values(spent=rt_.c.spent + charged)
         )
     return charged
+
+
+def mark_dnc(conn: Connection, run_id: str, marks: dict[int, str]) -> int:
+    """Set the suppression lists of settled records (a re-check of a past run): only
+    ``dnc_list`` changes; status, phone and charge stay. Returns rows changed."""
+    changed = 0
+    for idx, names in sorted(marks.items()):
+        changed += int(
+            conn.execute(
+                sa.update(rr)
+                .where(rr.c.run_id == run_id, rr.c.idx == idx, rr.c.dnc_list != names[:200])
+                .values(dnc_list=names[:200])
+            ).rowcount
+            or 0
+        )
+    return changed
 
 
 def close_pending(conn: Connection, run_id: str, detail: Detail) -> None:
