@@ -128,8 +128,12 @@ class _Columns:
 def _columns(table: Table, region: str) -> _Columns:
     mapping = suggest_mapping(table, ("phone", "email", "linkedin"))
     positions = {f: table.headers.index(c) for f, c in mapping.items() if c}
-    if positions:
-        return _Columns(positions, None, False)
+    if positions:  # a file without a header row: its first row was taken for one
+        first = {f: table.headers[i] for f, i in positions.items()}
+        data = keys_of_row(first, region)
+        if "linkedin.com/" not in first.get("linkedin", "").lower():
+            data = [k for k in data if k[0] != LINKEDIN]
+        return _Columns(positions, None, bool(data))
     if len(table.headers) == 1:
         return _Columns({}, 0, _auto(table.headers[0], region) is not None)
     raise InputError(
