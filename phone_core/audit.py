@@ -180,6 +180,25 @@ def record(
         conn_or_engine.execute(sa.insert(db.audit_log).values(**values))
 
 
+def note_settings(engine: Engine, values: Mapping[str, DetailValue]) -> bool:
+    """Record ``SETTINGS_CHANGE`` when the settings that change spending (prices, the
+    waterfall, the do-not-call mode, ...) differ from those last recorded: they are
+    environment variables, so a process start is when they change. True when recorded."""
+    t = db.audit_log
+    with engine.begin() as conn:
+        last = conn.execute(
+            sa.select(t.c.detail)
+            .where(t.c.action == SETTINGS_CHANGE)
+            .order_by(t.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if last is not None and dict(last) == dict(values):
+            return False
+        record(conn, action=SETTINGS_CHANGE, target="spending settings", detail=values,
+               actor=SYSTEM, ip="", via="startup")  # fmt: skip
+    return True
+
+
 @dataclass(frozen=True)
 class Entry:
     id: int
