@@ -98,10 +98,14 @@ class Who:
 _current: contextvars.ContextVar[Who | None] = contextvars.ContextVar("audit_who", default=None)
 
 
-def set_actor(actor: str, ip: str = "", via: str = "") -> None:
+def _text(value: object, size: int) -> str:
+    return value[:size] if isinstance(value, str) else ""
+
+
+def set_actor(actor: str, ip: object = "", via: str = "") -> None:
     """The actor of what this thread/task does from now on (the web app sets it on every
     rerun once the session is checked)."""
-    _current.set(Who(actor[:200], (ip or "")[:64], via[:20]))
+    _current.set(Who(_text(actor, 200), _text(ip, 64), _text(via, 20)))
 
 
 def clear_actor() -> None:
@@ -111,7 +115,7 @@ def clear_actor() -> None:
 @contextmanager
 def acting(actor: str, ip: str = "", via: str = "") -> Iterator[None]:
     """Within the block, ``record`` defaults to this actor (API requests, CLI commands)."""
-    token = _current.set(Who(actor[:200], (ip or "")[:64], via[:20]))
+    token = _current.set(Who(_text(actor, 200), _text(ip, 64), _text(via, 20)))
     try:
         yield
     finally:
@@ -166,12 +170,12 @@ def record(
     who = current()
     values = {
         "at": db.utcnow(),
-        "actor": (actor if actor is not None else who.actor)[:200] or SYSTEM,
+        "actor": _text(actor if actor is not None else who.actor, 200) or SYSTEM,
         "action": action,
         "target": target[:200],
         "detail": _clean_detail(detail),
-        "ip": (ip if ip is not None else who.ip)[:64],
-        "via": (via if via is not None else who.via)[:20],
+        "ip": _text(ip if ip is not None else who.ip, 64),
+        "via": _text(via if via is not None else who.via, 20),
     }
     if isinstance(conn_or_engine, Engine):
         with conn_or_engine.begin() as conn:

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from phone_core import audit, db
-from phone_core.errors import InputError
+from phone_core.errors import FileFormatError, InputError
 from phone_core.mapping import suggest_mapping
 from phone_core.models import Person, RecordStatus
 from phone_core.phones import to_e164
@@ -255,12 +255,21 @@ def load_file(
         max_columns=settings.upload_max_columns,
         max_uncompressed_bytes=settings.xlsx_max_uncompressed_bytes,
     ) as stream:
-        head = sample(stream, _SAMPLE_ROWS)
-        cols = _columns(head, region)
-        rows: Iterable[Sequence[str]] = itertools.chain(head.rows, stream.rows)
-        if cols.header_is_data:
-            rows = itertools.chain([head.headers], rows)
-        return load_stream(engine, list_name, _keys(rows, cols, region), loaded_by=loaded_by)
+        # The stream turns any error inside this block into "not a readable file": keep
+        # ours (no usable column, a database error) as they are.
+        try:
+            head = sample(stream, _SAMPLE_ROWS)
+            cols = _columns(head, region)
+            rows: Iterable[Sequence[str]] = itertools.chain(head.rows, stream.rows)
+            if cols.header_is_data:
+                rows = itertools.chain([head.headers], rows)
+            keyed = _keys(rows, cols, region)
+            return load_stream(engine, list_name, keyed, loaded_by=loaded_by)
+        except FileFormatError:
+            raise
+        except Exception as exc:
+            failed = exc
+    raise failed
 
 
 def load_path(
