@@ -151,5 +151,8 @@ def test_one_writer_per_table() -> None:
     assert writers["install_secrets"] == {"phone_core.sessions"}
     assert writers["notifications"] == {"phone_core.notify"}
     assert writers["notify_settings"] == {"phone_core.preferences"}
+    assert writers["suppression_lists"] == {"phone_core.suppression"}
+    assert writers["suppression_entries"] == {"phone_core.suppression"}
+    assert writers["audit_log"] == {"phone_core.audit"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}
