@@ -38,12 +38,19 @@ PASSWORD = "correct horse battery staple 1"
 EMAIL = "alice.private@example.com"
 IP = "198.51.100.7"
 ROOT = Path(__file__).resolve().parents[2]
+_HASHED: list[str] = []  # bcrypt once per session, not per case
+
+
+def _hashed() -> str:
+    if not _HASHED:
+        _HASHED.append(passwords.hash_password(PASSWORD))
+    return _HASHED[0]
 
 
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
     rt = memory_runtime(make_settings(tmp_path / "audit", waterfall=[], web_auth_max_failures=3))
-    hashed = passwords.hash_password(PASSWORD)
+    hashed = _hashed()
     with rt.db.begin() as conn:
         users.add(conn, "boss", "Boss", role=users.ADMIN_ROLE)
         users.add(conn, "alice", "Alice", EMAIL, password_hash=hashed)

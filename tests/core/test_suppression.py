@@ -249,6 +249,7 @@ def test_loading_normalises_every_form_and_replaces_a_list_by_name(flag_rt: Runt
         _load(rt, "x@y.com", [["phone"], ["2125550101"]])
 
 
+@pytest.mark.slow
 def test_a_big_list_loads_streamed_in_bounded_memory(
     flag_rt: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,6 +272,7 @@ def test_a_big_list_loads_streamed_in_bounded_memory(
     assert peak < 4 * 1024 * 1024  # a chunk of rows, not the file (or its n entries)
 
 
+@pytest.mark.integration  # subprocesses
 def test_cli_load_list_remove(tmp_path: Path) -> None:
     env = {
         "PHONE_DATA_DIR": str(tmp_path / "cli"),
