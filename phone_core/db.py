@@ -122,7 +122,7 @@ run_records = sa.Table(
     sa.Column("batch_row", sa.Integer, nullable=True),
     # The suppression (do-not-call) lists the row's phone or person is on, ";"-joined
     # (0009_suppression_audit): set when the outcome is settled, or by a re-check.
-    sa.Column("dnc_list", sa.String(200), nullable=False, default="", server_default=""),
+    sa.Column("dnc_list", sa.String(200), nullable=False, server_default=""),
     sa.Index("ix_run_records_status", "run_id", "status"),
 )
 
