@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
-from phone_core import credits, dnc, run_views, service, suppression
+from phone_core import batches, credits, dnc, run_views, service, suppression
 from phone_core.errors import InputError
 from phone_core.inline import memory_runtime
 from phone_core.models import CREDIT_COLUMNS, RESULT_COLUMNS, BatchCreate, RunState
@@ -206,7 +207,14 @@ def test_a_list_loaded_later_applies_to_later_runs_and_a_recheck_marks_past_ones
     assert service.download(rt, "ann", before, "results.csv") == old_results
     assert _balance(rt, "ann") == 96
     assert b"+1212" not in report.to_csv()  # counts only, never the numbers
-    # the batch's merged spreadsheet files carry the mark as well
+    # the batch's merged spreadsheet files (what the Runs page offers) carry it as well
+    merged = _csv(batches.download_batch(rt, "ann", before, "enriched.csv", 1))
+    assert {r["id"] for r in merged if r["dnc"] == "true"} == {"r3"}
+    merged_xlsx = batches.download_batch(rt, "ann", before, "enriched.xlsx", 1)
+    header = next(
+        openpyxl.load_workbook(io.BytesIO(merged_xlsx)).active.iter_rows(values_only=True)
+    )
+    assert header[-2:] == ("dnc", "dnc_list")
     with rt.db.connect() as conn:
         assert run_views.counts(conn, [before])[before].dnc_flagged == 1
 
