@@ -3,14 +3,17 @@ and the audit log (rows of what the admin did in the app, filters, CSV export)."
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from phone_core import audit
+from phone_core import audit, service, suppression
 from phone_core.runtime import Runtime
+from tests.conftest import grant, wait_finished
 from tests.ui.helpers import messages, upload
 from tests.ui.test_admin_pages import button, open_page
+from tests.ui.test_runs import load_directory, submit
 
 DNC = "app_pages/suppression.py"
 AUDIT = "app_pages/audit_log.py"
@@ -75,3 +78,31 @@ def test_the_pages_are_for_admins_only(page: Callable[..., AppTest]) -> None:
         at = page(script, "alice").run()
         assert "for administrators only" in " ".join(messages(at, "error"))
         assert not at.dataframe and not at.button
+
+
+def test_the_runs_page_counts_and_shows_do_not_call_rows(
+    rt: Runtime, app: Callable[..., AppTest]
+) -> None:
+    load_directory(rt)  # Ann Lee's phone is +14155550000
+    body = io.BytesIO(b"phone\n(415) 555-0000\n")
+    suppression.load_file(rt.db, rt.settings, body, "l.csv", name="Do not call", loaded_by="t")
+    grant(rt, "alice", 100)
+    run_id = submit(rt, "alice", max_credits=20, label="ten.csv")
+    flagged_rows = wait_finished(rt, "alice", run_id, timeout=120).counts.dnc_flagged
+    assert flagged_rows == 2  # Ann Lee and a later row repeating her
+    at = app("alice").run()
+    at.query_params["batch"] = service.get_run(rt, "alice", run_id).run_id
+    at.switch_page("app_pages/runs.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "Batch id" in d.value.columns)
+    assert list(table["Do-not-call"]) == [2]
+    warnings = " ".join(messages(at, "warning"))
+    assert "2 of the phones are on a do-not-call list" in warnings
+    rows = next(
+        d.value
+        for d in at.dataframe
+        if "Do-not-call" in d.value.columns and "Phone" in d.value.columns
+    )
+    flagged = rows[rows["Do-not-call"] != ""]
+    assert list(flagged["Phone"]) == ["+14155550000"] * 2
+    assert list(flagged["Do-not-call"]) == ["Do not call"] * 2
