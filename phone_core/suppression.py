@@ -19,6 +19,11 @@ list is, by ``PHONE_DNC_MODE``:
 
 - ``flag``: kept and charged as usual, with the lists' names in ``dnc_list``;
 - ``withhold``: ``suppressed``, no phone, no charge, the lists' names as its detail.
+
+Erasure and retention (issue 13 items 2 and 3) leave the lists alone: an entry is the
+minimal record kept so that an opt-out is honoured (erasing it would make the person
+callable again); ``listed`` tells an erasure receipt which lists still hold the person.
+Numbers written without a country code are read in ``PHONE_DEFAULT_REGION``.
 """
 
 from __future__ import annotations
@@ -345,6 +350,21 @@ def match(conn: Connection, keys: Iterable[Key]) -> dict[Key, list[str]]:
             for value, list_name in rows:
                 found.setdefault((kind, str(value)), set()).add(str(list_name))
     return {k: sorted(v) for k, v in found.items()}
+
+
+def listed(conn: Connection, *, phone: str = "", email: str = "", linkedin: str = "") -> list[str]:
+    """The lists holding any of these (normalised here, as a load does): for erasure
+    receipts and support questions."""
+    keys: list[Key] = []
+    e164 = to_e164(phone) if phone else None
+    if e164:
+        keys.append((PHONE, e164))
+    if normalize_email(email):
+        keys.append((EMAIL, normalize_email(email)))
+    if normalize_linkedin(linkedin):
+        keys.append((LINKEDIN, normalize_linkedin(linkedin)))
+    found = match(conn, keys)
+    return sorted({n for names in found.values() for n in names})
 
 
 def keys_of(phone: str, person: Person | None) -> list[Key]:

@@ -251,6 +251,8 @@ def test_loading_normalises_every_form_and_replaces_a_list_by_name(flag_rt: Runt
     with rt.db.connect() as conn:
         assert [i.name for i in suppression.lists(conn)] == ["Mixed"]
         assert suppression.match(conn, [("ph", "+12125550100")]) == {}
+        assert suppression.listed(conn, phone="(212) 555-0102") == ["Mixed"]
+        assert suppression.listed(conn, email="A@B.com", linkedin="jane-doe-1") == []
     with pytest.raises(InputError):
         _load(rt, "Bad", [["name"], ["nobody"], ["still nobody"]])
     with pytest.raises(InputError):
