@@ -1,7 +1,9 @@
 """`phone-enrich suppress ...` and `phone-enrich audit`: the compliance commands.
 
 ``suppress load FILE [--name NAME]`` loads (or replaces) a do-not-call list, streamed;
-``suppress list`` prints one JSON line per list; ``suppress remove NAME`` removes one.
+``suppress list`` prints one JSON line per list; ``suppress remove NAME`` removes one;
+``suppress recheck [--report FILE]`` marks past runs' files by the lists as they are now
+(``phone_core.dnc``; it needs the object store, so it starts the runtime, not a worker).
 ``audit`` prints the audit log as CSV (filters: ``--actor``, ``--action``, ``--since``,
 ``--until``, dates in UTC). Every command here reads or writes the state DB only.
 """
@@ -50,6 +52,26 @@ def _list_out(info: ListInfo) -> None:
         "loaded_at": info.loaded_at.isoformat(timespec="seconds"),
     }
     print(json.dumps(row), flush=True)
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    from phone_core import bootstrap, dnc  # the runtime: only for this command
+
+    rt = bootstrap.get_runtime(get_settings(), worker=False)
+    report = dnc.recheck_past_runs(rt)
+    if args.report:
+        Path(args.report).write_bytes(report.to_csv())
+    summary = {
+        "lists": report.lists,
+        "runs_checked": report.runs_checked,
+        "runs_affected": len(report.runs),
+        "rows_on_lists": report.rows_on_lists,
+        "newly_marked": report.newly_marked,
+        "files_rewritten": report.files_rewritten,
+        "files_failed": report.files_failed,
+    }
+    print(json.dumps(summary), flush=True)
+    return 0 if report.files_failed == 0 else 1
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
@@ -113,6 +135,9 @@ def register(sub: Any) -> None:
     s.add_parser("remove", help="remove a list by name").add_argument("name")
     for parser in s.choices.values():
         parser.set_defaults(func=cmd_suppress)
+    g = s.add_parser("recheck", help="mark past runs' enriched files by the lists as they are now")
+    g.add_argument("--report", help="also write the per-run report (CSV, counts only) here")
+    g.set_defaults(func=cmd_recheck)
     a = sub.add_parser("audit", help="the audit log as CSV, newest first")
     a.add_argument("--actor")
     a.add_argument("--action", choices=audit.ACTIONS)

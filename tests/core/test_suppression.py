@@ -25,7 +25,7 @@ from phone_core.inline import memory_runtime
 from phone_core.models import CREDIT_COLUMNS, RESULT_COLUMNS, BatchCreate, RunState
 from phone_core.runtime import Runtime
 from phone_core.sources.directory import load_rows
-from tests.conftest import drain, make_settings
+from tests.conftest import drain, free_port, make_settings
 
 PEOPLE = [
     {"first_name": f"First{i}", "last_name": f"Last{i}", "company_url": f"co{i}.com"}
@@ -286,6 +286,7 @@ def test_a_big_list_loads_streamed_in_bounded_memory(
 def test_cli_load_list_remove(tmp_path: Path) -> None:
     env = {
         "PHONE_DATA_DIR": str(tmp_path / "cli"),
+        "PHONE_S3_PORT": str(free_port()),  # `suppress recheck` starts the S3 server
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
     }
@@ -310,6 +311,10 @@ def test_cli_load_list_remove(tmp_path: Path) -> None:
     assert cli("suppress", "list").stdout == ""
     missing = cli("suppress", "remove", "Registry")
     assert missing.returncode == 1 and "no suppression list" in missing.stderr
+    recheck = cli("suppress", "recheck", "--report", str(tmp_path / "report.csv"))
+    assert recheck.returncode == 0, recheck.stderr
+    assert '"runs_checked": 0' in recheck.stdout
+    assert (tmp_path / "report.csv").read_text().startswith("\ufeffrun_id,")
     audit_csv = cli("audit", "--action", "suppression_load")
     assert audit_csv.returncode == 0 and "Registry" in audit_csv.stdout
     assert "cli:" in audit_csv.stdout
