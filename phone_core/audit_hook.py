@@ -1,27 +1,24 @@
 """Where retention and erasure record what they did in the audit log (issue 13, item 4).
 
-The audit log (``phone_core.audit``, ``record(conn_or_engine, *, actor, action, target,
-detail, ip)``) is built on another branch; until it is merged this records nothing but a
-log line (action and counts only: never an identifier). Once ``phone_core.audit`` exists,
-every call here goes to it: nothing else to change. Never raises: an audit failure is
-logged, the purge or erasure it describes has happened.
+A purge or an erasure has happened once it is recorded here: an audit failure is logged,
+never raised into it. Counts and ids only, never an identifier.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
+from phone_core import audit
 from phone_core.errors import redacted_trace
 
 log = logging.getLogger(__name__)
 
-PURGE = "retention.purge"
-ERASURE_REQUESTED = "erasure.requested"
-ERASURE_DONE = "erasure.done"
+PURGE = audit.PURGE
+ERASURE_REQUESTED = audit.ERASURE_REQUESTED
+ERASURE_DONE = audit.ERASURE_DONE
 
 
 def record(
@@ -30,13 +27,8 @@ def record(
     actor: str,
     action: str,
     target: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, audit.DetailValue] | None = None,
 ) -> None:
-    try:
-        audit: Any = importlib.import_module("phone_core.audit")
-    except ImportError:
-        log.info("audit: %s by %s (%s)", action, actor, target)
-        return
     try:
         audit.record(engine, actor=actor, action=action, target=target, detail=detail or {})
     except Exception as exc:

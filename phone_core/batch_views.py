@@ -108,6 +108,8 @@ def tally(items: Sequence[RecordOutcome]) -> RunCounts:
         setattr(c, key, getattr(c, key) + 1)
         if o.status == RecordStatus.DUPLICATE and o.phone:
             c.duplicate_with_phone += 1
+        if o.dnc_list and o.phone:
+            c.dnc_flagged += 1
     return c
 
 

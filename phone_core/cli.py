@@ -25,7 +25,17 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
-from phone_core import cli_privacy, credits, db, keys, passwords, run_views, users
+from phone_core import (
+    audit,
+    cli_compliance,
+    cli_privacy,
+    credits,
+    db,
+    keys,
+    passwords,
+    run_views,
+    users,
+)
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
@@ -498,6 +508,7 @@ def _add_account_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     k.add_parser("revoke", help="revoke any key by its id").add_argument("key_id")
     for parser in k.choices.values():
         parser.set_defaults(func=cmd_keys)
+    cli_compliance.register(sub)  # suppress, audit
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -510,7 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        with audit.acting(audit.cli_actor(), via="cli"):
+            return int(args.func(args))
     except InsufficientCredits as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from phone_core import db
+from phone_core import audit, db
 from phone_core.errors import InputError, InsufficientCredits
 from phone_core.models import MAX_CREDIT_AMOUNT, CreditSummary, RunState, UsageRow
 
@@ -189,6 +189,9 @@ def grant(conn: Connection, user: str, amount: int, note: str = "", by: str = ""
             created_at=db.utcnow(),
         )
     )
+    audit.record(
+        conn, action=audit.CREDIT_GRANT, target=user, detail={"amount": amount}, actor=by or None
+    )
 
 
 def record_charges(conn: Connection, user: str, run_id: str, charges: Sequence[Charge]) -> int:
@@ -225,6 +228,8 @@ def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:
     conn.execute(
         sa.update(db.accounts).where(db.accounts.c.user == user).values(monthly_limit=limit)
     )
+    shown: str | int = "none" if limit is None else limit
+    audit.record(conn, action=audit.CREDIT_LIMIT, target=user, detail={"monthly_limit": shown})
 
 
 def summarize(conn: Connection, user: str, now: datetime | None = None) -> CreditSummary:

@@ -124,6 +124,9 @@ run_records = sa.Table(
     sa.Column("source_row", sa.JSON, nullable=True),
     # The row's position in its batch's upload (0-based), across parts and re-runs.
     sa.Column("batch_row", sa.Integer, nullable=True),
+    # The suppression (do-not-call) lists the row's phone or person is on, ";"-joined
+    # (0009_suppression_audit): set when the outcome is settled, or by a re-check.
+    sa.Column("dnc_list", sa.String(200), nullable=False, server_default=""),
     sa.Index("ix_run_records_status", "run_id", "status"),
 )
 
@@ -276,6 +279,48 @@ notifications = sa.Table(
     sa.Index("ix_notifications_due", "state", "next_attempt_at"),
 )
 
+# Suppression (do-not-call) lists loaded by admins (0009_suppression_audit). Only
+# ``phone_core.suppression`` writes them. An entry is a normalised value of one kind:
+# ``ph`` (E.164 phone), ``em`` (email), ``li`` (LinkedIn slug); matched exactly.
+suppression_lists = sa.Table(
+    "suppression_lists",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("phones", sa.Integer, nullable=False, default=0),
+    sa.Column("people", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_read", sa.Integer, nullable=False, default=0),
+    sa.Column("rows_refused", sa.Integer, nullable=False, default=0),
+    sa.Column("loaded_by", sa.String(200), nullable=False, default=""),
+    sa.Column("loaded_at", sa.DateTime, nullable=False, default=utcnow),
+)
+suppression_entries = sa.Table(
+    "suppression_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_id", sa.Integer, nullable=False, index=True),
+    sa.Column("kind", sa.String(2), nullable=False),
+    sa.Column("value", sa.String(PERSON_TEXT_MAX_LEN), nullable=False),
+    sa.Index("ix_suppression_entries_match", "kind", "value"),
+)
+
+# The audit log: append-only (only ``phone_core.audit`` writes it, and only inserts).
+# Who (``actor``: a username, ``cli:<os user>`` or ``system``), what (``action``, its
+# ``target`` and a small ``detail``), when (``at``, UTC) and from where (``ip``, ``via``).
+# Never secrets or personal data (no emails, phones, passwords, file contents).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False, default=utcnow, index=True),
+    sa.Column("actor", sa.String(200), nullable=False, index=True),
+    sa.Column("action", sa.String(50), nullable=False, index=True),
+    sa.Column("target", sa.String(200), nullable=False, default=""),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False, default=""),
+    sa.Column("via", sa.String(20), nullable=False, default=""),
+)
+
 
 # Retention purges (0010_retention_erasure): when one ran, under which policy, what it
 # removed (counts only). Only ``phone_core.retention`` writes it.
@@ -411,7 +456,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0010_retention_erasure"
+SCHEMA_HEAD = "0009_suppression_audit"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from phone_core import batch_files, notify, outputs, run_views, runs
+from phone_core import batch_files, notify, outputs, run_views, runs, suppression
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
 from phone_core.models import (
@@ -27,6 +27,7 @@ from phone_core.models import (
     OUTPUT_FILES,
     RESULTS_FILE,
     Detail,
+    Person,
     RecordStatus,
     RunState,
     SourceResult,
@@ -61,6 +62,10 @@ def _free_outcomes(
                 continue  # the first occurrence is not settled yet
             if lead.status in (RecordStatus.NOT_PROCESSED, RecordStatus.SKIPPED):
                 free.append(Outcome(rec.idx, lead.status, detail=lead.detail))
+            elif lead.status == RecordStatus.SUPPRESSED:  # withheld: so is its duplicate
+                free.append(
+                    Outcome(rec.idx, lead.status, lead.source, "", 0, lead.detail, lead.detail)
+                )
             else:
                 free.append(
                     Outcome(
@@ -147,12 +152,17 @@ class Wave:
         self.newly_disabled: dict[str, str] = {}
         self._cancelled = False
         self._cancel_checked_at = 0.0
+        self._people: dict[int, Person] = {}
 
     def _commit(self, owner: str, items: Sequence[Outcome], cache_keys: dict[int, str]) -> None:
+        """Settle ``items`` with their charges, in one transaction: the suppression check
+        (after the waterfall and the cache, before charging) decides what is settled; the
+        cache remembers what the sources found either way."""
         if not items:
             return
         with self.rt.db.begin() as conn:
-            runs.apply(conn, self.run_id, owner, items)
+            settled = suppression.screen(conn, items, self._people, self.rt.settings.dnc_mode)
+            runs.apply(conn, self.run_id, owner, settled)
             remember(
                 conn,
                 {
@@ -174,6 +184,7 @@ class Wave:
             )
         if not pending:
             return False
+        self._people = {p.idx: p.person for p in pending}
         owner = row.owner
         disabled = row.disabled_sources
         scope = rt.settings.cache_scope

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
-from phone_core import db
+from phone_core import audit, db
 from phone_core.errors import InputError, NotFound
 
 PREFIX = "pe"
@@ -75,6 +75,7 @@ def create(conn: Connection, user: str, label: str = "") -> tuple[ApiKey, str]:
     record = ApiKey(
         key_id=key_id, user=user, label=label, created_at=now, last_used_at=None, revoked_at=None
     )
+    audit.record(conn, action=audit.KEY_CREATE, target=key_id, detail={"user": user})
     return record, f"{PREFIX}_{key_id}_{secret}"
 
 
@@ -100,18 +101,21 @@ def revoke(conn: Connection, user: str, key_id: str) -> None:
     )
     if result.rowcount != 1:
         raise NotFound("no such active key")
+    audit.record(conn, action=audit.KEY_REVOKE, target=key_id, detail={"user": user})
 
 
 def revoke_any(conn: Connection, key_id: str) -> ApiKey:
     """An admin revokes a key of any user; returns it as it is now."""
-    conn.execute(
+    revoked = conn.execute(
         sa.update(db.api_keys)
         .where(db.api_keys.c.key_id == key_id, db.api_keys.c.revoked_at.is_(None))
         .values(revoked_at=db.utcnow())
-    )
+    ).rowcount
     row = conn.execute(sa.select(db.api_keys).where(db.api_keys.c.key_id == key_id)).first()
     if row is None:
         raise NotFound("no such key")
+    if revoked:
+        audit.record(conn, action=audit.KEY_REVOKE, target=key_id, detail={"user": row.user})
     return ApiKey(**{k: v for k, v in row._mapping.items() if k != "secret_hash"})
 
 

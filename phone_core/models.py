@@ -123,6 +123,8 @@ ENRICHED_EXTRA_COLUMNS: tuple[str, ...] = (
     "status",
     "source",
     "credits_charged",
+    "dnc",  # true when the phone or the person is on a suppression (do-not-call) list
+    "dnc_list",  # the names of those lists, ";"-joined
 )
 
 
@@ -147,6 +149,7 @@ class RecordStatus(StrEnum):
     SKIPPED = "skipped"
     NOT_PROCESSED = "not_processed"
     ERROR = "error"
+    SUPPRESSED = "suppressed"  # on a do-not-call list with PHONE_DNC_MODE=withhold: no phone
 
     @property
     def carries_phone(self) -> bool:
@@ -320,6 +323,8 @@ class RunCounts(BaseModel):
     not_processed: int = 0
     error: int = 0
     duplicate_with_phone: int = 0  # duplicate rows that got their first row's phone
+    suppressed: int = 0  # withheld: on a do-not-call list (PHONE_DNC_MODE=withhold)
+    dnc_flagged: int = 0  # rows whose phone is returned marked do-not-call (flag mode)
 
     @property
     def processed(self) -> int:
@@ -386,6 +391,7 @@ class RecordOutcome(BaseModel):
     credits_charged: int = 0
     detail: str = ""
     source_row: dict[str, str] | None = None
+    dnc_list: str = ""  # the suppression lists the phone or person is on ("" when none)
 
 
 class CreditSummary(BaseModel):

@@ -157,6 +157,8 @@ def enriched_table(items: list[RecordOutcome]) -> tuple[list[str], list[list[str
                 (o.status or RecordStatus.NOT_PROCESSED).value,
                 o.source,
                 str(o.credits_charged),
+                "true" if o.dnc_list else "false",
+                o.dnc_list,
             ]
         )
     return header, rows
@@ -234,7 +236,7 @@ def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> byt
         )
     original = len(header) - len(ENRICHED_EXTRA_COLUMNS)
     numeric = _numeric_columns(header, rows, original)
-    numeric.add(len(header) - 1)  # credits_charged, the last extra column
+    numeric.add(original + ENRICHED_EXTRA_COLUMNS.index("credits_charged"))
 
     def cells(r: list[str]) -> list[str | int | Decimal]:
         out: list[str | int | Decimal] = []

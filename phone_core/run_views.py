@@ -34,13 +34,21 @@ def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
     if not run_ids:
         return out
     has_phone = sa.case((rr.c.phone != "", 1), else_=0)
+    flagged = sa.case(((rr.c.phone != "") & (rr.c.dnc_list != ""), 1), else_=0)
     stmt = (
-        sa.select(rr.c.run_id, rr.c.status, sa.func.count(), sa.func.sum(has_phone))
+        sa.select(
+            rr.c.run_id,
+            rr.c.status,
+            sa.func.count(),
+            sa.func.sum(has_phone),
+            sa.func.sum(flagged),
+        )
         .where(rr.c.run_id.in_(list(run_ids)))
         .group_by(rr.c.run_id, rr.c.status)
     )
-    for run_id, status, n, phones in conn.execute(stmt):
+    for run_id, status, n, phones, dnc in conn.execute(stmt):
         c = out[run_id]
+        c.dnc_flagged += int(dnc or 0)
         c.total += n
         key = "pending" if status is None else str(status)
         setattr(c, key, getattr(c, key) + n)
@@ -96,6 +104,7 @@ def outcome_of(m: Any, idx: int | None = None) -> RecordOutcome:
         credits_charged=m["credits"],
         detail=m["detail"],
         source_row=m["source_row"],
+        dnc_list=m["dnc_list"] or "",
     )
 
 

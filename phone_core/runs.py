@@ -126,6 +126,7 @@ class Outcome:
     phone: str = ""
     credits: int = 0
     detail: str = ""
+    dnc_list: str = ""  # suppression lists its phone or person is on (flag mode)
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,22 @@ def apply(conn: Connection, run_id: str, owner: str, items: Sequence[Outcome]) -
             sa.update(rt_).where(rt_.c.run_id == run_id).values(spent=rt_.c.spent + charged)
         )
     return charged
+
+
+def mark_dnc(conn: Connection, run_id: str, marks: dict[int, str]) -> int:
+    """Set the suppression lists of settled records (a re-check of a past run): only
+    ``dnc_list`` changes; status, phone and charge stay. Returns rows changed."""
+    changed = 0
+    for idx, names in sorted(marks.items()):
+        changed += int(
+            conn.execute(
+                sa.update(rr)
+                .where(rr.c.run_id == run_id, rr.c.idx == idx, rr.c.dnc_list != names[:200])
+                .values(dnc_list=names[:200])
+            ).rowcount
+            or 0
+        )
+    return changed
 
 
 def close_pending(conn: Connection, run_id: str, detail: Detail) -> None:

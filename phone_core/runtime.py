@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from phone_core import db, users
+from phone_core import audit, db, users
 from phone_core.credits import Price
 from phone_core.s3server import LocalS3Server
 from phone_core.settings import Settings
@@ -116,6 +116,22 @@ def build_sources(settings: Settings, state_db: Engine) -> list[Source]:
     return out
 
 
+def spending_settings(settings: Settings) -> dict[str, str | int | bool]:
+    """The settings that change what a batch costs or returns (audited when they change)."""
+    return {
+        "waterfall": ",".join(settings.waterfall),
+        "directory_lookup_cost": settings.directory_lookup_cost,
+        "directory_found_cost": settings.directory_found_cost,
+        "lantern_lookup_cost": settings.lantern_lookup_cost,
+        "lantern_found_cost": settings.lantern_found_cost,
+        "lantern_failed_cost": settings.lantern_failed_cost,
+        "lantern_enabled": bool(settings.lantern_enabled and settings.lantern_base_url),
+        "cache_ttl_days": settings.cache_ttl_days,
+        "cache_scope": settings.cache_scope,
+        "dnc_mode": settings.dnc_mode,
+    }
+
+
 def create_runtime(
     settings: Settings, *, store: ObjectStore | None = None, start_s3: bool = True
 ) -> Runtime:
@@ -125,6 +141,7 @@ def create_runtime(
     state_db = db.make_engine(settings.state_db_url)
     db.migrate(state_db)
     users.import_legacy_file(state_db, settings.data_dir)  # version 1's auth.yaml, once
+    audit.note_settings(state_db, spending_settings(settings))
     server = None
     if store is None:
         if start_s3 and settings.s3_embedded and not settings.s3_endpoint_url:

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from phone_core import db, users
+from phone_core import audit, db, users
 from phone_core.attempts import FailedAttempts
 from phone_core.errors import InputError
 from phone_core.passwords import check_password, dummy_hash, hash_password
@@ -158,16 +158,29 @@ def sign_in(
     if client:
         subjects.append(client_subject(client))
     guard = limiter(engine, settings)
-    _refuse_if_locked(guard, subjects, account)
+    # Who tried: the username when it is a user's, never what an unknown one typed (it
+    # may be an email address or a password typed in the wrong box).
+    with engine.connect() as conn:
+        known = users.get(conn, name, include_removed=True) is not None
+    who = name if known else audit.UNKNOWN_USER
+    ip = client or ""
+    try:
+        _refuse_if_locked(guard, subjects, account)
+    except LockedOut:
+        audit.record(engine, action=audit.SIGN_IN_LOCKED, actor=who, ip=ip, via="web")
+        raise
     with engine.connect() as conn:
         found = users.credentials(conn, name)
     hashed = found[1] if found is not None and found[1] else dummy_hash()
     if not check_password(password, hashed) or found is None or not found[1]:
         guard.record_failure(subjects)
+        audit.record(engine, action=audit.SIGN_IN_FAILED, actor=who, ip=ip, via="web")
         raise SignInError(WRONG)
     if found[0].disabled:
+        audit.record(engine, action=audit.SIGN_IN_DISABLED, actor=who, ip=ip, via="web")
         raise SignInError(DISABLED)
-    with engine.connect() as conn:
+    with engine.begin() as conn:
+        audit.record(conn, action=audit.SIGN_IN, actor=who, ip=ip, via="web")
         return Session(found[0], db_clock(conn))
 
 
@@ -215,6 +228,7 @@ def sign_out(engine: Engine, username: str) -> None:
     """End every session of ``username`` (every browser: a copied cookie too)."""
     with engine.begin() as conn:
         users.end_sessions(conn, username)
+        audit.record(conn, action=audit.SIGN_OUT, actor=users.normalize(username), via="web")
 
 
 def change_password(
@@ -238,6 +252,7 @@ def change_password(
         raise InputError("the new password must differ from the current one")
     hashed = hash_password(new)
     with engine.begin() as conn:
+        audit.record(conn, action=audit.PASSWORD_CHANGE, target=name, actor=name)
         return users.set_password_hash(conn, name, hashed)
 
 

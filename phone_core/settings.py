@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     wave_size: int = Field(default=1000, ge=1)
     cache_ttl_days: int = Field(default=90, ge=0)
     cache_scope: Literal["organisation", "user"] = "organisation"
+    # Suppression (do-not-call) lists: "flag" returns a listed phone marked (dnc columns),
+    # "withhold" does not return it and charges nothing for the record.
+    dnc_mode: Literal["flag", "withhold"] = "flag"
     default_region: str = "US"
 
     # Prices per source: credits per record sent (lookup) and per phone found.

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from phone_core import (
+    audit,
     batches,
     credits,
     directory_upload,
+    dnc,
     erasure,
     ingest,
     keys,
@@ -30,6 +32,7 @@ from phone_core import (
     run_views,
     service,
     sessions,
+    suppression,
     users,
     webhooks,
 )
@@ -560,3 +563,72 @@ def recent_erasures(limit: int = 20) -> list[dict[str, Any]]:
     """The latest erasures (receipts and states; no identifiers), newest first."""
     with runtime().db.connect() as conn:
         return erasure.recent(conn, limit)
+
+
+# --- compliance: who is acting, suppression (do-not-call) lists, the audit log -----------
+
+
+def act_as(username: str | None, ip: str | None = None) -> None:
+    """The signed-in user (and their address) every audited action of this rerun is
+    recorded under; None: nobody (the sign-in form)."""
+    if username:
+        audit.set_actor(username, ip or "", "web")
+    else:
+        audit.clear_actor()
+
+
+def dnc_mode() -> str:
+    """``flag`` or ``withhold`` (PHONE_DNC_MODE)."""
+    return settings().dnc_mode
+
+
+def suppression_lists() -> list[suppression.ListInfo]:
+    with runtime().db.connect() as conn:
+        return suppression.lists(conn)
+
+
+def load_suppression(
+    source: BinaryIO, filename: str, name: str | None, *, loaded_by: str
+) -> suppression.ListInfo:
+    """Load (or replace, by name) a do-not-call list from an uploaded CSV/XLSX, streamed."""
+    rt = runtime()
+    return suppression.load_file(
+        rt.db, rt.settings, source, filename, name=name or None, loaded_by=loaded_by
+    )
+
+
+def remove_suppression(name: str) -> suppression.ListInfo:
+    with runtime().db.begin() as conn:
+        return suppression.remove(conn, name)
+
+
+def recheck_past_runs() -> dnc.RecheckReport:
+    """Mark past runs' stored spreadsheet files by the lists as they are now (``dnc``)."""
+    return dnc.recheck_past_runs(runtime())
+
+
+def audit_entries(
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> list[audit.Entry]:
+    with runtime().db.connect() as conn:
+        return audit.query(conn, actor=actor, action=action, since=since, until=until, limit=limit)
+
+
+def audit_actors() -> list[str]:
+    with runtime().db.connect() as conn:
+        return audit.actors(conn)
+
+
+def audit_csv(entries: list[audit.Entry], filters: Mapping[str, str]) -> bytes:
+    """The entries as CSV; the export itself is recorded (with its filters)."""
+    audit.record(
+        runtime().db,
+        action=audit.AUDIT_EXPORT,
+        detail={"rows": len(entries), **{k: v for k, v in filters.items() if v}},
+    )
+    return audit.to_csv(entries)

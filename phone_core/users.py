@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from phone_core import db, keys
+from phone_core import audit, db, keys
 from phone_core.errors import InputError, NotFound
 from phone_core.passwords import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
 from phone_core.passwords import check_password as check_password
@@ -194,6 +194,7 @@ def add(
         # transaction is spoilt and rolls back on this error
         raise InputError(f"the user {username} already exists") from None
     log.info("added user %s with role %s", username, role)
+    audit.record(conn, action=audit.USER_ADD, target=username, detail={"role": role})
     return UserInfo(username=username, name=name, email=email, role=role, created_at=now)
 
 
@@ -252,6 +253,7 @@ def reset_password(engine: Engine, username: str, *, by: str | None = None) -> s
     hashed = hash_password(password)
     with engine.begin() as conn:
         set_password_hash(conn, username, hashed)
+        audit.record(conn, action=audit.PASSWORD_RESET, target=username, actor=by)
     return password
 
 
@@ -271,6 +273,10 @@ def set_role(conn: Connection, username: str, role: str, *, by: str | None = Non
         _keep_an_admin(conn, username)
     _update(conn, username, True, role=role)
     log.info("user %s now has role %s", username, role)
+    audit.record(
+        conn, action=audit.USER_ROLE, target=username, detail={"from": user.role, "to": role},
+        actor=by,
+    )  # fmt: skip
     return require(conn, username)
 
 
@@ -283,6 +289,7 @@ def disable(conn: Connection, username: str, *, by: str | None = None) -> UserIn
         _keep_an_admin(conn, username)
     _update(conn, username, True, disabled=True)
     log.info("disabled user %s", username)
+    audit.record(conn, action=audit.USER_DISABLE, target=username, actor=by)
     return require(conn, username)
 
 
@@ -291,6 +298,7 @@ def enable(conn: Connection, username: str) -> UserInfo:
     require(conn, username)
     _update(conn, username, False, disabled=False)
     log.info("enabled user %s", username)
+    audit.record(conn, action=audit.USER_ENABLE, target=username)
     return require(conn, username)
 
 
@@ -306,6 +314,10 @@ def remove(conn: Connection, username: str, *, by: str | None = None) -> UserInf
     conn.execute(sa.update(_t).where(_t.c.username == username).values(removed_at=db.utcnow()))
     revoked = keys.revoke_all(conn, username)
     log.info("removed user %s (%d API keys revoked)", username, revoked)
+    audit.record(
+        conn, action=audit.USER_REMOVE, target=username, detail={"keys_revoked": revoked},
+        actor=by,
+    )  # fmt: skip
     info = get(conn, username, include_removed=True)
     assert info is not None
     return info

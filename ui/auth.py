@@ -163,11 +163,13 @@ def current_user() -> UserInfo | None:
             _remember(user, float(at))
             if st.session_state.pop(PENDING_COOKIE, False):
                 authenticator.cookie_controller.set_cookie()
+            ui_api.act_as(user.username, st.context.ip_address)  # the audit log's "who"
             return user
         authenticator = _authenticator(ui_api.login_credentials())
         _keep(authenticator)
         _forget(authenticator, ENDED)
         return _sign_in_form(authenticator)
+    ui_api.act_as(None)
     authenticator = _authenticator(ui_api.login_credentials())
     _keep(authenticator)
     if st.session_state.get(DROP_COOKIE):

@@ -64,10 +64,16 @@ def _counts(batch: Batch) -> None:
                 ("Skipped", c.skipped),
                 ("Not processed", c.not_processed),
                 ("Errors", c.error),
+                ("Withheld (do-not-call)", c.suppressed),
                 ("Waiting", c.pending),
             )
         )
     )
+    if c.dnc_flagged:
+        st.warning(
+            f"{c.dnc_flagged:,} of the phones are on a do-not-call list: the enriched files "
+            "mark them (dnc = true, dnc_list names the list). Do not call them."
+        )
     cols = st.columns(4)
     cols[0].metric(
         "Phones found: people · rows",

@@ -42,6 +42,8 @@ PAGE_CREDITS = "app_pages/credits.py"
 PAGE_USERS = "app_pages/users.py"
 PAGE_REFERENCE = "app_pages/reference_data.py"
 PAGE_PRIVACY = "app_pages/privacy.py"
+PAGE_SUPPRESSION = "app_pages/suppression.py"
+PAGE_AUDIT = "app_pages/audit_log.py"
 
 GENERIC_ERROR = (
     "Something went wrong on this page. Please try again; if it keeps happening, tell your "

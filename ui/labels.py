@@ -22,6 +22,7 @@ STATUS_LABELS = {
     "skipped": "Skipped (free)",
     "not_processed": "Not processed",
     "error": "Error",
+    "suppressed": "Withheld: do-not-call (free)",
     "pending": "Waiting",
 }
 DETAIL_LABELS = {

@@ -34,6 +34,7 @@ OUTCOME_COLORS = {  # by the labels in labels.STATUS_LABELS
     "Skipped (free)": "#cfd8dc",
     "Not processed": "#ffb300",
     "Error": "#d32f2f",
+    "Withheld: do-not-call (free)": "#6a1b9a",
     "Waiting": "#90caf9",
 }
 
@@ -54,7 +55,7 @@ ROW_FILTERS: dict[str, Callable[[RecordOutcome], bool]] = {
 
 RESULT_HEADERS = (
     "Row", "ID", "First name", "Last name", "Company", "Website", "LinkedIn", "Phone",
-    "Status", "Source", "Credits", "Detail",
+    "Do-not-call", "Status", "Source", "Credits", "Detail",
 )  # fmt: skip
 
 
@@ -71,6 +72,7 @@ def _outcomes_frame(items: list[RecordOutcome]) -> pd.DataFrame:
                 "Website": o.person.company_url,
                 "LinkedIn": o.person.linkedin,
                 "Phone": _phone(o),
+                "Do-not-call": o.dnc_list,  # the lists its phone or person is on
                 "Status": labels.status_label(o.status),
                 "Source": o.source,
                 "Credits": o.credits_charged,

@@ -81,6 +81,7 @@ def batches_frame(batches: list[Batch], admin: bool) -> pd.DataFrame:
             "Progress": progress(b),
             "Rows": c.total,
             "Rows with a phone": c.rows_with_phone,
+            "Do-not-call": c.dnc_flagged + c.suppressed,
             "Credits spent": b.credits_spent,
             "Budget": b.budget,
             "Found rate": round(100 * c.found_rate),

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from phone_core import db
+from phone_core import audit, db
 from phone_core.credits import Price
 from phone_core.models import Detail, RecordStatus, SourceResult
 from phone_core.phones import to_e164
@@ -214,6 +214,17 @@ def load_rows(
                 rows_replaced=replaced,
                 seconds=round(time.monotonic() - started, 3),
             )
+        )
+        audit.record(
+            conn,
+            action=audit.DIRECTORY_LOAD,
+            target=f"load {load_id}",
+            detail={
+                "rows_read": read,
+                "rows_loaded": loaded,
+                "rows_replaced": replaced,
+                "mode": "replace" if replace else "append",
+            },
         )
     return read, loaded
 

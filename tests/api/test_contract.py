@@ -77,6 +77,7 @@ def test_run_status_fields(client: httpx.Client, api_rt: Runtime) -> None:
     assert data["counts"] == {
         "total": 1, "pending": 0, "found": 0, "not_found": 1, "cached": 0, "duplicate": 0,
         "skipped": 0, "not_processed": 0, "error": 0, "duplicate_with_phone": 0,
+        "suppressed": 0, "dnc_flagged": 0,  # issue 13: do-not-call lists
     }  # fmt: skip
     assert (data["max_credits"], data["credits_spent"], data["credits_held"]) == (10, 0, 0)
     assert data["cancel_requested"] is False

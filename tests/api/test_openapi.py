@@ -37,6 +37,7 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "/v1/agents/runs/{run_id}/deliveries",  # issue 13: the run's notifications
         "/v1/credits/remaining",
         "/v1/credits/usage",
+        "/v1/audit",
     }
 
 

@@ -114,6 +114,15 @@ def _charges(rt: Runtime) -> list[tuple[Any, ...]]:
         ]
 
 
+def _audit(rt: Runtime, prefix: str) -> list[tuple[str, Any]]:
+    t = db.audit_log
+    with rt.db.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.action, t.c.detail).where(t.c.action.startswith(prefix)).order_by(t.c.id)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
 def _batch(rt: Runtime, run_id: str) -> str:
     with rt.db.connect() as conn:
         return batch_views.batch_of_run(conn, run_id)
@@ -186,6 +195,11 @@ def test_erasure_by_email_reaches_every_store_and_file(prt: Runtime) -> None:
     assert second["runs"] == [] and second["run_records_redacted"] == 0
     assert _objects(prt) == after
 
+    # the audit log: who asked, what was done (counts), never the identifier
+    log = _audit(prt, "erasure")
+    assert [a for a, _ in log] == ["erasure_requested", "erasure_done"] * 2
+    assert "annika" not in json.dumps([d for _, d in log]).lower()
+
 
 def test_erasure_by_phone_and_refused_identifiers(prt: Runtime) -> None:
     upload, _api_run = _two_users(prt)
@@ -238,6 +252,7 @@ def test_retention_purge_with_a_fake_clock(prt: Runtime) -> None:
     assert [p.trigger for p in last] == ["admin", "admin", "cli", "admin"]
     assert last[1].counts["records_redacted"] == 3 and last[1].finished_at is not None
     assert last[0].policy["records_days"] == 90
+    assert [a for a, _ in _audit(prt, "retention")] == ["retention_purge"] * 4
 
 
 def test_the_default_policy_keeps_everything(tmp_path: Path) -> None:

@@ -158,5 +158,8 @@ def test_one_writer_per_table() -> None:
     assert writers["persons"] == {"phone_core.persons"}
     assert writers["cache"] == {"phone_core.sources.cache"}
     assert writers["directory"] == {"phone_core.sources.directory"}
+    assert writers["suppression_lists"] == {"phone_core.suppression"}
+    assert writers["suppression_entries"] == {"phone_core.suppression"}
+    assert writers["audit_log"] == {"phone_core.audit"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

@@ -76,7 +76,7 @@ def test_the_excel_csv_uses_the_uploads_delimiter(uploaded: str | None, written:
     data = outputs.enriched_excel_csv([_outcome(ROW)], ExportContext(uploaded))
     rows = _excel_rows(data, written)
     assert rows[0][:4] == ["Name", "Customer", "Employees", "Score"]
-    assert rows[0][4] == "phone_e164" and len(rows[0]) == len(rows[1]) == 10
+    assert rows[0][4] == "phone_e164" and len(rows[0]) == len(rows[1]) == 12
     assert rows[1][0] == "Zoë Müller"  # no mojibake: the BOM tells Excel it is UTF-8
 
 
