@@ -235,8 +235,8 @@ def resolved(conn: Connection, run_id: str, idxs: Iterable[int]) -> dict[int, Ou
     return out
 
 
-_APPLY_CHUNK = 500  # outcomes a statement (6 parameters each, far below SQLite's limit)
-_SETTLE_COLUMNS = ("idx", "status", "source", "phone", "credits", "detail")
+_APPLY_CHUNK = 500  # outcomes a statement (7 parameters each, far below SQLite's limit)
+_SETTLE_COLUMNS = ("idx", "status", "source", "phone", "credits", "detail", "dnc_list")
 
 
 def _settle_pending(conn: Connection, run_id: str, part: Sequence[Outcome]) -> list[int]:
@@ -252,7 +252,7 @@ def _settle_pending(conn: Connection, run_id: str, part: Sequence[Outcome]) -> l
     )
     params: list[object] = []
     for o in part:
-        params += [o.idx, o.status.value, o.source, o.phone, o.credits, o.detail]
+        params += [o.idx, o.status.value, o.source, o.phone, o.credits, o.detail, o.dnc_list]
     params.append(run_id)
     return [int(r[0]) for r in conn.exec_driver_sql(sql, tuple(params))]
 

@@ -29,7 +29,7 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "description": spec["components"]["securitySchemes"]["BearerAuth"]["description"],
     }
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
-    assert len(operations) == 5
+    assert len(operations) == 6
     assert all(op["security"] == [{"BearerAuth": []}] for op in operations)
     assert set(spec["paths"]) == {
         "/v1/agents/phone",
