@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
@@ -33,7 +34,7 @@ from phone_core.models import (
 )
 from phone_core.runs import Outcome, PendingRecord, RunRow
 from phone_core.runtime import Runtime
-from phone_core.sources.base import FATAL_DETAILS, Lookup, Source
+from phone_core.sources.base import FATAL_DETAILS, Lookup, Source, current_run_id
 from phone_core.sources.cache import cache_key, remember
 from phone_core.storage import output_key
 
@@ -87,6 +88,7 @@ class _Tally:
         self.errors: dict[int, tuple[str, str]] = {}
         self.notes: dict[int, str] = {}  # why a source found nothing, when not no_match
         self.fatal: dict[str, str] = {}
+        self.found_meta: dict[int, tuple[str, datetime | None]] = {}  # line type, verified
 
     def settle(
         self,
@@ -106,6 +108,7 @@ class _Tally:
             else:
                 self.spent[rec.idx] = self.spent.get(rec.idx, 0) + res.credits
                 if res.status == RecordStatus.FOUND and res.phone:
+                    self.found_meta[rec.idx] = (res.line_type, res.verified_at)
                     finals.append(
                         Outcome(
                             rec.idx,
@@ -148,18 +151,24 @@ class Wave:
         self._cancelled = False
         self._cancel_checked_at = 0.0
 
-    def _commit(self, owner: str, items: Sequence[Outcome], cache_keys: dict[int, str]) -> None:
+    def _commit(
+        self,
+        owner: str,
+        items: Sequence[Outcome],
+        cache_keys: dict[int, str],
+        meta: dict[int, tuple[str, datetime | None]] | None = None,
+    ) -> None:
         if not items:
             return
+        found = [
+            o for o in items if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
+        ]
         with self.rt.db.begin() as conn:
             runs.apply(conn, self.run_id, owner, items)
             remember(
                 conn,
-                {
-                    cache_keys[o.idx]: (o.phone, o.source)
-                    for o in items
-                    if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
-                },
+                {cache_keys[o.idx]: (o.phone, o.source) for o in found},
+                {cache_keys[o.idx]: meta[o.idx] for o in found if meta and o.idx in meta},
             )
 
     async def run(self) -> bool:
@@ -209,7 +218,11 @@ class Wave:
             ]
             await asyncio.to_thread(self._commit, owner, stopped, cache_keys)
         elif misses:
-            await self._waterfall(owner, misses[:n], active, disabled, cache_keys)
+            token = current_run_id.set(self.run_id)  # sources that checkpoint per run
+            try:
+                await self._waterfall(owner, misses[:n], active, disabled, cache_keys)
+            finally:
+                current_run_id.reset(token)
         if self.newly_disabled:
             self._record_disabled(disabled)
         return True
@@ -271,7 +284,9 @@ class Wave:
                     finals = tally.settle(src.name, chunk, results, reason, last, carry)
                     for name, why in tally.fatal.items():
                         self.newly_disabled.setdefault(name, why)
-                    await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+                    await asyncio.to_thread(
+                        self._commit, owner, finals, cache_keys, tally.found_meta
+                    )
 
             chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
             await asyncio.gather(*(one_chunk(c) for c in chunks))

@@ -151,5 +151,8 @@ def test_one_writer_per_table() -> None:
     assert writers["install_secrets"] == {"phone_core.sessions"}
     assert writers["notifications"] == {"phone_core.notify"}
     assert writers["notify_settings"] == {"phone_core.preferences"}
+    assert writers["vendor_jobs"] == {"phone_core.sources.vendor_jobs"}
+    assert writers["vendor_job_records"] == {"phone_core.sources.vendor_jobs"}
+    assert writers["cache"] == {"phone_core.sources.cache"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}
