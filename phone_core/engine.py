@@ -41,6 +41,14 @@ from phone_core.storage import output_key
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SEC = 0.5
+LINGER_SEC = 0.2  # how long a batch source waits to fill a chunk once a slot is free
+
+
+def _first(error: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 def _free_outcomes(
@@ -250,50 +258,98 @@ class Wave:
     ) -> None:
         """Send records down the sources in order; each is committed once it is final.
 
-        A source that works per record (``batch_size`` 1, e.g. an HTTP vendor) has its
-        in-flight lookups bounded by ``concurrency`` and each held until committed, so a
-        crash re-sends at most that many. Records not yet sent when a cancel arrives stay
-        pending and end as ``not_processed``/``cancelled``.
+        The sources work at the same time on different records: a record a source did
+        not find goes on to the next source at once, so each vendor is bound only by its
+        own rate and concurrency (the wave takes about as long as its slowest vendor, not
+        the sum of them). A source takes records in chunks of its ``batch_size`` (all it
+        has, without one): a chunk leaves when it is full, when nothing more can come, or
+        ``LINGER_SEC`` after a slot freed up. Its chunks in flight are bounded by
+        ``concurrency`` and each held until committed, so a crash re-sends at most that
+        many. Records not yet sent when a cancel arrives stay pending and end as
+        ``not_processed``/``cancelled``.
         """
         tally = _Tally(disabled)
-        remaining = records
-        for pos, src in enumerate(sources):
-            last = pos == len(sources) - 1
-            batch = max(1, int(getattr(src, "batch_size", len(remaining)) or 1))
-            limit = asyncio.Semaphore(max(1, int(getattr(src, "concurrency", 1))))
-            carry: list[PendingRecord] = []
+        if not sources:
+            if records:
+                finals = [tally.final_miss(r.idx) for r in records]
+                await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+            return
+        queues: list[asyncio.Queue[PendingRecord | None]] = [asyncio.Queue() for _ in sources]
+        for rec in records:
+            queues[0].put_nowait(rec)
+        queues[0].put_nowait(None)  # nothing more will come
+        try:
+            async with asyncio.TaskGroup() as group:
+                for pos, src in enumerate(sources):
+                    nxt = queues[pos + 1] if pos + 1 < len(sources) else None
+                    group.create_task(self._feed(src, queues[pos], nxt, tally, owner, cache_keys))
+        except BaseExceptionGroup as group_error:
+            raise _first(group_error) from None
 
-            async def one_chunk(
-                chunk: list[PendingRecord],
-                src: Source = src,
-                last: bool = last,
-                limit: asyncio.Semaphore = limit,
-                carry: list[PendingRecord] = carry,
-            ) -> None:
-                async with limit:  # held until committed: a crash re-sends <= limit
-                    if await self._cancel_requested():
-                        return
-                    reason = self.newly_disabled.get(src.name)
-                    results = (
-                        None
-                        if reason
-                        else await src.lookup_many(
-                            [Lookup(r.idx, r.person, r.identity) for r in chunk]
-                        )
-                    )
-                    finals = tally.settle(src.name, chunk, results, reason, last, carry)
-                    for name, why in tally.fatal.items():
-                        self.newly_disabled.setdefault(name, why)
-                    await asyncio.to_thread(
-                        self._commit, owner, finals, cache_keys, tally.found_meta
-                    )
+    async def _feed(
+        self,
+        src: Source,
+        inbox: asyncio.Queue[PendingRecord | None],
+        nxt: asyncio.Queue[PendingRecord | None] | None,
+        tally: _Tally,
+        owner: str,
+        cache_keys: dict[int, str],
+    ) -> None:
+        """One source's share of the waterfall: chunks from ``inbox``, misses to ``nxt``."""
+        batch = max(1, int(getattr(src, "batch_size", 0) or 1 << 30))
+        linger = LINGER_SEC if batch > 1 else 0.0
+        limit = asyncio.Semaphore(max(1, int(getattr(src, "concurrency", 1))))
+        last = nxt is None
+        loop = asyncio.get_running_loop()
 
-            chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
-            await asyncio.gather(*(one_chunk(c) for c in chunks))
-            remaining = sorted(carry, key=lambda r: r.idx)
-        if remaining and not sources:
-            finals = [tally.final_miss(r.idx) for r in remaining]
-            await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+        async def one_chunk(chunk: list[PendingRecord]) -> None:
+            try:  # the slot is held until committed: a crash re-sends <= limit
+                if await self._cancel_requested():
+                    return
+                reason = self.newly_disabled.get(src.name)
+                results = (
+                    None
+                    if reason
+                    else await src.lookup_many([Lookup(r.idx, r.person, r.identity) for r in chunk])
+                )
+                carry: list[PendingRecord] = []
+                finals = tally.settle(src.name, chunk, results, reason, last, carry)
+                for name, why in tally.fatal.items():
+                    self.newly_disabled.setdefault(name, why)
+                await asyncio.to_thread(self._commit, owner, finals, cache_keys, tally.found_meta)
+                if nxt is not None:
+                    for rec in sorted(carry, key=lambda r: r.idx):
+                        nxt.put_nowait(rec)
+            finally:
+                limit.release()
+
+        async with asyncio.TaskGroup() as chunks:
+            done = False
+            while not done:
+                first = await inbox.get()
+                if first is None:
+                    break
+                await limit.acquire()
+                chunk = [first]
+                deadline = loop.time() + linger
+                while len(chunk) < batch:
+                    if not inbox.empty():
+                        item = inbox.get_nowait()
+                    else:
+                        left = deadline - loop.time()
+                        if left <= 0:
+                            break
+                        try:
+                            item = await asyncio.wait_for(inbox.get(), left)
+                        except TimeoutError:
+                            break
+                    if item is None:
+                        done = True
+                        break
+                    chunk.append(item)
+                chunks.create_task(one_chunk(chunk))
+        if nxt is not None:
+            nxt.put_nowait(None)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         with self.rt.db.begin() as conn:
