@@ -24,7 +24,6 @@ counts, never the key or anything about a person.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import threading
@@ -32,7 +31,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio.lowlevel
 import httpx
 from sqlalchemy.engine import Engine
 
@@ -40,6 +38,7 @@ from phone_core.errors import FatalSourceError, RetryableSourceError, SourceErro
 from phone_core.models import Detail
 from phone_core.ratelimit import RequestSpacer
 from phone_core.sources.lantern_wire import parse_retry_after
+from phone_core.sources.loop_clients import LoopClients
 from phone_core.sources.resilience import CircuitBreaker, backoff_delay
 from phone_core.sources.vendor_base import VendorConfig
 
@@ -136,61 +135,19 @@ class VendorHttp:
         self._base = config.base_url.rstrip("/")
         self._headers = {"Accept": "application/json", **headers}
         self._timeout = httpx.Timeout(config.timeout_sec, connect=min(config.timeout_sec, 10.0))
-        self._transport = transport
         self._lock = threading.Lock()
-        self._per_loop: dict[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]]
-        self._per_loop = {}
+        self._clients = LoopClients(self.concurrency, self._timeout, transport)
         self._fatal: tuple[str, float] | None = None
 
     # -- per-loop resources ---------------------------------------------------------------
     async def _loop_state(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        created = False
-        with self._lock:
-            state = self._per_loop.get(loop)
-            if state is None:
-                created = True
-                for old in [lp for lp in self._per_loop if lp.is_closed()]:
-                    del self._per_loop[old]
-                client = httpx.AsyncClient(
-                    timeout=self._timeout,
-                    transport=self._transport,
-                    limits=httpx.Limits(
-                        max_connections=self.concurrency * 2,
-                        max_keepalive_connections=self.concurrency,
-                    ),
-                    follow_redirects=False,
-                )
-                state = (client, asyncio.Semaphore(self.concurrency))
-                self._per_loop[loop] = state
-        if created:
-            await anyio.lowlevel.checkpoint()
-        return state
+        return await self._clients.get()
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            state = self._per_loop.pop(loop, None)
-        if state is not None:
-            await state[0].aclose()
+        await self._clients.aclose()
 
     def close(self) -> None:
-        with self._lock:
-            states, self._per_loop = self._per_loop, {}
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, (client, _) in states.items():
-            if loop.is_closed():
-                continue
-            if loop is here:
-                loop.create_task(client.aclose())
-            elif loop.is_running():
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
-            else:
-                loop.run_until_complete(client.aclose())
+        self._clients.close()
 
     # -- fatal memory ---------------------------------------------------------------------
     def fatal_detail(self) -> str | None:
