@@ -314,7 +314,7 @@ class FullEnrichSource:
     async def test_connection(self) -> None:
         """One free call (the credit balance); raises a ``SourceError`` saying what is wrong."""
         try:
-            await self.http.request("GET", CREDITS_PATH, limited=False)
+            await self.http.request("GET", CREDITS_PATH, limited=False, attempts=1)
         except NoMatch as exc:
             raise SourceError(exc.detail, "FullEnrich did not answer the credits call") from None
         finally:

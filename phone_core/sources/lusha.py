@@ -230,7 +230,7 @@ class LushaSource:
 
     async def test_connection(self) -> None:
         try:
-            await self.http.request("GET", USAGE_PATH, limited=False)
+            await self.http.request("GET", USAGE_PATH, limited=False, attempts=1)
         finally:
             self.http.reset()
 

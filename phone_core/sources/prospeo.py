@@ -177,7 +177,7 @@ class ProspeoSource:
     async def test_connection(self) -> None:
         """One free call (account info); raises a ``SourceError`` saying what is wrong."""
         try:
-            await self.http.request("POST", ACCOUNT_PATH, {}, limited=False)
+            await self.http.request("POST", ACCOUNT_PATH, {}, limited=False, attempts=1)
         except NoMatch as miss:
             raise SourceError(miss.detail, "Prospeo refused the account-info call") from None
         finally:

@@ -180,13 +180,16 @@ class VendorHttp:
         *,
         idempotent: bool = True,
         limited: bool = True,
+        attempts: int | None = None,
     ) -> Any:
         """The JSON payload of a 2xx answer, or raise ``FatalSourceError`` /
-        ``VendorCallError``. ``limited=False`` skips the rate limiter (a test call)."""
+        ``VendorCallError``. ``limited=False`` skips the rate limiter and ``attempts``
+        caps the tries (a connection test: one call, at once)."""
         client, slots = await self._loop_state()
         sent = False
         breaker_waited = 0.0
-        for attempt in range(1, self.max_attempts + 1):
+        tries = max(1, attempts or self.max_attempts)
+        for attempt in range(1, tries + 1):
             fatal = self.fatal_detail()
             if fatal:
                 raise FatalSourceError(fatal, "stopped earlier")
@@ -227,16 +230,14 @@ class VendorHttp:
                 else:
                     self.breaker.success()
                     return payload
-            log.warning(
-                "%s %s attempt %d/%d: %s", self.name, method, attempt, self.max_attempts, error
-            )
+            log.warning("%s %s attempt %d/%d: %s", self.name, method, attempt, tries, error)
             safe = idempotent or isinstance(error, _NotSent) or error.detail == _RATE_LIMITED
             delay = error.retry_after
             if delay is None:
                 delay = backoff_delay(attempt, self.backoff_base_sec, self.backoff_max_sec)
             if error.detail == _RATE_LIMITED:
                 await self.limiter.penalize(min(delay, self.backoff_max_sec))
-            if not safe or attempt == self.max_attempts or delay > self.backoff_max_sec:
+            if not safe or attempt == tries or delay > self.backoff_max_sec:
                 raise VendorCallError(error.detail, str(error), sent=sent)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt always raises or returns")
