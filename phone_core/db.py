@@ -137,6 +137,34 @@ cache = sa.Table(
     sa.Column("phone", sa.String(40), nullable=False),
     sa.Column("source", sa.String(50), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("line_type", sa.String(20), nullable=False, server_default=""),  # 0007
+    sa.Column("verified_at", sa.DateTime, nullable=True),  # 0007; the TTL counts from it
+)
+
+# An async vendor job (submit, then poll), checkpointed before waiting so that a restarted
+# worker polls the same job instead of paying for a new one (phone_core.sources.vendor_jobs).
+vendor_jobs = sa.Table(
+    "vendor_jobs",
+    metadata,
+    sa.Column("job_key", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN + 8), nullable=False),
+    sa.Column("vendor_job_id", sa.String(200), nullable=True),
+    sa.Column("state", sa.String(20), nullable=False),  # submitting/submitted/done/failed
+    sa.Column("detail", sa.String(50), nullable=False, server_default=""),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# Which job a record of a run went into at a vendor: (source, run, record) -> job.
+vendor_job_records = sa.Table(
+    "vendor_job_records",
+    metadata,
+    sa.Column("source", sa.String(50), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN + 8), primary_key=True),
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("job_key", sa.String(64), nullable=False, index=True),
 )
 
 directory = sa.Table(
@@ -456,7 +484,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0009_suppression_audit"
+SCHEMA_HEAD = "0007_vendor_jobs"
 
 
 def _at_head(engine: Engine) -> bool:

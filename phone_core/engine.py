@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
@@ -34,13 +35,21 @@ from phone_core.models import (
 )
 from phone_core.runs import Outcome, PendingRecord, RunRow
 from phone_core.runtime import Runtime
-from phone_core.sources.base import FATAL_DETAILS, Lookup, Source
+from phone_core.sources.base import FATAL_DETAILS, Lookup, Source, current_run_id
 from phone_core.sources.cache import cache_key, remember
 from phone_core.storage import output_key
 
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SEC = 0.5
+LINGER_SEC = 0.2  # how long a batch source waits to fill a chunk once a slot is free
+
+
+def _first(error: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 def _free_outcomes(
@@ -92,6 +101,7 @@ class _Tally:
         self.errors: dict[int, tuple[str, str]] = {}
         self.notes: dict[int, str] = {}  # why a source found nothing, when not no_match
         self.fatal: dict[str, str] = {}
+        self.found_meta: dict[int, tuple[str, datetime | None]] = {}  # line type, verified
 
     def settle(
         self,
@@ -111,6 +121,7 @@ class _Tally:
             else:
                 self.spent[rec.idx] = self.spent.get(rec.idx, 0) + res.credits
                 if res.status == RecordStatus.FOUND and res.phone:
+                    self.found_meta[rec.idx] = (res.line_type, res.verified_at)
                     finals.append(
                         Outcome(
                             rec.idx,
@@ -154,22 +165,29 @@ class Wave:
         self._cancel_checked_at = 0.0
         self._people: dict[int, Person] = {}
 
-    def _commit(self, owner: str, items: Sequence[Outcome], cache_keys: dict[int, str]) -> None:
+    def _commit(
+        self,
+        owner: str,
+        items: Sequence[Outcome],
+        cache_keys: dict[int, str],
+        meta: dict[int, tuple[str, datetime | None]] | None = None,
+    ) -> None:
         """Settle ``items`` with their charges, in one transaction: the suppression check
         (after the waterfall and the cache, before charging) decides what is settled; the
-        cache remembers what the sources found either way."""
+        cache remembers what the sources found either way (with ``meta``: line type and
+        when it was verified)."""
         if not items:
             return
+        found = [
+            o for o in items if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
+        ]
         with self.rt.db.begin() as conn:
             settled = suppression.screen(conn, items, self._people, self.rt.settings.dnc_mode)
             runs.apply(conn, self.run_id, owner, settled)
             remember(
                 conn,
-                {
-                    cache_keys[o.idx]: (o.phone, o.source)
-                    for o in items
-                    if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
-                },
+                {cache_keys[o.idx]: (o.phone, o.source) for o in found},
+                {cache_keys[o.idx]: meta[o.idx] for o in found if meta and o.idx in meta},
             )
 
     async def run(self) -> bool:
@@ -220,7 +238,11 @@ class Wave:
             ]
             await asyncio.to_thread(self._commit, owner, stopped, cache_keys)
         elif misses:
-            await self._waterfall(owner, misses[:n], active, disabled, cache_keys)
+            token = current_run_id.set(self.run_id)  # sources that checkpoint per run
+            try:
+                await self._waterfall(owner, misses[:n], active, disabled, cache_keys)
+            finally:
+                current_run_id.reset(token)
         if self.newly_disabled:
             self._record_disabled(disabled)
         return True
@@ -248,48 +270,98 @@ class Wave:
     ) -> None:
         """Send records down the sources in order; each is committed once it is final.
 
-        A source that works per record (``batch_size`` 1, e.g. an HTTP vendor) has its
-        in-flight lookups bounded by ``concurrency`` and each held until committed, so a
-        crash re-sends at most that many. Records not yet sent when a cancel arrives stay
-        pending and end as ``not_processed``/``cancelled``.
+        The sources work at the same time on different records: a record a source did
+        not find goes on to the next source at once, so each vendor is bound only by its
+        own rate and concurrency (the wave takes about as long as its slowest vendor, not
+        the sum of them). A source takes records in chunks of its ``batch_size`` (all it
+        has, without one): a chunk leaves when it is full, when nothing more can come, or
+        ``LINGER_SEC`` after a slot freed up. Its chunks in flight are bounded by
+        ``concurrency`` and each held until committed, so a crash re-sends at most that
+        many. Records not yet sent when a cancel arrives stay pending and end as
+        ``not_processed``/``cancelled``.
         """
         tally = _Tally(disabled)
-        remaining = records
-        for pos, src in enumerate(sources):
-            last = pos == len(sources) - 1
-            batch = max(1, int(getattr(src, "batch_size", len(remaining)) or 1))
-            limit = asyncio.Semaphore(max(1, int(getattr(src, "concurrency", 1))))
-            carry: list[PendingRecord] = []
+        if not sources:
+            if records:
+                finals = [tally.final_miss(r.idx) for r in records]
+                await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+            return
+        queues: list[asyncio.Queue[PendingRecord | None]] = [asyncio.Queue() for _ in sources]
+        for rec in records:
+            queues[0].put_nowait(rec)
+        queues[0].put_nowait(None)  # nothing more will come
+        try:
+            async with asyncio.TaskGroup() as group:
+                for pos, src in enumerate(sources):
+                    nxt = queues[pos + 1] if pos + 1 < len(sources) else None
+                    group.create_task(self._feed(src, queues[pos], nxt, tally, owner, cache_keys))
+        except BaseExceptionGroup as group_error:
+            raise _first(group_error) from None
 
-            async def one_chunk(
-                chunk: list[PendingRecord],
-                src: Source = src,
-                last: bool = last,
-                limit: asyncio.Semaphore = limit,
-                carry: list[PendingRecord] = carry,
-            ) -> None:
-                async with limit:  # held until committed: a crash re-sends <= limit
-                    if await self._cancel_requested():
-                        return
-                    reason = self.newly_disabled.get(src.name)
-                    results = (
-                        None
-                        if reason
-                        else await src.lookup_many(
-                            [Lookup(r.idx, r.person, r.identity) for r in chunk]
-                        )
-                    )
-                    finals = tally.settle(src.name, chunk, results, reason, last, carry)
-                    for name, why in tally.fatal.items():
-                        self.newly_disabled.setdefault(name, why)
-                    await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+    async def _feed(
+        self,
+        src: Source,
+        inbox: asyncio.Queue[PendingRecord | None],
+        nxt: asyncio.Queue[PendingRecord | None] | None,
+        tally: _Tally,
+        owner: str,
+        cache_keys: dict[int, str],
+    ) -> None:
+        """One source's share of the waterfall: chunks from ``inbox``, misses to ``nxt``."""
+        batch = max(1, int(getattr(src, "batch_size", 0) or 1 << 30))
+        linger = LINGER_SEC if batch > 1 else 0.0
+        limit = asyncio.Semaphore(max(1, int(getattr(src, "concurrency", 1))))
+        last = nxt is None
+        loop = asyncio.get_running_loop()
 
-            chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
-            await asyncio.gather(*(one_chunk(c) for c in chunks))
-            remaining = sorted(carry, key=lambda r: r.idx)
-        if remaining and not sources:
-            finals = [tally.final_miss(r.idx) for r in remaining]
-            await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+        async def one_chunk(chunk: list[PendingRecord]) -> None:
+            try:  # the slot is held until committed: a crash re-sends <= limit
+                if await self._cancel_requested():
+                    return
+                reason = self.newly_disabled.get(src.name)
+                results = (
+                    None
+                    if reason
+                    else await src.lookup_many([Lookup(r.idx, r.person, r.identity) for r in chunk])
+                )
+                carry: list[PendingRecord] = []
+                finals = tally.settle(src.name, chunk, results, reason, last, carry)
+                for name, why in tally.fatal.items():
+                    self.newly_disabled.setdefault(name, why)
+                await asyncio.to_thread(self._commit, owner, finals, cache_keys, tally.found_meta)
+                if nxt is not None:
+                    for rec in sorted(carry, key=lambda r: r.idx):
+                        nxt.put_nowait(rec)
+            finally:
+                limit.release()
+
+        async with asyncio.TaskGroup() as chunks:
+            done = False
+            while not done:
+                first = await inbox.get()
+                if first is None:
+                    break
+                await limit.acquire()
+                chunk = [first]
+                deadline = loop.time() + linger
+                while len(chunk) < batch:
+                    if not inbox.empty():
+                        item = inbox.get_nowait()
+                    else:
+                        left = deadline - loop.time()
+                        if left <= 0:
+                            break
+                        try:
+                            item = await asyncio.wait_for(inbox.get(), left)
+                        except TimeoutError:
+                            break
+                    if item is None:
+                        done = True
+                        break
+                    chunk.append(item)
+                chunks.create_task(one_chunk(chunk))
+        if nxt is not None:
+            nxt.put_nowait(None)
 
     def _record_disabled(self, disabled: dict[str, str]) -> None:
         with self.rt.db.begin() as conn:

@@ -176,6 +176,8 @@ class Detail(StrEnum):
     UPSTREAM_CONNECTION = "upstream_connection"
     UPSTREAM_CIRCUIT_OPEN = "upstream_circuit_open"
     UPSTREAM_REJECTED = "upstream_rejected"
+    UPSTREAM_INCOMPLETE = "upstream_incomplete"  # a bulk/async answer left this record out
+    UPSTREAM_JOB_UNKNOWN = "upstream_job_unknown"  # an async job was sent; its id was lost
 
 
 def refuse_nul(value: str) -> str:
@@ -310,6 +312,8 @@ class SourceResult(BaseModel):
     detail: str = ""
     credits: int = 0
     raw: dict[str, Any] = Field(default_factory=dict)
+    line_type: str = ""  # of the phone kept: mobile, direct, office, ... ("" unknown)
+    verified_at: datetime | None = None  # when the vendor last verified it (else answered)
 
 
 class RunCounts(BaseModel):

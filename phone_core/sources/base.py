@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -45,3 +46,10 @@ class Source(Protocol):
     def close(self) -> None:
         """Release clients and connections (on shutdown, from any thread)."""
         ...
+
+
+# The run a waterfall is working for, set by the engine around ``lookup_many`` calls (tasks
+# started inside copy it). A source that must survive a crash of the worker (an async
+# vendor job) keys its checkpoint by it: the same run resumes, another run starts afresh.
+# Empty outside a run (a single lookup from the API, tests): nothing is resumed then.
+current_run_id: ContextVar[str] = ContextVar("phone_current_run_id", default="")

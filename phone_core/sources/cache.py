@@ -7,13 +7,16 @@ pre-flight cannot reveal what another looked up). ``cache_key`` is the one rule.
 
 Only found phones are cached: a not-found identity is looked up again next time (with
 the default prices that costs nothing, and the directory or vendor may know it by then).
+An entry keeps the phone's line type and ``verified_at`` (when the vendor verified it,
+else when we found it); it is fresh for ``ttl_days`` from ``verified_at`` (from
+``created_at`` for entries written before it existed), older ones are looked up again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -45,30 +48,44 @@ def cached_phones(conn: Connection, identities: Sequence[str], ttl_days: int) ->
         return {}
     since = db.utcnow() - timedelta(days=ttl_days)
     out: dict[str, str] = {}
+    checked = sa.func.coalesce(db.cache.c.verified_at, db.cache.c.created_at)
     for start in range(0, len(wanted), _CHUNK):
         part = wanted[start : start + _CHUNK]
         rows = conn.execute(
             sa.select(db.cache.c.identity, db.cache.c.phone).where(
-                db.cache.c.identity.in_(part), db.cache.c.created_at >= since
+                db.cache.c.identity.in_(part), checked >= since
             )
         )
         out.update({ident: phone for ident, phone in rows})
     return out
 
 
-def remember(conn: Connection, found: dict[str, tuple[str, str]]) -> None:
-    """Store identity -> (phone, source), replacing older entries."""
+def remember(
+    conn: Connection,
+    found: dict[str, tuple[str, str]],
+    meta: Mapping[str, tuple[str, datetime | None]] | None = None,
+) -> None:
+    """Store identity -> (phone, source), replacing older entries; ``meta``: identity ->
+    (line type, verified_at) where the source said (verified_at defaults to now)."""
     if not found:
         return
     now = db.utcnow()
+    meta = meta or {}
     conn.execute(sa.delete(db.cache).where(db.cache.c.identity.in_(list(found))))
-    conn.execute(
-        sa.insert(db.cache),
-        [
-            {"identity": ident, "phone": phone, "source": source, "created_at": now}
-            for ident, (phone, source) in found.items()
-        ],
-    )
+    rows = []
+    for ident, (phone, source) in found.items():
+        line_type, verified_at = meta.get(ident, ("", None))
+        rows.append(
+            {
+                "identity": ident,
+                "phone": phone,
+                "source": source,
+                "created_at": now,
+                "line_type": line_type[:20],
+                "verified_at": min(verified_at, now) if verified_at else now,
+            }
+        )
+    conn.execute(sa.insert(db.cache), rows)
 
 
 def forget(conn: Connection, keys: Sequence[str], phones: Sequence[str]) -> int:

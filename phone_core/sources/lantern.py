@@ -29,14 +29,12 @@ prefixes (a hash), status codes and counts, never names, emails, phones or the k
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import anyio.lowlevel
 import httpx
 from sqlalchemy.engine import Engine
 
@@ -53,6 +51,7 @@ from phone_core.sources.lantern_wire import (
     parse_response,
     request_body,
 )
+from phone_core.sources.loop_clients import LoopClients
 from phone_core.sources.resilience import CircuitBreaker, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,6 @@ class LanternSource:
         self.concurrency = max(1, config.concurrency)
         self.limiter = limiter
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_pause_sec)
-        self._transport = transport  # shared by every loop's client: pass a loop-agnostic one
         self._url = config.base_url.rstrip("/") + PATH
         self._headers = {"Authorization": f"Bearer {config.api_key}", "Accept": "application/json"}
         self._timeout = httpx.Timeout(config.read_timeout_sec, connect=config.connect_timeout_sec)
@@ -96,8 +94,7 @@ class LanternSource:
         self._deadline = config.connect_timeout_sec + 2 * config.read_timeout_sec
         self._breaker_wait = 3 * config.breaker_pause_sec
         self._lock = threading.Lock()
-        self._per_loop: dict[asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, asyncio.Semaphore]]
-        self._per_loop = {}
+        self._clients = LoopClients(self.concurrency, self._timeout, transport)
         self._fatal: tuple[str, float] | None = None
 
     @classmethod
@@ -115,30 +112,7 @@ class LanternSource:
 
     # -- per-loop resources ---------------------------------------------------------------
     async def _loop_state(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        created = False
-        with self._lock:
-            state = self._per_loop.get(loop)
-            if state is None:
-                created = True
-                for old in [lp for lp in self._per_loop if lp.is_closed()]:
-                    del self._per_loop[old]
-                client = httpx.AsyncClient(
-                    timeout=self._timeout,
-                    transport=self._transport,
-                    limits=httpx.Limits(
-                        max_connections=self.concurrency * 2,
-                        max_keepalive_connections=self.concurrency,
-                    ),
-                    follow_redirects=False,
-                )
-                state = (client, asyncio.Semaphore(self.concurrency))
-                self._per_loop[loop] = state
-        if created:
-            # httpx loads its anyio backend on first use (~50 ms): do it now, before the
-            # first rate-limit slot, not between a slot and its request.
-            await anyio.lowlevel.checkpoint()
-        return state
+        return await self._clients.get()
 
     def reset(self) -> None:
         """Forget the breaker state and a remembered 401/402 (tests; an admin "retry now")."""
@@ -148,31 +122,12 @@ class LanternSource:
     async def aclose(self) -> None:
         """Close this event loop's HTTP client (for callers that run their own short-lived
         loops, e.g. ``asyncio.run``: a client must close before its loop does)."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            state = self._per_loop.pop(loop, None)
-        if state is not None:
-            await state[0].aclose()
+        await self._clients.aclose()
 
     def close(self) -> None:
         """Close every loop's HTTP client, each on its own loop (called on shutdown, from
         any thread, before the loops stop). A client whose loop is gone is dropped."""
-        with self._lock:
-            states, self._per_loop = self._per_loop, {}
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, (client, _) in states.items():
-            if loop.is_closed():
-                continue
-            if loop is here:
-                loop.create_task(client.aclose())
-            elif loop.is_running():
-                with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
-            else:
-                loop.run_until_complete(client.aclose())
+        self._clients.close()
 
     # -- the Source protocol --------------------------------------------------------------
     async def lookup_many(self, lookups: Sequence[Lookup]) -> list[SourceResult]:

@@ -14,15 +14,17 @@ from typing import Any
 
 from phone_core.credits import Price
 from phone_core.errors import FatalSourceError, RetryableSourceError, SourceError
-from phone_core.models import Detail, RecordStatus, SourceResult
-from phone_core.phones import to_e164
+from phone_core.models import Detail, SourceResult
+from phone_core.ranking import Candidate
 from phone_core.settings import Settings
 from phone_core.sources.base import Lookup
+from phone_core.sources.vendor_base import parse_time, phones_result
 
 NAME = "lantern"
 PATH = "/v1/enrich/phone"
 _PHONE_KEYS = ("phone_number", "phone", "mobile_phone", "number")
 _LIST_KEYS = ("phones", "phone_numbers")
+_TYPE_KEYS = ("line_type", "type", "phone_type", "phoneType")
 _KEPT_RAW = ("credits_consumed", "cached", "request_id")
 _MAX_RETRY_AFTER = 3600.0
 
@@ -109,9 +111,16 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def phone_candidates(payload: Mapping[str, Any]) -> list[str]:
-    """Every phone-looking value, in the order a vendor would rank them."""
-    out: list[str] = []
+def _label(item: Mapping[str, Any]) -> object:
+    for key in _TYPE_KEYS:
+        if item.get(key):
+            return item.get(key)
+    return None
+
+
+def phone_candidates(payload: Mapping[str, Any]) -> list[Candidate]:
+    """Every phone-looking value in the vendor's order, with its line type label if any."""
+    out: list[Candidate] = []
     scopes: list[Mapping[str, Any]] = [payload]
     for key in ("data", "result", "person"):
         inner = payload.get(key)
@@ -121,43 +130,33 @@ def phone_candidates(payload: Mapping[str, Any]) -> list[str]:
         for key in _PHONE_KEYS[:2]:
             value = scope.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                out.append(str(value))
+                out.append(Candidate(str(value), scope.get("line_type")))
         for key in _LIST_KEYS:
             items = scope.get(key)
             if not isinstance(items, list):
                 continue
             for item in items[:20]:
                 if isinstance(item, str | int) and not isinstance(item, bool):
-                    out.append(str(item))
+                    out.append(Candidate(str(item)))
                 elif isinstance(item, Mapping):
                     for sub in _PHONE_KEYS:
                         value = item.get(sub)
                         if isinstance(value, str | int) and not isinstance(value, bool):
-                            out.append(str(value))
+                            out.append(Candidate(str(value), _label(item)))
                             break
-    return [c for c in out if c.strip()]
+    return [c for c in out if str(c.raw).strip()]
 
 
 def parse_found(payload: Mapping[str, Any], price: Price, region: str) -> SourceResult:
-    """A 2xx JSON object -> found (first valid E.164), not found, or invalid phone."""
+    """A 2xx JSON object -> found (the best valid number by ``phone_core.ranking``), not
+    found, or invalid phone. ``verified_at``: the payload's, else the time of the answer."""
     raw = {k: payload[k] for k in _KEPT_RAW if k in payload}
-    candidates = phone_candidates(payload)
-    for cand in candidates:
-        phone = to_e164(cand, region)
-        if phone:
-            return SourceResult(
-                source=NAME,
-                phone=phone,
-                status=RecordStatus.FOUND,
-                credits=price.cost(found=True),
-                raw=raw,
-            )
-    detail = Detail.INVALID_PHONE if candidates else Detail.NO_MATCH
-    return SourceResult(
-        source=NAME,
-        status=RecordStatus.NOT_FOUND,
-        detail=detail.value,
-        credits=price.cost(found=False),
+    return phones_result(
+        NAME,
+        phone_candidates(payload),
+        price,
+        region,
+        verified_at=parse_time(payload.get("verified_at")),
         raw=raw,
     )
 

@@ -161,5 +161,7 @@ def test_one_writer_per_table() -> None:
     assert writers["suppression_lists"] == {"phone_core.suppression"}
     assert writers["suppression_entries"] == {"phone_core.suppression"}
     assert writers["audit_log"] == {"phone_core.audit"}
+    assert writers["vendor_jobs"] == {"phone_core.sources.vendor_jobs"}
+    assert writers["vendor_job_records"] == {"phone_core.sources.vendor_jobs"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

@@ -22,6 +22,7 @@ LATER = frozenset({"users", "install_secrets"})  # 0002
 LATER |= {"notify_settings", "notifications"}  # 0005_notifications
 LATER |= {"purges", "erasures", "run_webhooks", "notification_attempts"}  # 0010
 LATER |= {"suppression_lists", "suppression_entries", "audit_log"}  # 0009_suppression_audit
+LATER |= {"vendor_jobs", "vendor_job_records"}  # 0007_vendor_jobs
 # Columns and indexes added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
     # 0003_export_dialect, 0004_batches, 0010_retention_erasure
@@ -31,6 +32,7 @@ LATER_COLUMNS: dict[str, frozenset[str]] = {
     "run_records": frozenset({"batch_row", "dnc_list"}),  # 0004_batches, 0009_suppression_audit
     "directory": frozenset({"identity", "load_id"}),  # 0006_directory_loads
     "directory_loads": frozenset({"rows_replaced", "seconds"}),  # 0006_directory_loads
+    "cache": frozenset({"line_type", "verified_at"}),  # 0007_vendor_jobs
 }
 LATER_INDEXES = frozenset({"ix_directory_identity"})  # 0006_directory_loads
 
