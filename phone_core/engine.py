@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from phone_core import batch_files, notify, outputs, run_views, runs
+from phone_core import batch_files, notify, outputs, run_views, runs, source_stats
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import ExportError, redacted_trace
 from phone_core.models import (
@@ -138,6 +138,23 @@ class _Tally:
         return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent, detail)
 
 
+def calls_of(
+    source: str, results: Sequence[SourceResult], elapsed_sec: float
+) -> list[source_stats.Call]:
+    """What ``source_stats`` records of one call to a source: per record its answer, its
+    charge and its latency (the adapter's ``raw["latency_ms"]`` if it gives one, else the
+    call's time shared by its records)."""
+    share = elapsed_sec * 1000 / max(1, len(results))
+    out = []
+    for res in results:
+        reported = res.raw.get("latency_ms") if res.raw else None
+        latency = reported if isinstance(reported, int | float) else share
+        out.append(
+            source_stats.Call(source, res.status.value, res.detail, res.credits, int(latency))
+        )
+    return out
+
+
 class Wave:
     """One wave of one run. ``run()`` returns True while records remain pending."""
 
@@ -148,10 +165,17 @@ class Wave:
         self._cancelled = False
         self._cancel_checked_at = 0.0
 
-    def _commit(self, owner: str, items: Sequence[Outcome], cache_keys: dict[int, str]) -> None:
-        if not items:
+    def _commit(
+        self,
+        owner: str,
+        items: Sequence[Outcome],
+        cache_keys: dict[int, str],
+        calls: Sequence[source_stats.Call] = (),
+    ) -> None:
+        if not items and not calls:
             return
         with self.rt.db.begin() as conn:
+            source_stats.record(conn, self.run_id, calls)
             runs.apply(conn, self.run_id, owner, items)
             remember(
                 conn,
@@ -199,7 +223,7 @@ class Wave:
             return False
         await asyncio.to_thread(self._commit, owner, free + cache_hits, cache_keys)
 
-        active = [s for s in rt.sources if s.name not in disabled]
+        active = [s for s in rt.sources_for(row.sources) if s.name not in disabled]
         per_record = worst_case([s.price for s in active])
         n = admissible(row.budget_left, per_record, len(misses))
         if misses and n == 0:
@@ -261,17 +285,18 @@ class Wave:
                     if await self._cancel_requested():
                         return
                     reason = self.newly_disabled.get(src.name)
-                    results = (
-                        None
-                        if reason
-                        else await src.lookup_many(
+                    results = None
+                    calls: list[source_stats.Call] = []
+                    if not reason:
+                        began = time.monotonic()
+                        results = await src.lookup_many(
                             [Lookup(r.idx, r.person, r.identity) for r in chunk]
                         )
-                    )
+                        calls = calls_of(src.name, results, time.monotonic() - began)
                     finals = tally.settle(src.name, chunk, results, reason, last, carry)
                     for name, why in tally.fatal.items():
                         self.newly_disabled.setdefault(name, why)
-                    await asyncio.to_thread(self._commit, owner, finals, cache_keys)
+                    await asyncio.to_thread(self._commit, owner, finals, cache_keys, calls)
 
             chunks = [remaining[i : i + batch] for i in range(0, len(remaining), batch)]
             await asyncio.gather(*(one_chunk(c) for c in chunks))

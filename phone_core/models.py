@@ -256,6 +256,16 @@ class BatchCreate(BaseModel):
         strict=True,
         description="Maximum credits this request is allowed to consume",
     )
+    sources: (
+        Annotated[list[Annotated[str, Field(max_length=50)]], Field(min_length=1, max_length=20)]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            'Optional: only these sources, by name (e.g. ["directory", "lantern"]), in the '
+            "admin's waterfall order; default: the whole waterfall. The cache is always used."
+        ),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BatchCreate:

@@ -29,13 +29,15 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "description": spec["components"]["securitySchemes"]["BearerAuth"]["description"],
     }
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
-    assert len(operations) == 4
+    assert len(operations) == 6
     assert all(op["security"] == [{"BearerAuth": []}] for op in operations)
     assert set(spec["paths"]) == {
         "/v1/agents/phone",
         "/v1/agents/runs/{run_id}",
         "/v1/credits/remaining",
         "/v1/credits/usage",
+        "/v1/enrich/phone",  # the single-record API (issue 12)
+        "/v1/sources/stats",
     }
 
 
@@ -62,7 +64,8 @@ def test_submit_examples(spec: dict[str, Any]) -> None:
 
 def test_request_fields_match_reference(spec: dict[str, Any]) -> None:
     schema = spec["components"]["schemas"]["BatchCreate"]
-    assert set(schema["properties"]) == {"ids", "records", "entity_type", "max_credits"}
+    # ``sources`` (optional, issue 12) is this product's addition to the reference fields
+    assert set(schema["properties"]) == {"ids", "records", "entity_type", "max_credits", "sources"}
     assert schema["properties"]["max_credits"]["type"] == "integer"
     assert schema["additionalProperties"] is False
     accepted = spec["components"]["schemas"]["BatchAccepted"]

@@ -151,5 +151,7 @@ def test_one_writer_per_table() -> None:
     assert writers["install_secrets"] == {"phone_core.sessions"}
     assert writers["notifications"] == {"phone_core.notify"}
     assert writers["notify_settings"] == {"phone_core.preferences"}
+    assert writers["vendor_settings"] == {"phone_core.vendor_config"}
+    assert writers["source_calls"] == {"phone_core.source_stats"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

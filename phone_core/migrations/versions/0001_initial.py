@@ -20,9 +20,11 @@ depends_on = None
 
 LATER = frozenset({"users", "install_secrets"})  # 0002
 LATER |= {"notify_settings", "notifications"}  # 0005_notifications
+LATER |= {"vendor_settings", "source_calls"}  # 0008_vendor_config
 # Columns and indexes added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
-    "runs": frozenset({"source_delimiter", "batch_id"}),  # 0003_export_dialect, 0004_batches
+    # 0003_export_dialect, 0004_batches, 0008_vendor_config
+    "runs": frozenset({"source_delimiter", "batch_id", "sources"}),
     "run_records": frozenset({"batch_row"}),  # 0004_batches
     "directory": frozenset({"identity", "load_id"}),  # 0006_directory_loads
     "directory_loads": frozenset({"rows_replaced", "seconds"}),  # 0006_directory_loads
