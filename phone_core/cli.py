@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from sqlalchemy.engine import Engine
 
-from phone_core import credits, db, keys, passwords, run_views, users
+from phone_core import cli_sources, credits, db, keys, passwords, run_views, users
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
 from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
@@ -496,6 +496,7 @@ def _add_account_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     k.add_parser("revoke", help="revoke any key by its id").add_argument("key_id")
     for parser in k.choices.values():
         parser.set_defaults(func=cmd_keys)
+    cli_sources.register(sub)
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -56,7 +56,6 @@ class InlineRunQueue:
             if nxt:
                 self.enqueue(nxt)
 
-
     async def _process(self, run_id: str) -> str | None:
         """One run on a loop of its own; the sources' clients on that loop close with it."""
         try:

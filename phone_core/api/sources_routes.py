@@ -7,20 +7,18 @@ needs the key of an admin of this install.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from phone_core import single, source_stats, users, vendor_config
+from phone_core import single, source_report, users
 from phone_core.api.context import request_id_of
 from phone_core.api.errors import ApiError
 from phone_core.api.routes import IsoDate
 from phone_core.api.schemas import AUTH_ERRORS, BAD_REQUEST, VALIDATION_ERROR, ErrorBody, _doc
 from phone_core.api.security import AuthenticatedRoute, Caller, current_caller, runtime_of
-from phone_core.errors import InputError
 from phone_core.runtime import Runtime
 
 router = APIRouter(route_class=AuthenticatedRoute)
@@ -104,58 +102,6 @@ def require_admin(rt: Runtime, caller: Caller) -> None:
         raise ApiError(403, "admin only", "this endpoint needs the API key of an admin")
 
 
-def period(start_date: date | None, end_date: date | None) -> tuple[datetime, datetime | None]:
-    """[start, end) in naive UTC; default: the last 30 days."""
-    today = datetime.now(UTC).date()
-    first = start_date or (today - timedelta(days=29))
-    last = end_date or today
-    if first > last:
-        raise InputError("start_date is after end_date")
-    end = None if last == date.max else datetime.combine(last + timedelta(days=1), time.min)
-    return datetime.combine(first, time.min), end
-
-
-def stats_payload(rt: Runtime, start: datetime, end: datetime | None) -> dict[str, Any]:
-    """Per source over [start, end): figures, configuration, and the suggested order."""
-    with rt.db.connect() as conn:
-        vendors = vendor_config.views(conn, rt.settings)
-        names = [vendor_config.DIRECTORY, *(v.name for v in vendors)]
-        measured = source_stats.stats(conn, start, end, names)
-        first_call = source_stats.first_call(conn)
-    by_view = {v.name: v for v in vendors}
-    suggestion = source_stats.suggested_order([v.price for v in vendors if v.usable], measured)
-    lines = []
-    for st in measured:
-        view = by_view.get(st.source)
-        line = st.as_dict()
-        if view is not None:
-            line.update(
-                enabled=view.enabled,
-                usable=view.usable,
-                price={
-                    "lookup": view.price.lookup_cost,
-                    "found": view.price.found_cost,
-                    "failed": view.price.failed_cost,
-                },
-            )
-        lines.append(line)
-    return {
-        "start": start.isoformat() + "Z",
-        "end": None if end is None else end.isoformat() + "Z",
-        "measured_since": None if first_call is None else first_call.isoformat() + "Z",
-        "sources": lines,
-        "suggested_order": [
-            {
-                "source": s.source,
-                "expected_hit_rate": round(s.hit_rate, 4),
-                "expected_cost_per_found": round(s.cost_per_found, 4),
-                "measured_lookups": s.measured_lookups,
-            }
-            for s in suggestion
-        ],
-    }
-
-
 @router.get(
     "/v1/sources/stats",
     responses={**BAD_REQUEST, **AUTH_ERRORS, 403: _doc(ErrorBody, "Not an admin's key", {})},
@@ -174,5 +120,5 @@ def sources_stats(
 ) -> dict[str, Any]:
     rt = runtime_of(request)
     require_admin(rt, caller)
-    start, end = period(start_date, end_date)
-    return stats_payload(rt, start, end)
+    start, end = source_report.period(start_date, end_date)
+    return source_report.report(rt.db, rt.settings, start, end)

@@ -120,7 +120,10 @@ def test_vendor_env_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path
     s = Settings(data_dir=tmp_path)
     assert s.vendor_keys["lantern"].get_secret_value() == "from-env"
     assert "from-env" not in repr(s)
-    assert s.vendor_values == {"lantern": {"found_cost": "4"}, "some_vendor": {"rate_per_sec": "2.5"}}
+    assert s.vendor_values == {
+        "lantern": {"found_cost": "4"},
+        "some_vendor": {"rate_per_sec": "2.5"},
+    }
 
 
 def test_the_worker_follows_the_configuration_without_restart(
