@@ -33,7 +33,7 @@ def _lines(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, obj
 
 def test_sources_list_and_stats(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     listed = {line["source"]: line for line in _lines(capsys, "sources", "list")}
-    assert list(listed)[0] == "directory" and listed["directory"]["waterfall_position"] == 1
+    assert next(iter(listed)) == "directory" and listed["directory"]["waterfall_position"] == 1
     lantern = listed["lantern"]
     assert lantern["enabled"] is True and lantern["key_set"] is True
     assert lantern["price"] == {"lookup": 0, "found": 2, "failed": 0}
