@@ -12,7 +12,7 @@ pages that checked the admin role themselves. Nothing here imports streamlit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from phone_core import (
@@ -27,7 +27,10 @@ from phone_core import (
     run_views,
     service,
     sessions,
+    source_check,
+    source_report,
     users,
+    vendor_config,
     webhooks,
 )
 from phone_core import mapping as mapping_rules
@@ -504,3 +507,57 @@ def run_activity(user: str, since: datetime) -> notify.Activity:
     """The user's active-run progress and the batches that ended since ``since``."""
     with runtime().db.connect() as conn:
         return notify.activity(conn, user, since)
+
+
+# --- sources (the admin Sources page; issue 12) -------------------------------------------
+
+
+def source_views() -> list[vendor_config.VendorView]:
+    """Every vendor adapter as configured (never a key: only whether one is set)."""
+    with runtime().db.connect() as conn:
+        return vendor_config.views(conn, settings())
+
+
+def save_source(name: str, *, by: str, **values: Any) -> None:
+    with runtime().db.begin() as conn:
+        vendor_config.save(conn, settings(), name, by=by, **values)
+    _refresh_sources()
+
+
+def set_source_order(names: Sequence[str], *, by: str) -> None:
+    with runtime().db.begin() as conn:
+        vendor_config.set_order(conn, names, by=by)
+    _refresh_sources()
+
+
+def apply_suggested_order(*, by: str) -> list[str]:
+    order = source_report.apply_suggested(runtime().db, settings(), by=by)
+    _refresh_sources()
+    return order
+
+
+def _refresh_sources() -> None:
+    """This process's waterfall now (workers follow within ``sources_refresh_sec``)."""
+    reg = runtime().registry
+    if reg is not None:
+        reg.refresh(force=True)
+        runtime().current_sources()
+
+
+def test_source(name: str) -> tuple[bool, str]:
+    return source_check.test_connection(settings(), runtime().db, name)
+
+
+def sources_report(start: date | None, end: date | None) -> dict[str, Any]:
+    begin, stop = source_report.period(start, end)
+    return source_report.report(runtime().db, settings(), begin, stop)
+
+
+def waterfall_order_from_env() -> bool:
+    """True when PHONE_WATERFALL fixes which sources run and their order."""
+    return "waterfall" in settings().model_fields_set
+
+
+def batch_source_choices() -> list[str]:
+    """What a batch may choose from: the current waterfall, in order (the default)."""
+    return [s.name for s in runtime().current_sources()]
