@@ -52,15 +52,12 @@ MESSAGES = {
 def build(settings: Settings, engine: Engine, name: str) -> Source:
     """The source of ``name`` as configured now, enabled or not (``InputError`` when it
     lacks a key or base URL)."""
+    spec = vendor_config.spec_of(name)  # NotFound for an unknown name
     with engine.connect() as conn:
-        found = next(
-            (r for r in vendor_config.resolve(conn, settings) if r.view.name == name), None
-        )
-    if found is None:
-        vendor_config.spec_of(name)  # NotFound with the name
-        raise AssertionError("unreachable")
+        resolved = {r.view.name: r for r in vendor_config.resolve(conn, settings)}
+    found = resolved[spec.name]
     if found.view.problem:
-        raise PhoneError(f"{found.view.label}: {found.view.problem}; save it first")
+        raise InputError(f"{found.view.label}: {found.view.problem}; save it first")
     if name == lantern_spec.LANTERN.name:
         return lantern_spec.build_with(settings)(found.config, engine)
     return spec.build(found.config, engine)
