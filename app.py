@@ -22,7 +22,7 @@ log = logging.getLogger("phone_app")
 
 # A flag kept on the sys module: once per process, whatever Streamlit reloads.
 ADMIN_CHECKED = "_phone_admin_checked"  # holds the state DB checked
-ADMIN_URLS = ("credits", "users", "reference_data")  # url paths of the admin pages
+ADMIN_URLS = ("credits", "users", "reference_data", "sources")  # url paths of the admin pages
 
 st.set_page_config(page_title=notices.APP_TITLE, page_icon=":material/call:", layout="wide")
 
@@ -81,6 +81,7 @@ def _pages(admin: bool) -> dict[str, list[Any]]:
             st.Page(common.PAGE_CREDITS, title="Credits", icon=":material/payments:"),
             st.Page(common.PAGE_USERS, title="Users", icon=":material/group:"),
             st.Page(common.PAGE_REFERENCE, title="Reference data", icon=":material/contacts:"),
+            st.Page(common.PAGE_SOURCES, title="Sources", icon=":material/hub:"),
         ]
     return pages
 

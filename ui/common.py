@@ -41,6 +41,7 @@ PAGE_ACCOUNT = "app_pages/account.py"
 PAGE_CREDITS = "app_pages/credits.py"
 PAGE_USERS = "app_pages/users.py"
 PAGE_REFERENCE = "app_pages/reference_data.py"
+PAGE_SOURCES = "app_pages/sources.py"
 
 GENERIC_ERROR = (
     "Something went wrong on this page. Please try again; if it keeps happening, tell your "

@@ -1,0 +1,126 @@
+"""The Sources page (admin, issue 12): configure a vendor (key never shown again),
+test its connection, read its figures, apply the suggested order. The app runs on a
+memory runtime (SQLite + in-memory store) installed as this process's runtime."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from phone_core import bootstrap, db, source_stats, users, vendor_config
+from phone_core.inline import memory_runtime
+from phone_core.runtime import Runtime
+from phone_core.settings import Settings
+from tests.conftest import free_port
+from tests.fakes.upstream import FakeUpstream
+from tests.ui.conftest import TIMEOUT, sign_in
+from tests.ui.helpers import APP, ROOT, messages
+
+KEY = "secret-key-123"
+
+
+@pytest.fixture
+def mem_app(tmp_path: Path) -> Iterator[tuple[Runtime, Callable[..., AppTest]]]:
+    bootstrap.shutdown()
+    rt = memory_runtime(
+        Settings(
+            data_dir=tmp_path / "data",
+            s3_port=free_port(),
+            sources_refresh_sec=0.0,
+            vendor_keys={},
+            vendor_values={},
+            lantern_read_timeout_sec=5.0,
+            lantern_max_attempts=1,
+        )
+    )
+    sys._phone_core_runtime = rt  # what bootstrap.get_runtime returns
+    users.ensure_admin(rt.db)
+
+    def make(user: str, role: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        sign_in(at, user, role)
+        at.run()
+        at.switch_page("app_pages/sources.py").run()
+        assert not at.exception
+        return at
+
+    try:
+        yield rt, make
+    finally:
+        bootstrap.shutdown()
+
+
+def _texts(at: AppTest) -> str:
+    parts = [
+        str(e.value)
+        for kind in ("markdown", "caption", "success", "error", "info")
+        for e in at.get(kind)
+    ]
+    parts += [str(t.value) for t in at.text_input]
+    return "\n".join(parts)
+
+
+def test_configure_test_and_measure_a_vendor(
+    mem_app: tuple[Runtime, Callable[..., AppTest]],
+) -> None:
+    rt, make = mem_app
+    with FakeUpstream(api_key=KEY) as fake:
+        at = make("admin", "admin")
+        table = at.dataframe[0].value
+        row = table[table["Name"] == "lantern"].iloc[0]
+        assert row["API key"] == "not set" and row["Status"] == "On, not used: no base URL"
+
+        at.text_input(key="src_url_lantern").set_value(fake.url)
+        at.text_input(key="src_key_lantern").set_value(KEY)
+        at.number_input(key="src_found_lantern").set_value(2)
+        at.button(key="src_save").click().run()
+        assert not at.exception
+        assert any(
+            m.startswith("Saved Lantern-compatible upstream") for m in messages(at, "success")
+        )
+        table = at.dataframe[0].value
+        row = table[table["Name"] == "lantern"].iloc[0]
+        assert row["API key"] == "set" and row["Status"] == "On"
+        assert KEY not in _texts(at)  # never shown again, not even in the field
+        with rt.db.connect() as conn:
+            stored = conn.execute(sa.select(db.vendor_settings.c.api_key)).scalar_one()
+        assert KEY not in stored
+
+        at.button(key="src_test").click().run()
+        assert any(m.startswith("Connected") for m in messages(at, "success")), messages(
+            at, "error"
+        )
+        assert len(fake.requests) == 1
+
+        at.text_input(key="src_key_lantern").set_value("wrong-key")
+        at.button(key="src_save").click().run()
+        at.button(key="src_test").click().run()
+        shown = [m.replace("\\", "") for m in messages(at, "error")]  # markdown-escaped
+        assert shown == ["The vendor refused the API key (HTTP 401/403): check the key."]
+
+    with rt.db.begin() as conn:
+        source_stats.record(conn, "r1", [source_stats.Call("lantern", "found", "", 2, 150)] * 3)
+    at.run()
+    stats = at.dataframe[1].value  # the adapters, the figures, the suggested order
+    lantern = stats[stats["Source"] == "lantern"].iloc[0]
+    assert lantern["Lookups"] == 3 and lantern["Phones found"] == 3
+    assert lantern["Hit rate"] == "100.0%" and lantern["Latency p50 (ms)"] == 150
+    at.button(key="src_apply").click().run()
+    assert "Order applied: lantern." in messages(at, "success")
+    with rt.db.connect() as conn:
+        assert next(v.name for v in vendor_config.views(conn, rt.settings)) == "lantern"
+
+
+def test_the_sources_page_is_for_admins_only(
+    mem_app: tuple[Runtime, Callable[..., AppTest]],
+) -> None:
+    at = AppTest.from_file(str(ROOT / "app_pages/sources.py"), default_timeout=TIMEOUT)
+    sign_in(at, "bob", "user").run()
+    assert not at.exception
+    assert messages(at, "error") == ["This page is for administrators only."]
+    assert len(at.dataframe) == 0 and len(at.title) == 0
