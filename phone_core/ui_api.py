@@ -245,9 +245,13 @@ def column_warnings(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> li
 
 
 def preflight(
-    user: str, parsed: ParsedFile, mapping: dict[str, str | None], revision: str = ""
+    user: str,
+    parsed: ParsedFile,
+    mapping: dict[str, str | None],
+    revision: str = "",
+    sources: Sequence[str] | None = None,
 ) -> Preflight:
-    return ingest.preflight(runtime(), user, parsed, mapping, revision)
+    return ingest.preflight(runtime(), user, parsed, mapping, revision, sources)
 
 
 def budget_blocker(pf: Preflight) -> str:
@@ -269,9 +273,14 @@ def budget_advice(pf: Preflight, max_credits: int) -> tuple[str, str]:
 
 
 def submit_upload(
-    user: str, parsed: ParsedFile, mapping: dict[str, str | None], max_credits: int, label: str
+    user: str,
+    parsed: ParsedFile,
+    mapping: dict[str, str | None],
+    max_credits: int,
+    label: str,
+    sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
-    return ingest.submit_upload(runtime(), user, parsed, mapping, max_credits, label)
+    return ingest.submit_upload(runtime(), user, parsed, mapping, max_credits, label, sources)
 
 
 def load_directory(

@@ -12,14 +12,22 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from phone_core import bootstrap, db, source_stats, users, vendor_config
+from phone_core import bootstrap, credits, db, source_stats, users, vendor_config
 from phone_core.inline import memory_runtime
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
 from tests.conftest import free_port
 from tests.fakes.upstream import FakeUpstream
 from tests.ui.conftest import TIMEOUT, sign_in
-from tests.ui.helpers import APP, ROOT, messages
+from tests.ui.helpers import (
+    APP,
+    PREFLIGHT_HEADER,
+    ROOT,
+    csv_bytes,
+    messages,
+    metrics,
+    upload,
+)
 
 KEY = "secret-key-123"
 
@@ -124,3 +132,33 @@ def test_the_sources_page_is_for_admins_only(
     assert not at.exception
     assert messages(at, "error") == ["This page is for administrators only."]
     assert len(at.dataframe) == 0 and len(at.title) == 0
+
+
+def test_a_new_batch_chooses_its_sources(
+    mem_app: tuple[Runtime, Callable[..., AppTest]],
+) -> None:
+    rt, _ = mem_app
+    with rt.db.begin() as conn:
+        vendor_config.save(
+            conn, rt.settings, "lantern", by="admin", base_url="http://127.0.0.1:9",
+            api_key=KEY, found_cost=4,
+        )  # fmt: skip
+        credits.grant(conn, "alice", 100)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    sign_in(at, "alice", "user").run()
+    rows = [[f"First{i}", f"Last{i}", "Acme", "acme.example", ""] for i in range(3)]
+    at = upload(at, "three.csv", csv_bytes(PREFLIGHT_HEADER, rows))
+    picker = at.multiselect(key="nb_sources")
+    assert picker.value == ["directory", "lantern"]  # the admin's waterfall by default
+    assert metrics(at)["Worst-case cost"] == "12 credits"  # 3 rows x 4 (lantern's price)
+    picker.set_value(["directory"]).run()
+    assert metrics(at)["Worst-case cost"] == "3 credits"
+    at.multiselect(key="nb_sources").set_value([]).run()
+    assert "Choose at least one source for this batch." in messages(at, "error")
+    assert at.button(key="nb_submit").disabled
+    at.multiselect(key="nb_sources").set_value(["directory"]).run()
+    at.button(key="nb_submit").click().run()
+    assert not at.exception
+    with rt.db.connect() as conn:
+        stored = conn.execute(sa.select(db.runs.c.sources)).scalars().all()
+    assert stored == [["directory"]]
