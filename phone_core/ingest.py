@@ -416,7 +416,12 @@ def preflight(
     cached = _PREFLIGHTS.get(key)
     if cached is None:
         rows = apply_mapping(parsed.table, mapping)
-        cached = _PREFLIGHTS.put(key, service.preflight(rt, user, rows, sources))
+        pf = (
+            service.preflight(rt, user, rows)
+            if sources is None
+            else service.preflight(rt, user, rows, sources=sources)
+        )
+        cached = _PREFLIGHTS.put(key, pf)
     return cached
 
 
