@@ -223,7 +223,8 @@ class Wave:
             return False
         await asyncio.to_thread(self._commit, owner, free + cache_hits, cache_keys)
 
-        active = [s for s in rt.sources_for(row.sources) if s.name not in disabled]
+        chosen = await asyncio.to_thread(rt.sources_for, row.sources)  # may re-read the config
+        active = [s for s in chosen if s.name not in disabled]
         per_record = worst_case([s.price for s in active])
         n = admissible(row.budget_left, per_record, len(misses))
         if misses and n == 0:
