@@ -28,7 +28,7 @@ FIELD_ENV = {  # form field -> the VendorView.from_env name
 
 def status_of(v: VendorView) -> str:
     if not v.enabled:
-        return "Off"
+        return "Off (set in the environment)" if "enabled" in v.from_env else "Off"
     return f"On, not used: {v.problem}" if v.problem else "On"
 
 
@@ -36,7 +36,7 @@ def adapters_table(views: list[VendorView]) -> None:
     frame = pd.DataFrame(
         [
             {
-                "Order": i + 1 if v.usable else None,
+                "Order": str(i + 1) if v.usable else "-",
                 "Source": v.label,
                 "Name": v.name,
                 "Status": status_of(v),
