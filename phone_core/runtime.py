@@ -91,7 +91,7 @@ class Runtime:
         """The waterfall now (the configuration is re-read at most every
         ``sources_refresh_sec``), cache excluded."""
         reg = self.registry
-        if reg is not None and self.sources is reg.current:
+        if reg is not None and reg.owns(self.sources):
             self.sources = reg.refresh()
         return self.sources
 
@@ -147,9 +147,15 @@ class SourceRegistry:
         self._by_name: dict[str, tuple[tuple[object, ...], Source]] = {}
         self._retired: list[Source] = []
         self._directory: Source | None = None
+        self._handed: list[list[Source]] = []  # every list ``current`` has been
         self.builders: dict[str, Callable[[VendorConfig, Engine], Source]] = {
             lantern_spec.LANTERN.name: lantern_spec.build_with(settings)
         }
+
+    def owns(self, sources: list[Source]) -> bool:
+        """Whether ``sources`` is a list this registry built (not one set by hand)."""
+        with self._lock:
+            return any(sources is handed for handed in self._handed)
 
     def built(self) -> list[Source]:
         with self._lock:
@@ -183,8 +189,9 @@ class SourceRegistry:
                     self._by_name[name] = have
                     log.info("source %s built from its configuration", name)
                 out.append(have[1])
-            if [id(s) for s in out] != [id(s) for s in self.current]:
+            if not self._handed or [id(s) for s in out] != [id(s) for s in self.current]:
                 self.current = out
+                self._handed = [*self._handed[-15:], out]
             return self.current
 
     def _directory_source(self) -> Source:

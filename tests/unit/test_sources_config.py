@@ -221,3 +221,51 @@ def test_suggested_order_is_cost_per_phone_with_a_prior() -> None:
 def test_an_unknown_name_in_the_waterfall_setting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown source in PHONE_WATERFALL: nope"):
         memory_runtime(_settings(tmp_path, waterfall=["directory", "nope"]))
+
+
+def test_phone_waterfall_wins_over_the_page(tmp_path: Path, fake: FakeUpstream) -> None:
+    rt = memory_runtime(_settings(tmp_path, waterfall=["directory"]))
+    try:
+        _configure(rt, base_url=fake.url, api_key="secret-key-123", enabled=True)
+        assert [s.name for s in rt.current_sources()] == ["directory"]
+        with rt.db.connect() as conn:
+            view = next(v for v in vendor_config.views(conn, rt.settings) if v.name == "lantern")
+        assert not view.enabled and "enabled" in view.from_env
+    finally:
+        rt.close()
+    rt = memory_runtime(_settings(tmp_path, waterfall=["lantern", "directory"]))
+    try:
+        assert [s.name for s in rt.current_sources()] == ["lantern", "directory"]
+    finally:
+        rt.close()
+
+
+def test_a_process_rereads_the_configuration_after_the_refresh_interval(
+    tmp_path: Path, fake: FakeUpstream
+) -> None:
+    rt = memory_runtime(_settings(tmp_path, sources_refresh_sec=3600.0))
+    try:
+        _configure(rt, base_url=fake.url, api_key="secret-key-123", enabled=True)
+        assert [s.name for s in rt.current_sources()] == ["directory"]  # read an hour ago
+        assert rt.registry is not None
+        rt.registry.refresh(force=True)  # what the interval running out does
+        assert [s.name for s in rt.current_sources()] == ["directory", "lantern"]
+    finally:
+        rt.close()
+
+
+def test_test_connection_says_what_is_wrong(mem: Runtime, fake: FakeUpstream) -> None:
+    from phone_core import source_check
+
+    with pytest.raises(InputError, match="no base URL; save it first"):
+        source_check.test_connection(mem.settings, mem.db, "lantern")
+    _configure(mem, base_url=fake.url, api_key="secret-key-123")
+    worked, message = source_check.test_connection(mem.settings, mem.db, "lantern")
+    assert worked and message.startswith("Connected") and len(fake.requests) == 1
+    _configure(mem, base_url=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    worked, message = source_check.test_connection(mem.settings, mem.db, "lantern")
+    assert not worked and message == "Could not connect to the vendor: check the base URL."
+    fake.default_fault = "402"
+    _configure(mem, base_url=fake.url)
+    worked, message = source_check.test_connection(mem.settings, mem.db, "lantern")
+    assert not worked and "no credits left" in message
