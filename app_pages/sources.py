@@ -60,6 +60,7 @@ def main() -> None:
             "in which order; the switches and order here do not apply until it is removed."
         )
     views = ui_api.source_views()
+    st.caption(ui_api.directory_line())
     sources_view.adapters_table(views)
     labels = {v.name: v.label for v in views}
     name = st.selectbox("Vendor", list(labels), format_func=lambda n: labels[n], key=PICK)

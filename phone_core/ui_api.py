@@ -570,3 +570,16 @@ def waterfall_order_from_env() -> bool:
 def batch_source_choices() -> list[str]:
     """What a batch may choose from: the current waterfall, in order (the default)."""
     return [s.name for s in runtime().current_sources()]
+
+
+def directory_line() -> str:
+    """The reference directory's place in the waterfall, in words (the Sources page)."""
+    s = settings()
+    if vendor_config.DIRECTORY not in batch_source_choices():
+        return "Reference directory: not used (PHONE_WATERFALL leaves it out)."
+    return (
+        f"Reference directory: in the waterfall (before the vendors unless PHONE_WATERFALL "
+        f"says otherwise), at {s.directory_lookup_cost} "
+        f"credits per lookup and {s.directory_found_cost} per phone found "
+        "(PHONE_DIRECTORY_LOOKUP_COST / PHONE_DIRECTORY_FOUND_COST)."
+    )

@@ -79,6 +79,9 @@ def test_configure_test_and_measure_a_vendor(
     rt, make = mem_app
     with FakeUpstream(api_key=KEY) as fake:
         at = make("admin", "admin")
+        assert any(
+            c.startswith("Reference directory: in the waterfall") for c in messages(at, "caption")
+        )
         table = at.dataframe[0].value
         row = table[table["Name"] == "lantern"].iloc[0]
         assert row["API key"] == "not set" and row["Status"] == "On, not used: no base URL"
