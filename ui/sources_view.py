@@ -129,16 +129,19 @@ def edit_form(v: VendorView, admin: str) -> None:
             "Remove the stored key", key=f"src_clear_{v.name}", disabled="api_key" in env
         )
         if st.form_submit_button("Save", type="primary", key="src_save"):
+            typed: dict[str, Any] = {
+                "enabled": bool(enabled),
+                "lookup_cost": int(lookup),
+                "found_cost": int(found),
+                "failed_cost": int(failed),
+                "rate_per_sec": float(rate),
+                "concurrency": int(conc),
+                "base_url": str(base_url),
+            }
             ui_api.save_source(
                 v.name,
                 by=admin,
-                enabled=None if "enabled" in env else bool(enabled),
-                lookup_cost=int(lookup),
-                found_cost=int(found),
-                failed_cost=int(failed),
-                rate_per_sec=float(rate),
-                concurrency=int(conc),
-                base_url=None if "base_url" in env else str(base_url),
+                **{k: None if k in env else value for k, value in typed.items()},
                 api_key=str(api_key or ""),
                 clear_key=bool(clear),
             )

@@ -34,18 +34,21 @@ KEY = "secret-key-123"
 
 @pytest.fixture
 def mem_app(tmp_path: Path) -> Iterator[tuple[Runtime, Callable[..., AppTest]]]:
+    yield from _install(tmp_path)
+
+
+def _install(tmp_path: Path, **env: object) -> Iterator[tuple[Runtime, Callable[..., AppTest]]]:
     bootstrap.shutdown()
-    rt = memory_runtime(
-        Settings(
-            data_dir=tmp_path / "data",
-            s3_port=free_port(),
-            sources_refresh_sec=0.0,
-            vendor_keys={},
-            vendor_values={},
-            lantern_read_timeout_sec=5.0,
-            lantern_max_attempts=1,
-        )
-    )
+    base: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "s3_port": free_port(),
+        "sources_refresh_sec": 0.0,
+        "vendor_keys": {},
+        "vendor_values": {},
+        "lantern_read_timeout_sec": 5.0,
+        "lantern_max_attempts": 1,
+    }
+    rt = memory_runtime(Settings(**{**base, **env}))
     sys._phone_core_runtime = rt  # what bootstrap.get_runtime returns
     users.ensure_admin(rt.db)
 
@@ -165,3 +168,20 @@ def test_a_new_batch_chooses_its_sources(
     with rt.db.connect() as conn:
         stored = conn.execute(sa.select(db.runs.c.sources)).scalars().all()
     assert stored == [["directory"]]
+
+
+def test_values_from_the_environment_are_locked_and_not_stored(tmp_path: Path) -> None:
+    for rt, make in _install(tmp_path, lantern_found_cost=7, lantern_base_url="http://127.0.0.1:9"):
+        at = make("admin", "admin")
+        found = at.number_input(key="src_found_lantern")
+        assert found.value == 7 and found.disabled
+        assert at.text_input(key="src_url_lantern").disabled
+        assert not at.number_input(key="src_conc_lantern").disabled
+        at.number_input(key="src_conc_lantern").set_value(3)
+        at.button(key="src_save").click().run()
+        assert not at.exception
+        with rt.db.connect() as conn:
+            row = conn.execute(sa.select(db.vendor_settings)).one()
+        assert row.concurrency == 3 and row.found_cost is None and row.base_url == ""
+        table = at.dataframe[0].value
+        assert "found_cost" in table[table["Name"] == "lantern"].iloc[0]["From the environment"]
