@@ -53,6 +53,7 @@ from phone_core.sessions import Session
 from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.users import UserInfo
+from phone_core.vendor_config import VendorView  # the Sources page's type
 
 BATCH = ingest.BATCH  # what an upload is for: a batch of leads ...
 DIRECTORY = ingest.DIRECTORY  # ... or the reference directory
@@ -521,7 +522,7 @@ def run_activity(user: str, since: datetime) -> notify.Activity:
 # --- sources (the admin Sources page; issue 12) -------------------------------------------
 
 
-def source_views() -> list[vendor_config.VendorView]:
+def source_views() -> list[VendorView]:
     """Every vendor adapter as configured (never a key: only whether one is set)."""
     with runtime().db.connect() as conn:
         return vendor_config.views(conn, settings())

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from phone_core import ui_api
-from phone_core.vendor_config import VendorView
+from phone_core.ui_api import VendorView
 from ui import common
 
 CLEAR_KEY = "src_clear_key"  # page state: empty this vendor's key field on the next run
