@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from phone_core import db, users, vendor_config
@@ -170,9 +171,16 @@ class SourceRegistry:
             if fresh and not force:
                 return self.current
             self._read_at = now
-            with self.db.connect() as conn:
-                names = vendor_config.waterfall_names(conn, self.settings)
-                resolved = {r.view.name: r for r in vendor_config.resolve(conn, self.settings)}
+            try:
+                with self.db.connect() as conn:
+                    names = vendor_config.waterfall_names(conn, self.settings)
+                    resolved = {r.view.name: r for r in vendor_config.resolve(conn, self.settings)}
+            except sa.exc.SQLAlchemyError as exc:
+                if not self._handed:
+                    raise
+                # a blip of the state DB must not fail a wave: keep the sources we have
+                log.warning("sources configuration not read (%s): kept", type(exc).__name__)
+                return self.current
             out: list[Source] = []
             for name in names:
                 if name == vendor_config.DIRECTORY:
