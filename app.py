@@ -23,7 +23,15 @@ log = logging.getLogger("phone_app")
 # A flag kept on the sys module: once per process, whatever Streamlit reloads.
 ADMIN_CHECKED = "_phone_admin_checked"  # holds the state DB checked
 # url paths of the admin pages
-ADMIN_URLS = ("credits", "users", "reference_data", "privacy", "suppression", "audit_log")
+ADMIN_URLS = (
+    "credits",
+    "users",
+    "reference_data",
+    "sources",
+    "privacy",
+    "suppression",
+    "audit_log",
+)
 
 st.set_page_config(page_title=notices.APP_TITLE, page_icon=":material/call:", layout="wide")
 
@@ -82,6 +90,7 @@ def _pages(admin: bool) -> dict[str, list[Any]]:
             st.Page(common.PAGE_CREDITS, title="Credits", icon=":material/payments:"),
             st.Page(common.PAGE_USERS, title="Users", icon=":material/group:"),
             st.Page(common.PAGE_REFERENCE, title="Reference data", icon=":material/contacts:"),
+            st.Page(common.PAGE_SOURCES, title="Sources", icon=":material/hub:"),
             st.Page(common.PAGE_PRIVACY, title="Privacy", icon=":material/shield_person:"),
             st.Page(common.PAGE_SUPPRESSION, title="Do-not-call lists", icon=":material/block:"),
             st.Page(common.PAGE_AUDIT, title="Audit log", icon=":material/policy:"),

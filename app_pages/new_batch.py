@@ -15,6 +15,7 @@ SHEET = "nb_sheet"
 MAX_CREDITS = "nb_max_credits"
 LABEL = "nb_label"
 SUBMIT = "nb_submit"
+SOURCES = "nb_sources"
 # Page state (UI state only: the file, its tables and pre-flight come from phone_core).
 STATE_PREFIX = "nb_"
 CREDITS_SET_FOR = "nb_credits_set_for"  # the plan the max-credits default was set for
@@ -57,15 +58,17 @@ def _columns(parsed: ParsedFile) -> columns.Choice:
 
 
 def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | None]) -> None:
-    pf = ui_api.preflight(user, parsed, mapping, token)
+    sources, none_chosen = batch_view.source_picker(SOURCES)
+    pf = ui_api.preflight(user, parsed, mapping, token, sources)
     batch_view.show_preflight(pf)
-    plan = batch_view.plan_token(token, mapping)
+    plan = batch_view.plan_token(token, mapping) + "|" + ",".join(sources or [])
     keys = {"max_credits": MAX_CREDITS, "label": LABEL, "set_for": CREDITS_SET_FOR}
     max_credits, blocked = batch_view.budget_form(pf, plan, keys)
+    blocked = blocked or none_chosen
     label = batch_view.submit_label(pf, max_credits)
     if st.button(label, key=SUBMIT, type="primary", disabled=blocked):
         name = str(st.session_state.get(LABEL) or "").strip()
-        accepted = ui_api.submit_upload(user, parsed, mapping, max_credits, name)
+        accepted = ui_api.submit_upload(user, parsed, mapping, max_credits, name, sources)
         run_ids = [a.run_id for a in accepted]
         st.session_state[SUBMITTED_FOR] = token
         st.session_state[SUBMITTED_RUNS] = run_ids

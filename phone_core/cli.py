@@ -29,6 +29,7 @@ from phone_core import (
     audit,
     cli_compliance,
     cli_privacy,
+    cli_sources,
     credits,
     db,
     keys,
@@ -509,6 +510,7 @@ def _add_account_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     for parser in k.choices.values():
         parser.set_defaults(func=cmd_keys)
     cli_compliance.register(sub)  # suppress, audit
+    cli_sources.register(sub)
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -219,6 +219,24 @@ def record_charges(conn: Connection, user: str, run_id: str, charges: Sequence[C
     return sum(c.amount for c in charges if c.amount > 0)
 
 
+def charge_single(conn: Connection, user: str, amount: int, source: str) -> None:
+    """Charge one single-record lookup (``POST /v1/enrich/phone``): no run, no hold."""
+    if amount <= 0:
+        return
+    conn.execute(
+        sa.insert(db.ledger).values(
+            user=user,
+            kind="charge",
+            amount=amount,
+            run_id=None,
+            record_idx=None,
+            source=source[:50],
+            note="single-record lookup",
+            created_at=db.utcnow(),
+        )
+    )
+
+
 def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:
     if limit is not None and limit < 0:
         raise InputError("a monthly limit must be 0 or more (or none)")

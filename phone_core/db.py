@@ -104,6 +104,9 @@ runs = sa.Table(
     # when its records' personal fields were redacted under the retention policy.
     sa.Column("outputs_deleted_at", sa.DateTime, nullable=True),
     sa.Column("records_redacted_at", sa.DateTime, nullable=True),
+    # The sources the batch chose (JSON list of names, 0008_vendor_config); NULL: the
+    # admin's waterfall at the time each wave starts.
+    sa.Column("sources", sa.JSON, nullable=True),
 )
 
 run_records = sa.Table(
@@ -409,6 +412,46 @@ notification_attempts = sa.Table(
 )
 
 
+# Each vendor adapter as the admin configured it on the Sources page (issue 12). Only
+# ``phone_core.vendor_config`` writes it. ``api_key`` is a Fernet token (never the key);
+# NULL columns mean "the adapter's default". The environment wins over every column.
+vendor_settings = sa.Table(
+    "vendor_settings",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
+    sa.Column("lookup_cost", sa.Integer, nullable=True),
+    sa.Column("found_cost", sa.Integer, nullable=True),
+    sa.Column("failed_cost", sa.Integer, nullable=True),
+    sa.Column("rate_per_sec", sa.Float, nullable=True),
+    sa.Column("concurrency", sa.Integer, nullable=True),
+    sa.Column("base_url", sa.String(500), nullable=False, default=""),
+    sa.Column("api_key", sa.Text, nullable=False, default=""),
+    sa.Column("key_set_at", sa.DateTime, nullable=True),
+    sa.Column("updated_by", sa.String(200), nullable=False, default=""),
+    sa.Column("updated_at", sa.DateTime, nullable=False, default=utcnow),
+)
+
+# One row per record a source was asked about (issue 12): what it answered, what it cost,
+# how long it took. Only ``phone_core.source_stats`` writes it. ``run_id`` NULL: a
+# single-record call (``POST /v1/enrich/phone``). No personal data here.
+source_calls = sa.Table(
+    "source_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID_MAX_LEN), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.String(200), nullable=False, default=""),
+    sa.Column("credits", sa.Integer, nullable=False, default=0),
+    sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow),
+    sa.Index("ix_source_calls_source_time", "source", "created_at"),
+    sa.Index("ix_source_calls_time", "created_at"),
+)
+
+
 def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike."""
     stmt: Any
@@ -484,7 +527,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0007_vendor_jobs"
+SCHEMA_HEAD = "0008_vendor_config"
 
 
 def _at_head(engine: Engine) -> bool:

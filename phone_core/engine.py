@@ -20,7 +20,15 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from phone_core import batch_files, notify, outputs, run_views, runs, suppression
+from phone_core import (
+    batch_files,
+    notify,
+    outputs,
+    run_views,
+    runs,
+    source_stats,
+    suppression,
+)
 from phone_core.credits import admissible, worst_case
 from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
 from phone_core.models import (
@@ -154,6 +162,23 @@ class _Tally:
         return Outcome(idx, RecordStatus.NOT_FOUND, "", "", spent, detail)
 
 
+def calls_of(
+    source: str, results: Sequence[SourceResult], elapsed_sec: float
+) -> list[source_stats.Call]:
+    """What ``source_stats`` records of one call to a source: per record its answer, its
+    charge and its latency (the adapter's ``raw["latency_ms"]`` if it gives one, else the
+    call's time shared by its records)."""
+    share = elapsed_sec * 1000 / max(1, len(results))
+    out = []
+    for res in results:
+        reported = res.raw.get("latency_ms") if res.raw else None
+        latency = reported if isinstance(reported, int | float) else share
+        out.append(
+            source_stats.Call(source, res.status.value, res.detail, res.credits, int(latency))
+        )
+    return out
+
+
 class Wave:
     """One wave of one run. ``run()`` returns True while records remain pending."""
 
@@ -171,17 +196,19 @@ class Wave:
         items: Sequence[Outcome],
         cache_keys: dict[int, str],
         meta: dict[int, tuple[str, datetime | None]] | None = None,
+        calls: Sequence[source_stats.Call] = (),
     ) -> None:
         """Settle ``items`` with their charges, in one transaction: the suppression check
         (after the waterfall and the cache, before charging) decides what is settled; the
         cache remembers what the sources found either way (with ``meta``: line type and
-        when it was verified)."""
-        if not items:
+        when it was verified); ``calls``: what each source was asked, for its measurement."""
+        if not items and not calls:
             return
         found = [
             o for o in items if o.status == RecordStatus.FOUND and o.phone and cache_keys.get(o.idx)
         ]
         with self.rt.db.begin() as conn:
+            source_stats.record(conn, self.run_id, calls)
             settled = suppression.screen(conn, items, self._people, self.rt.settings.dnc_mode)
             runs.apply(conn, self.run_id, owner, settled)
             remember(
@@ -228,7 +255,8 @@ class Wave:
             return False
         await asyncio.to_thread(self._commit, owner, free + cache_hits, cache_keys)
 
-        active = [s for s in rt.sources if s.name not in disabled]
+        chosen = await asyncio.to_thread(rt.sources_for, row.sources)  # may re-read the config
+        active = [s for s in chosen if s.name not in disabled]
         per_record = worst_case([s.price for s in active])
         n = admissible(row.budget_left, per_record, len(misses))
         if misses and n == 0:
@@ -319,16 +347,21 @@ class Wave:
                 if await self._cancel_requested():
                     return
                 reason = self.newly_disabled.get(src.name)
-                results = (
-                    None
-                    if reason
-                    else await src.lookup_many([Lookup(r.idx, r.person, r.identity) for r in chunk])
-                )
+                results = None
+                calls: list[source_stats.Call] = []
+                if not reason:
+                    began = time.monotonic()
+                    results = await src.lookup_many(
+                        [Lookup(r.idx, r.person, r.identity) for r in chunk]
+                    )
+                    calls = calls_of(src.name, results, time.monotonic() - began)
                 carry: list[PendingRecord] = []
                 finals = tally.settle(src.name, chunk, results, reason, last, carry)
                 for name, why in tally.fatal.items():
                     self.newly_disabled.setdefault(name, why)
-                await asyncio.to_thread(self._commit, owner, finals, cache_keys, tally.found_meta)
+                await asyncio.to_thread(
+                    self._commit, owner, finals, cache_keys, tally.found_meta, calls
+                )
                 if nxt is not None:
                     for rec in sorted(carry, key=lambda r: r.idx):
                         nxt.put_nowait(rec)

@@ -16,7 +16,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Generic, TypeVar, cast
@@ -172,7 +172,9 @@ class _Lru(Generic[K, V]):
 
 # A parsed file, or the message of why it could not be read (not parsed again either).
 _FILES: _Lru[tuple[str, str, ReadLimits, str | None], ParsedFile | str] = _Lru(4)
-_PreflightKey = tuple[str, str, str, str, tuple[tuple[str, str | None], ...]]
+_PreflightKey = tuple[
+    str, str, str, str, tuple[tuple[str, str | None], ...], tuple[str, ...] | None
+]
 _PREFLIGHTS: _Lru[_PreflightKey, Preflight] = _Lru(64)
 
 
@@ -395,18 +397,31 @@ def load_upload(
 
 
 def preflight(
-    rt: Runtime, user: str, parsed: ParsedFile, mapping: Mapped, revision: str = ""
+    rt: Runtime,
+    user: str,
+    parsed: ParsedFile,
+    mapping: Mapped,
+    revision: str = "",
+    sources: Sequence[str] | None = None,
 ) -> Preflight:
     """Counts and worst-case cost of the mapped file for ``user``, before anything is spent.
 
     Kept per (user, file, sheet, mapping, ``revision``): the same upload shows the same
     numbers on every rerun; a new revision (a new upload of the file) counts again.
     """
-    key = (user, parsed.digest, parsed.table.sheet, revision, tuple(sorted(mapping.items())))
+    chosen = None if sources is None else tuple(sources)
+    key = (
+        user, parsed.digest, parsed.table.sheet, revision, tuple(sorted(mapping.items())), chosen
+    )  # fmt: skip
     cached = _PREFLIGHTS.get(key)
     if cached is None:
         rows = apply_mapping(parsed.table, mapping)
-        cached = _PREFLIGHTS.put(key, service.preflight(rt, user, rows))
+        pf = (
+            service.preflight(rt, user, rows)
+            if sources is None
+            else service.preflight(rt, user, rows, sources=sources)
+        )
+        cached = _PREFLIGHTS.put(key, pf)
     return cached
 
 
@@ -502,7 +517,13 @@ def remember_mapping(
 
 
 def submit_upload(
-    rt: Runtime, user: str, parsed: ParsedFile, mapping: Mapped, max_credits: int, label: str = ""
+    rt: Runtime,
+    user: str,
+    parsed: ParsedFile,
+    mapping: Mapped,
+    max_credits: int,
+    label: str = "",
+    sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
     """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping."""
     upload = build_upload(parsed.table, mapping)
@@ -514,6 +535,7 @@ def submit_upload(
         source_rows=upload.source_rows,
         label=label,
         source_delimiter=parsed.table.delimiter,
+        sources=sources,
     )
     remember_mapping(rt, user, parsed.table, mapping, BATCH)
     return accepted

@@ -51,10 +51,27 @@ class InlineRunQueue:
                 if not self.waiting:
                     return done
                 run_id = self.waiting.popleft()
-            nxt = asyncio.run(engine.process_run(self.rt, run_id))
+            nxt = asyncio.run(self._process(run_id))
             done.append(run_id)
             if nxt:
                 self.enqueue(nxt)
+
+    async def _process(self, run_id: str) -> str | None:
+        """One run on a loop of its own; the sources' clients on that loop close with it."""
+        try:
+            return await engine.process_run(self.rt, run_id)
+        finally:
+            await close_loop_clients(self.rt)
+
+
+async def close_loop_clients(rt: Runtime) -> None:
+    """Close the HTTP clients the sources opened on this event loop (``aclose``), for
+    callers that run short-lived loops (``asyncio.run``)."""
+    built = rt.registry.built() if rt.registry else []
+    for src in {id(s): s for s in [*rt.sources, *built]}.values():
+        aclose = getattr(src, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def memory_runtime(settings: Settings) -> Runtime:

@@ -287,6 +287,16 @@ class BatchCreate(BaseModel):
             "and retried with backoff for up to a day. https (or http) to a public address."
         ),
     )
+    sources: (
+        Annotated[list[Annotated[str, Field(max_length=50)]], Field(min_length=1, max_length=20)]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            'Optional: only these sources, by name (e.g. ["directory", "lantern"]), in the '
+            "admin's waterfall order; default: the whole waterfall. The cache is always used."
+        ),
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BatchCreate:

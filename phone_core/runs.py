@@ -63,6 +63,7 @@ class RunRow:
     source_delimiter: str | None = None
     batch_id: str = ""
     outputs_deleted_at: datetime | None = None  # the retention purge deleted its files
+    sources: tuple[str, ...] | None = None  # the batch's chosen sources; None: the waterfall
 
     @classmethod
     def of(cls, row: sa.Row[Any]) -> RunRow:
@@ -90,6 +91,7 @@ class RunRow:
             source_delimiter=m["source_delimiter"],
             batch_id=str(m["batch_id"] or m["group_id"] or m["run_id"]),
             outputs_deleted_at=m.get("outputs_deleted_at"),
+            sources=None if m["sources"] is None else tuple(str(x) for x in m["sources"]),
         )
 
     @property
@@ -114,6 +116,7 @@ class NewRun:
     group_seq: int = 0
     source_delimiter: str | None = None  # the uploaded CSV's, for the exports
     batch_id: str | None = None  # default: the group, or the run itself
+    sources: Sequence[str] | None = None  # the sources the batch chose; None: the waterfall
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def create(conn: Connection, new: NewRun) -> None:
             batch_id=new.batch_id or new.group_id or new.run_id,
             created_at=db.utcnow(),
             source_delimiter=new.source_delimiter,
+            sources=None if new.sources is None else list(new.sources),
         )
     )
 

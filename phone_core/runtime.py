@@ -8,19 +8,26 @@ process's runtime once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from phone_core import audit, db, users
+from phone_core import audit, db, users, vendor_config
 from phone_core.credits import Price
 from phone_core.s3server import LocalS3Server
 from phone_core.settings import Settings
+from phone_core.sources import lantern_spec
 from phone_core.sources.base import Source
 from phone_core.sources.cache import CacheSource
 from phone_core.sources.directory import DirectorySource
+from phone_core.sources.vendors import VendorConfig
 from phone_core.storage import ObjectStore, S3ObjectStore
 
 log = logging.getLogger(__name__)
@@ -77,9 +84,28 @@ class Runtime:
     is_worker: bool = False  # this process runs batches (not only submits them)
     s3_server: LocalS3Server | None = None
     background: list[Background] = field(default_factory=list)  # stopped first on close
+    # Builds ``sources`` from the configuration (``SourceRegistry``); ``sources`` set by
+    # hand (tests, embedding) win: the registry only refreshes the list it built.
+    registry: SourceRegistry | None = None
 
-    def source_prices(self) -> list[Price]:
-        return [s.price for s in self.sources]
+    def current_sources(self) -> list[Source]:
+        """The waterfall now (the configuration is re-read at most every
+        ``sources_refresh_sec``), cache excluded."""
+        reg = self.registry
+        if reg is not None and reg.owns(self.sources):
+            self.sources = reg.refresh()
+        return self.sources
+
+    def sources_for(self, only: Sequence[str] | None = None) -> list[Source]:
+        """The current waterfall, or the part of it a batch chose (in waterfall order)."""
+        current = self.current_sources()
+        if only is None:
+            return list(current)
+        chosen = set(only)
+        return [s for s in current if s.name in chosen]
+
+    def source_prices(self, only: Sequence[str] | None = None) -> list[Price]:
+        return [s.price for s in self.sources_for(only)]
 
     def close(self) -> None:
         """Release everything the runtime holds: background threads, queue, sources'
@@ -88,7 +114,8 @@ class Runtime:
             job.stop()
         self.background.clear()
         self.queue.interrupt()  # no lookup in flight when the sources' clients close
-        for src in self.sources:
+        built = self.registry.built() if self.registry else []
+        for src in {id(s): s for s in [*self.sources, *built]}.values():
             src.close()  # before the queue stops the event loop those clients live on
         self.queue.close()
         self.queue = NoQueue()
@@ -97,23 +124,95 @@ class Runtime:
             self.s3_server.stop()
 
 
-def build_sources(settings: Settings, state_db: Engine) -> list[Source]:
-    """The paid/free sources in waterfall order from settings (cache is always first)."""
-    out: list[Source] = []
-    for name in settings.waterfall:
-        if name == "directory":
-            price = Price(
-                "directory", settings.directory_lookup_cost, settings.directory_found_cost
-            )
-            out.append(DirectorySource(state_db, price))
-        elif name == "lantern":
-            if settings.lantern_enabled and settings.lantern_base_url:
-                from phone_core.sources.lantern import LanternSource
+def _fingerprint(cfg: VendorConfig) -> tuple[object, ...]:
+    key = hashlib.sha256(cfg.api_key.encode()).hexdigest()
+    return (cfg.base_url, key, cfg.price, cfg.rate_per_sec, cfg.concurrency, cfg.timeout_sec)
 
-                out.append(LanternSource.from_settings(settings, state_db))
-        else:
-            raise ValueError(f"unknown source in PHONE_WATERFALL: {name}")
-    return out
+
+class SourceRegistry:
+    """The waterfall from the configuration: environment > Sources page > defaults
+    (``vendor_config``), the directory first, then the enabled vendors in their order.
+
+    ``refresh`` re-reads the configuration when the last read is older than
+    ``settings.sources_refresh_sec`` (5 s): a worker picks a change up for its next wave
+    without a restart. A vendor whose configuration did not change keeps its source (its
+    HTTP clients, breaker); a changed one gets a new source, and the old one is closed
+    with the runtime (a wave in flight may still be using it)."""
+
+    def __init__(self, settings: Settings, state_db: Engine) -> None:
+        self.settings = settings
+        self.db = state_db
+        self.current: list[Source] = []
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._by_name: dict[str, tuple[tuple[object, ...], Source]] = {}
+        self._retired: list[Source] = []
+        self._directory: Source | None = None
+        self._handed: list[list[Source]] = []  # every list ``current`` has been
+        self.builders: dict[str, Callable[[VendorConfig, Engine], Source]] = {
+            lantern_spec.LANTERN.name: lantern_spec.build_with(settings)
+        }
+
+    def owns(self, sources: list[Source]) -> bool:
+        """Whether ``sources`` is a list this registry built (not one set by hand)."""
+        with self._lock:
+            return any(sources is handed for handed in self._handed)
+
+    def built(self) -> list[Source]:
+        with self._lock:
+            return [*(s for _, s in self._by_name.values()), *self._retired]
+
+    def refresh(self, force: bool = False) -> list[Source]:
+        now = time.monotonic()
+        with self._lock:
+            fresh = self._read_at is not None and now - self._read_at < (
+                self.settings.sources_refresh_sec
+            )
+            if fresh and not force:
+                return self.current
+            self._read_at = now
+            try:
+                with self.db.connect() as conn:
+                    names = vendor_config.waterfall_names(conn, self.settings)
+                    resolved = {r.view.name: r for r in vendor_config.resolve(conn, self.settings)}
+            except sa.exc.SQLAlchemyError as exc:
+                if not self._handed:
+                    raise
+                # a blip of the state DB must not fail a wave: keep the sources we have
+                log.warning("sources configuration not read (%s): kept", type(exc).__name__)
+                return self.current
+            out: list[Source] = []
+            for name in names:
+                if name == vendor_config.DIRECTORY:
+                    out.append(self._directory_source())
+                    continue
+                cfg = resolved[name].config
+                mark = _fingerprint(cfg)
+                have = self._by_name.get(name)
+                if have is None or have[0] != mark:
+                    if have is not None:
+                        self._retired.append(have[1])
+                    build = self.builders.get(name) or vendor_config.spec_of(name).build
+                    have = (mark, build(cfg, self.db))
+                    self._by_name[name] = have
+                    log.info("source %s built from its configuration", name)
+                out.append(have[1])
+            if not self._handed or [id(s) for s in out] != [id(s) for s in self.current]:
+                self.current = out
+                self._handed = [*self._handed[-15:], out]
+            return self.current
+
+    def _directory_source(self) -> Source:
+        if self._directory is None:
+            s = self.settings
+            price = Price("directory", s.directory_lookup_cost, s.directory_found_cost)
+            self._directory = DirectorySource(self.db, price)
+        return self._directory
+
+
+def build_sources(settings: Settings, state_db: Engine) -> list[Source]:
+    """The waterfall from the configuration now (cache excluded: it is always first)."""
+    return SourceRegistry(settings, state_db).refresh(force=True)
 
 
 def spending_settings(settings: Settings) -> dict[str, str | int | bool]:
@@ -148,11 +247,13 @@ def create_runtime(
             server = LocalS3Server(settings)
             server.start()
         store = S3ObjectStore(settings)
+    registry = SourceRegistry(settings, state_db)
     return Runtime(
         settings=settings,
         db=state_db,
         store=store,
-        sources=build_sources(settings, state_db),
+        sources=registry.refresh(force=True),
         cache=CacheSource(state_db, settings.cache_ttl_days),
         s3_server=server,
+        registry=registry,
     )

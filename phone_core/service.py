@@ -113,6 +113,7 @@ def _create_runs(
     source_delimiter: str | None = None,
     batch_id: str | None = None,
     rows_of: Sequence[Sequence[int]] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
@@ -127,7 +128,8 @@ def _create_runs(
     if rows_of is None:  # a new upload: its chunks are consecutive rows
         starts = [sum(len(c[0].people) for c in chunks[:i]) for i in range(len(chunks))]
         rows_of = [range(s, s + len(c[0].people)) for s, c in zip(starts, chunks, strict=True)]
-    per_record = worst_case(rt.source_prices())
+    chosen = [s.name for s in rt.sources_for(check_sources(rt, sources))]
+    per_record = worst_case(rt.source_prices(chosen))
     accepted: list[BatchAccepted] = []
     with rt.db.begin() as conn:
         if max_credits < 1 and not (
@@ -157,6 +159,7 @@ def _create_runs(
                     group_seq=seq,
                     source_delimiter=source_delimiter,
                     batch_id=batch_id,
+                    sources=chosen,
                 ),
             )
             runs.insert_records(
@@ -188,6 +191,7 @@ def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -
         req.max_credits,
         store_people=req.records is not None,
         label=label,
+        sources=req.sources,
     )[0]
     if req.webhook_url:
         notify.register_run_webhook(rt, accepted.run_id, user, req.webhook_url)
@@ -216,6 +220,7 @@ def submit_upload(
     source_rows: Sequence[dict[str, str]] | None = None,
     label: str = "",
     source_delimiter: str | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
     """An uploaded table (already mapped): runs of at most 1000 rows under one budget.
     ``source_delimiter``: the uploaded CSV's (None for XLSX), kept for the exports."""
@@ -236,10 +241,38 @@ def submit_upload(
         store_people=True,
         label=label,
         source_delimiter=source_delimiter if source_delimiter in DELIMITERS else None,
+        sources=sources,
     )
 
 
-def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Preflight:
+def check_sources(rt: Runtime, names: Sequence[str] | None) -> list[str] | None:
+    """``names`` when each is a source of the current waterfall (None: the whole of it);
+    else InputError saying which are unknown or not enabled."""
+    if names is None:
+        return None
+    current = [s.name for s in rt.current_sources()]
+    wrong = [n for n in dict.fromkeys(names) if n not in current]
+    if wrong:
+        from phone_core import vendor_config
+
+        known = set(vendor_config.known_names())
+        parts = [
+            f"{n!r} is not enabled on this install" if n in known else f"unknown source {n!r}"
+            for n in wrong
+        ]
+        choice = ", ".join(current) or "none"
+        raise InputError(f"{'; '.join(parts)} (sources you can choose: {choice})")
+    if not names:
+        raise InputError("choose at least one source")
+    return list(names)
+
+
+def preflight(
+    rt: Runtime,
+    user: str,
+    rows: Sequence[Mapping[str, str]],
+    sources: Sequence[str] | None = None,
+) -> Preflight:
     """Counts, worst-case and expected cost of a mapped table, before anything is spent.
 
     The worst case counts every person looked up as found by the dearest path down the
@@ -266,8 +299,9 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
         keys = [cache_key(i, user, rt.settings.cache_scope) for i in unique]
         hits = len(cached_phones(conn, keys, rt.settings.cache_ttl_days))
         available = credits.summarize(conn, user).available
-        rates = _hit_rates(conn, rt)
-    prices = rt.source_prices()
+        prices = rt.source_prices(check_sources(rt, sources))
+        rates = _hit_rates(conn, prices)
+
     per_record = worst_case(prices)
     expected, found = credits.expected_cost(prices, rates)
     to_look_up = len(unique) - hits
@@ -288,10 +322,10 @@ def preflight(rt: Runtime, user: str, rows: Sequence[Mapping[str, str]]) -> Pref
     )
 
 
-def _hit_rates(conn: Connection, rt: Runtime) -> list[credits.SourceRate]:
-    """Each configured source's measured hit rate, in waterfall order."""
+def _hit_rates(conn: Connection, prices: Sequence[credits.Price]) -> list[credits.SourceRate]:
+    """Each source's measured hit rate, in waterfall order (``prices``' order)."""
     since = db.utcnow() - timedelta(days=credits.HIT_RATE_DAYS)
-    return credits.measured_rates(rt.source_prices(), run_views.source_tally(conn, since))
+    return credits.measured_rates(prices, run_views.source_tally(conn, since))
 
 
 def get_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
@@ -375,7 +409,16 @@ def rerun_items(
         batch_id=parent.batch_id,
         rows_of=chunk_rows,
         source_delimiter=parent.source_delimiter,
+        sources=_still_there(rt, parent.sources),
     )
+
+
+def _still_there(rt: Runtime, names: Sequence[str] | None) -> list[str] | None:
+    """A re-run keeps its batch's choice of sources, less those no longer enabled."""
+    if names is None:
+        return None
+    current = {s.name for s in rt.current_sources()}
+    return [n for n in names if n in current] or None
 
 
 def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:

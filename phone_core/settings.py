@@ -45,6 +45,48 @@ def private_dir(path: Path) -> None:
             log.warning("cannot make %s private (mode 0700): not its owner", path)
 
 
+VENDOR_ENV_PREFIX = "PHONE_VENDOR_"
+# PHONE_VENDOR_<NAME>_<FIELD>: one vendor's value for a headless install (wins over the
+# Sources page). <NAME> is the adapter's name in capitals (e.g. PROSPEO).
+VENDOR_ENV_FIELDS = (
+    "API_KEY",
+    "BASE_URL",
+    "ENABLED",
+    "ORDER",
+    "LOOKUP_COST",
+    "FOUND_COST",
+    "FAILED_COST",
+    "RATE_PER_SEC",
+    "CONCURRENCY",
+    "TIMEOUT_SEC",
+)
+
+
+def _vendor_env(keys: bool) -> dict[str, dict[str, str]]:
+    """The PHONE_VENDOR_<NAME>_<FIELD> variables: {name: {field: value}} (lower case);
+    ``keys`` picks the API keys alone, else every other field."""
+    out: dict[str, dict[str, str]] = {}
+    for var, value in os.environ.items():
+        if not var.startswith(VENDOR_ENV_PREFIX):
+            continue
+        rest = var[len(VENDOR_ENV_PREFIX) :]
+        for fld in VENDOR_ENV_FIELDS:
+            if rest.endswith("_" + fld) and len(rest) > len(fld) + 1:
+                if (fld == "API_KEY") == keys:
+                    name = rest[: -len(fld) - 1].lower()
+                    out.setdefault(name, {})[fld.lower()] = value
+                break
+    return out
+
+
+def _vendor_keys_env() -> dict[str, SecretStr]:
+    return {name: SecretStr(v["api_key"]) for name, v in _vendor_env(True).items()}
+
+
+def _vendor_values_env() -> dict[str, dict[str, str]]:
+    return _vendor_env(False)
+
+
 class Settings(BaseSettings):
     """One install of the product. ``data_dir`` holds every piece of local state."""
 
@@ -104,6 +146,18 @@ class Settings(BaseSettings):
     lantern_breaker_failures: int = Field(default=8, ge=1)
     lantern_breaker_pause_sec: float = 10.0
     lantern_max_body_bytes: int = 65536
+
+    # Vendor sources (issue 12): configured on the Sources page, stored in the state DB with
+    # their API keys encrypted by this Fernet key (default: generated once in
+    # data_dir/secrets.key, 0600; set it when several machines share one state DB).
+    secrets_key: SecretStr | None = None
+    # How long a process reuses the sources it built before reading the configuration
+    # again (a change on the Sources page reaches new waves of running workers this late).
+    sources_refresh_sec: float = Field(default=5.0, ge=0)
+    # PHONE_VENDOR_<NAME>_API_KEY and PHONE_VENDOR_<NAME>_<FIELD> (see VENDOR_ENV_FIELDS),
+    # read from the environment; they win over the Sources page.
+    vendor_keys: dict[str, SecretStr] = Field(default_factory=_vendor_keys_env)
+    vendor_values: dict[str, dict[str, str]] = Field(default_factory=_vendor_values_env)
 
     # Web app / API
     app_port: int = 8501

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from phone_core import (
@@ -32,8 +32,11 @@ from phone_core import (
     run_views,
     service,
     sessions,
+    source_check,
+    source_report,
     suppression,
     users,
+    vendor_config,
     webhooks,
 )
 from phone_core import mapping as mapping_rules
@@ -56,6 +59,7 @@ from phone_core.sessions import Session
 from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.users import UserInfo
+from phone_core.vendor_config import VendorView  # the Sources page's type
 
 BATCH = ingest.BATCH  # what an upload is for: a batch of leads ...
 DIRECTORY = ingest.DIRECTORY  # ... or the reference directory
@@ -248,9 +252,13 @@ def column_warnings(parsed: ParsedFile, mapping: Mapping[str, str | None]) -> li
 
 
 def preflight(
-    user: str, parsed: ParsedFile, mapping: dict[str, str | None], revision: str = ""
+    user: str,
+    parsed: ParsedFile,
+    mapping: dict[str, str | None],
+    revision: str = "",
+    sources: Sequence[str] | None = None,
 ) -> Preflight:
-    return ingest.preflight(runtime(), user, parsed, mapping, revision)
+    return ingest.preflight(runtime(), user, parsed, mapping, revision, sources)
 
 
 def budget_blocker(pf: Preflight) -> str:
@@ -272,9 +280,14 @@ def budget_advice(pf: Preflight, max_credits: int) -> tuple[str, str]:
 
 
 def submit_upload(
-    user: str, parsed: ParsedFile, mapping: dict[str, str | None], max_credits: int, label: str
+    user: str,
+    parsed: ParsedFile,
+    mapping: dict[str, str | None],
+    max_credits: int,
+    label: str,
+    sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
-    return ingest.submit_upload(runtime(), user, parsed, mapping, max_credits, label)
+    return ingest.submit_upload(runtime(), user, parsed, mapping, max_credits, label, sources)
 
 
 def load_directory(
@@ -632,3 +645,70 @@ def audit_csv(entries: list[audit.Entry], filters: Mapping[str, str]) -> bytes:
         detail={"rows": len(entries), **{k: v for k, v in filters.items() if v}},
     )
     return audit.to_csv(entries)
+
+
+# --- sources (the admin Sources page; issue 12) -------------------------------------------
+
+
+def source_views() -> list[VendorView]:
+    """Every vendor adapter as configured (never a key: only whether one is set)."""
+    with runtime().db.connect() as conn:
+        return vendor_config.views(conn, settings())
+
+
+def save_source(name: str, *, by: str, **values: Any) -> None:
+    with runtime().db.begin() as conn:
+        vendor_config.save(conn, settings(), name, by=by, **values)
+    _refresh_sources()
+
+
+def set_source_order(names: Sequence[str], *, by: str) -> None:
+    with runtime().db.begin() as conn:
+        vendor_config.set_order(conn, names, by=by)
+    _refresh_sources()
+
+
+def apply_suggested_order(*, by: str) -> list[str]:
+    order = source_report.apply_suggested(runtime().db, settings(), by=by)
+    _refresh_sources()
+    return order
+
+
+def _refresh_sources() -> None:
+    """This process's waterfall now (workers follow within ``sources_refresh_sec``)."""
+    reg = runtime().registry
+    if reg is not None:
+        reg.refresh(force=True)
+        runtime().current_sources()
+
+
+def test_source(name: str) -> tuple[bool, str]:
+    return source_check.test_connection(settings(), runtime().db, name)
+
+
+def sources_report(start: date | None, end: date | None) -> dict[str, Any]:
+    begin, stop = source_report.period(start, end)
+    return source_report.report(runtime().db, settings(), begin, stop)
+
+
+def waterfall_order_from_env() -> bool:
+    """True when PHONE_WATERFALL fixes which sources run and their order."""
+    return "waterfall" in settings().model_fields_set
+
+
+def batch_source_choices() -> list[str]:
+    """What a batch may choose from: the current waterfall, in order (the default)."""
+    return [s.name for s in runtime().current_sources()]
+
+
+def directory_line() -> str:
+    """The reference directory's place in the waterfall, in words (the Sources page)."""
+    s = settings()
+    if vendor_config.DIRECTORY not in batch_source_choices():
+        return "Reference directory: not used (PHONE_WATERFALL leaves it out)."
+    return (
+        f"Reference directory: in the waterfall (before the vendors unless PHONE_WATERFALL "
+        f"says otherwise), at {s.directory_lookup_cost} "
+        f"credits per lookup and {s.directory_found_cost} per phone found "
+        "(PHONE_DIRECTORY_LOOKUP_COST / PHONE_DIRECTORY_FOUND_COST)."
+    )

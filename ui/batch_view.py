@@ -149,3 +149,24 @@ def show_submitted(run_ids: list[str]) -> None:
         common.PAGE_RUNS, label="Follow progress on the Runs page", icon=":material/arrow_forward:"
     )
     st.caption("To send another file, upload it above.")
+
+
+def source_picker(key: str) -> tuple[list[str] | None, bool]:
+    """The sources this batch uses (default: the whole waterfall, in its order); returns
+    (None for the whole waterfall or the names chosen, whether nothing is chosen)."""
+    choices = ui_api.batch_source_choices()
+    if not choices:
+        return None, False
+    chosen = st.multiselect(
+        "Sources for this batch",
+        choices,
+        default=choices,
+        key=key,
+        help="The phone cache is always looked at first (free). Then these sources, in the "
+        "order an administrator set; leave one out to not pay for it in this batch.",
+    )
+    if not chosen:
+        st.error("Choose at least one source for this batch.")
+        return None, True
+    ordered = [c for c in choices if c in chosen]
+    return (None if ordered == choices else ordered), False

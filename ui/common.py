@@ -44,6 +44,7 @@ PAGE_REFERENCE = "app_pages/reference_data.py"
 PAGE_PRIVACY = "app_pages/privacy.py"
 PAGE_SUPPRESSION = "app_pages/suppression.py"
 PAGE_AUDIT = "app_pages/audit_log.py"
+PAGE_SOURCES = "app_pages/sources.py"
 
 GENERIC_ERROR = (
     "Something went wrong on this page. Please try again; if it keeps happening, tell your "

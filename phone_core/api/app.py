@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from phone_core import bootstrap
-from phone_core.api import audit_routes, docs, errors, routes
+from phone_core.api import audit_routes, docs, errors, routes, sources_routes
 from phone_core.api.context import RequestIdMiddleware
 from phone_core.api.headers import SecurityHeadersMiddleware
 from phone_core.api.limits import BodyTooLarge, RequestLimitsMiddleware, body_too_large_handler
@@ -80,6 +80,7 @@ def create_app(rt: Runtime | None = None, *, settings: Settings | None = None) -
     app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(routes.router)
     app.include_router(audit_routes.router)  # GET /v1/audit (admin keys)
+    app.include_router(sources_routes.router)
     docs.install(app)
     return app
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
@@ -34,6 +35,7 @@ from phone_core.api.schemas import (
 from phone_core.api.security import AuthenticatedRoute, Caller, current_caller, runtime_of
 from phone_core.errors import InputError
 from phone_core.models import REFERENCE_EXAMPLE, RUN_ID_MAX_LEN, BatchAccepted, BatchCreate
+from phone_core.runtime import Runtime
 
 router = APIRouter(route_class=AuthenticatedRoute)
 CallerDep = Annotated[Caller, Depends(current_caller)]
@@ -106,6 +108,7 @@ def submit_batch(
     ] = None,
 ) -> Any:
     rt = runtime_of(request)
+    check_sources(rt, req.sources)
     key = idempotency.check_key(idempotency_key)
     label = f"API ({caller.key_id})"
     if key is None:
@@ -120,6 +123,16 @@ def submit_batch(
         raise
     idempotency.complete(rt.db, caller.user, key, accepted.model_dump(mode="json"))
     return accepted
+
+
+def check_sources(rt: Runtime, names: list[str] | None) -> None:
+    """422 (the schema-violation shape) for a ``sources`` entry this install cannot use."""
+    try:
+        service.check_sources(rt, names)
+    except InputError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", "sources"), "msg": str(exc), "type": "value_error"}]
+        ) from None
 
 
 @router.get(

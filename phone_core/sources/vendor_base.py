@@ -8,7 +8,7 @@ become a ``SourceResult`` (through the one ranking rule of ``phone_core.ranking`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ class VendorConfig:
 
     name: str
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in logs or reprs
     price: Price
     rate_per_sec: float
     concurrency: int
@@ -61,7 +61,7 @@ class VendorSpec:
     default_rate_per_sec: float
     default_concurrency: int
     docs_url: str
-    build: Callable[[VendorConfig, Engine], Source]
+    build: Callable[[VendorConfig, Engine], Source] = field(repr=False, compare=False)
     default_base_url: str = ""
 
     def config(self, api_key: str, **overrides: Any) -> VendorConfig:

@@ -29,7 +29,7 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "description": spec["components"]["securitySchemes"]["BearerAuth"]["description"],
     }
     operations = [op for ops in spec["paths"].values() for op in ops.values()]
-    assert len(operations) == 6
+    assert len(operations) == 8
     assert all(op["security"] == [{"BearerAuth": []}] for op in operations)
     assert set(spec["paths"]) == {
         "/v1/agents/phone",
@@ -38,6 +38,8 @@ def test_version_and_security(spec: dict[str, Any]) -> None:
         "/v1/credits/remaining",
         "/v1/credits/usage",
         "/v1/audit",
+        "/v1/enrich/phone",  # the single-record API (issue 12)
+        "/v1/sources/stats",
     }
 
 
@@ -65,7 +67,8 @@ def test_submit_examples(spec: dict[str, Any]) -> None:
 def test_request_fields_match_reference(spec: dict[str, Any]) -> None:
     schema = spec["components"]["schemas"]["BatchCreate"]
     reference = {"ids", "records", "entity_type", "max_credits"}
-    assert set(schema["properties"]) == reference | {"webhook_url"}  # issue 13: optional
+    # issue 13: ``webhook_url``, issue 12: ``sources``: optional additions
+    assert set(schema["properties"]) == reference | {"webhook_url", "sources"}
     assert set(schema["required"]) <= reference
     assert schema["properties"]["max_credits"]["type"] == "integer"
     assert schema["additionalProperties"] is False

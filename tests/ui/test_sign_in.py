@@ -19,8 +19,14 @@ PAGES = (
     "app_pages/credits.py",
     "app_pages/users.py",
     "app_pages/reference_data.py",
+    "app_pages/sources.py",
 )
-ADMIN_PAGES = ("app_pages/credits.py", "app_pages/users.py", "app_pages/reference_data.py")
+ADMIN_PAGES = (
+    "app_pages/credits.py",
+    "app_pages/users.py",
+    "app_pages/reference_data.py",
+    "app_pages/sources.py",
+)
 
 
 def texts(at: AppTest) -> str:

@@ -163,5 +163,7 @@ def test_one_writer_per_table() -> None:
     assert writers["audit_log"] == {"phone_core.audit"}
     assert writers["vendor_jobs"] == {"phone_core.sources.vendor_jobs"}
     assert writers["vendor_job_records"] == {"phone_core.sources.vendor_jobs"}
+    assert writers["vendor_settings"] == {"phone_core.vendor_config"}
+    assert writers["source_calls"] == {"phone_core.source_stats"}
     shared = {t: sorted(m) for t, m in writers.items() if len(m) > 1}
     assert shared == {}

@@ -23,11 +23,12 @@ LATER |= {"notify_settings", "notifications"}  # 0005_notifications
 LATER |= {"purges", "erasures", "run_webhooks", "notification_attempts"}  # 0010
 LATER |= {"suppression_lists", "suppression_entries", "audit_log"}  # 0009_suppression_audit
 LATER |= {"vendor_jobs", "vendor_job_records"}  # 0007_vendor_jobs
+LATER |= {"vendor_settings", "source_calls"}  # 0008_vendor_config
 # Columns and indexes added to version-1 tables by later revisions: left out here.
 LATER_COLUMNS: dict[str, frozenset[str]] = {
-    # 0003_export_dialect, 0004_batches, 0010_retention_erasure
+    # 0003_export_dialect, 0004_batches, 0010_retention_erasure, 0008_vendor_config
     "runs": frozenset(
-        {"source_delimiter", "batch_id", "outputs_deleted_at", "records_redacted_at"}
+        {"source_delimiter", "batch_id", "outputs_deleted_at", "records_redacted_at", "sources"}
     ),
     "run_records": frozenset({"batch_row", "dnc_list"}),  # 0004_batches, 0009_suppression_audit
     "directory": frozenset({"identity", "load_id"}),  # 0006_directory_loads
