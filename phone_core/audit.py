@@ -18,11 +18,12 @@ The API, for every module that performs an admin or security-relevant action::
 - ``detail``: small flat facts (str, int or bool values), e.g. an amount or a count.
 
 What never goes in: secrets (passwords, keys, tokens), and personal data of the people in
-the records (emails, phones, LinkedIn, names): ``record`` refuses a detail value or
-target that looks like an email or phone number, so a careless caller fails in tests
-rather than leaking into the log. Usernames are fine (they identify staff accounts).
+the records (emails, phones, LinkedIn, names): ``record`` replaces a detail value or
+target that looks like an email or phone number by a "redacted" mark. It does not raise:
+the action it describes has happened (an API key id can be all digits, a list can be
+named by a number). Usernames are fine (they identify staff accounts).
 
-Actions of the other compliance features call the same function: ``ERASURE``
+Actions of the other compliance features call the same function: ``ERASURE_*``
 (``target``: the erasure receipt id, ``detail``: counts touched) and ``PURGE``
 (``detail``: counts purged per store). An erasure needs nothing erased here: the log
 never holds the person.
@@ -87,6 +88,7 @@ COLUMNS: tuple[str, ...] = ("id", "at", "actor", "action", "target", "detail", "
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE_CHARS = re.compile(r"\+?[\d\s().\-/]+")
 _MAX_DETAIL = 20
+_REDACTED = "(redacted: looked like an email or phone number)"
 DetailValue = str | int | bool
 
 
@@ -145,9 +147,7 @@ def _clean_detail(detail: Mapping[str, DetailValue] | None) -> dict[str, DetailV
     out: dict[str, DetailValue] = {}
     for key, value in list((detail or {}).items())[:_MAX_DETAIL]:
         if isinstance(value, str):
-            if _looks_personal(value):
-                raise ValueError(f"audit detail {key!r} looks like personal data")
-            value = value[:200]
+            value = _REDACTED if _looks_personal(value) else value[:200]
         elif not isinstance(value, (int, bool)):
             raise TypeError(f"audit detail {key!r} must be a str, int or bool")
         out[str(key)[:50]] = value
@@ -167,8 +167,8 @@ def record(
     """Append one row (in the caller's transaction when given a Connection)."""
     if not action or len(action) > 50:
         raise ValueError("an audit action is 1 to 50 characters")
-    if _looks_personal(target):
-        raise ValueError("an audit target must not be personal data")
+    if _looks_personal(target):  # e.g. a list named by a number: kept out, action recorded
+        target = _REDACTED
     who = current()
     values = {
         "at": db.utcnow(),

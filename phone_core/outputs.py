@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -245,9 +244,7 @@ def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> byt
             out.append(_xlsx_cell(v) if number is None else number)
         return out
 
-    return xlsxwrite.write(
-        "enriched", itertools.chain([[_xlsx_cell(h) for h in header]], map(cells, rows))
-    )
+    return xlsxwrite.write("enriched", [[_xlsx_cell(h) for h in header], *map(cells, rows)])
 
 
 def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:

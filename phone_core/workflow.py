@@ -31,10 +31,16 @@ WORKFLOW_NAME = "phone_run"
 
 # The runtime the steps of this process use; set by ``launch`` (one worker per process).
 _bound: list[Runtime] = []
+_closed = threading.Event()  # this process's worker was shut down (it may launch again)
 
 
 def _rt() -> Runtime:
     if not _bound:
+        if _closed.is_set():
+            # A run the shutdown did not reach in time (a step about to start as DBOS
+            # stopped): it must not fail for that. Cancelled, its workflow stays PENDING
+            # and resumes from its last checkpoint on the next start.
+            raise asyncio.CancelledError("the worker of this process has shut down")
         raise RuntimeError("DBOS is not launched in this process")
     return _bound[0]
 
@@ -246,6 +252,7 @@ class DbosRunQueue:
         )
         _queues[:] = [queue]
         _bound[:] = [rt]
+        _closed.clear()
         _schedule_retention(rt.settings)
 
     def enqueue(self, run_id: str) -> None:
@@ -275,6 +282,7 @@ class DbosRunQueue:
         its last step's commit is atomic, and it resumes from that checkpoint on the next
         start (its workflow stays PENDING). Dequeuing stops first, so no run starts
         after the interrupt."""
+        _closed.set()
         _stop_dequeuing()
         self.interrupt()
         DBOS.destroy(destroy_registry=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from xml.sax.saxutils import escape
@@ -65,7 +65,7 @@ _STYLES = (
 )
 _SHEET_START = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
 )
 _SHEET_END = "</sheetData></worksheet>"
 _ATTR = {'"': "&quot;"}
@@ -110,8 +110,12 @@ def _row(number: int, cells: Sequence[Cell]) -> str:
     return "".join(parts)
 
 
-def write(sheet_name: str, rows: Iterable[Sequence[Cell]]) -> bytes:
-    """The XLSX file of one sheet holding ``rows`` (the first one is the header)."""
+def write(sheet_name: str, rows: Sequence[Sequence[Cell]]) -> bytes:
+    """The XLSX file of one sheet holding ``rows`` (the first one is the header). The
+    sheet states its size (``dimension``): readers then give every row the full width,
+    empty cells at the end of a row included."""
+    width = max((len(r) for r in rows), default=0)
+    size = f"A1:{column_letter(max(width, 1) - 1)}{max(len(rows), 1)}"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
@@ -120,7 +124,7 @@ def write(sheet_name: str, rows: Iterable[Sequence[Cell]]) -> bytes:
         archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
         archive.writestr("xl/styles.xml", _STYLES)
         with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(_SHEET_START.encode())
+            sheet.write(f'{_SHEET_START}<dimension ref="{size}"/><sheetData>'.encode())
             chunk: list[str] = []
             for number, cells in enumerate(rows, start=1):
                 chunk.append(_row(number, cells))

@@ -75,3 +75,23 @@ def test_shutdown_while_runs_are_being_dequeued_leaves_nothing_unawaited(
         rt = make_runtime(**overrides)
         for run_id in run_ids:
             assert wait_finished(rt, run_id, timeout=60).state is RunState.COMPLETED
+
+
+def test_a_step_that_starts_after_the_shutdown_leaves_its_run_for_recovery() -> None:
+    """A workflow the shutdown did not cancel in time (seen on a loaded machine: its next
+    wave started as DBOS stopped) must not fail its run: its step is cancelled, so the
+    workflow stays PENDING and resumes on the next start. A process never launched still
+    says so."""
+    import asyncio
+
+    from phone_core import workflow
+
+    assert not workflow._bound
+    workflow._closed.set()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            workflow._rt()
+    finally:
+        workflow._closed.clear()
+    with pytest.raises(RuntimeError, match="not launched"):
+        workflow._rt()
