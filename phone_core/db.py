@@ -311,14 +311,37 @@ def bulk_insert(
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in upsert_on)}) DO UPDATE SET " + (
             ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
         )
+    if not upsert_on and conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_rows(conn, table, columns, rows)
+        return
     values = list(map(tuple, rows))
     stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
     if stamps and conn.dialect.name == "sqlite":  # stored as SQLAlchemy's SQLite text form
+        texts: dict[Any, Any] = {}  # rows often share one timestamp: format it once
+
+        def text_of(value: Any) -> Any:
+            if value not in texts:
+                texts[value] = _sqlite_time(value)
+            return texts[value]
+
         values = [
-            tuple(_sqlite_time(v) if i in stamps else v for i, v in enumerate(row))
-            for row in values
+            tuple(text_of(v) if i in stamps else v for i, v in enumerate(row)) for row in values
         ]
     conn.exec_driver_sql(sql, values)
+
+
+def _copy_rows(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL: the rows in one ``COPY ... FROM STDIN`` on the connection's transaction
+    (a 1000-row insert in a few ms, where ``executemany`` sends 1000 statements)."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _sqlite_time(value: Any) -> Any:

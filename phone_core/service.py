@@ -128,40 +128,27 @@ def _create_runs(
         starts = [sum(len(c[0].people) for c in chunks[:i]) for i in range(len(chunks))]
         rows_of = [range(s, s + len(c[0].people)) for s, c in zip(starts, chunks, strict=True)]
     per_record = worst_case(rt.source_prices())
-    accepted: list[BatchAccepted] = []
+    run_ids = [str(uuid.uuid4()) for _ in chunks]
+    accepted = [
+        BatchAccepted(run_id=run_id, result_path=paths[0], credits_csv_path=paths[1])
+        for run_id, paths in ((r, _paths(rt, r)) for r in run_ids)
+    ]
     with rt.db.begin() as conn:
         if max_credits < 1 and not (
             max_credits == 0 and _costs_nothing(conn, rt, user, chunks, per_record)
         ):
             raise InputError("max credits must be at least 1")
-        credits.lock_account(conn, user)
-        credits.check_hold(conn, user, max_credits)
+        # The bulk of the writes first (the person store, the records of each run: neither
+        # counts in a credit decision), then the user's credit lock, the check and the runs
+        # rows, so that the lock is held for a few statements, not for thousands of rows
+        # (concurrent submits of one user queue on it). One transaction all the same: a
+        # refused hold (402) leaves nothing behind.
+        if store_people:
+            persons.upsert(conn, user, [p for prep, _ in chunks for p in prep.people])
         for seq, (prep, source_rows) in enumerate(chunks):
-            if store_people:
-                persons.upsert(conn, user, prep.people)
-            run_id = str(uuid.uuid4())
-            result_path, credits_path = _paths(rt, run_id)
-            runs.create(
-                conn,
-                runs.NewRun(
-                    run_id=run_id,
-                    owner=user,
-                    max_credits=max_credits if seq == 0 else 0,
-                    total=len(prep.people),
-                    worst_case=per_record,
-                    result_path=result_path,
-                    credits_path=credits_path,
-                    label=f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label,
-                    parent_run_id=parent_run_id,
-                    group_id=group_id,
-                    group_seq=seq,
-                    source_delimiter=source_delimiter,
-                    batch_id=batch_id,
-                ),
-            )
             runs.insert_records(
                 conn,
-                run_id,
+                run_ids[seq],
                 prep.people,
                 prep.identities,
                 prep.dup_of,
@@ -169,9 +156,31 @@ def _create_runs(
                 source_rows,
                 list(rows_of[seq]),
             )
-            accepted.append(
-                BatchAccepted(run_id=run_id, result_path=result_path, credits_csv_path=credits_path)
-            )
+        credits.lock_account(conn, user)
+        credits.check_hold(conn, user, max_credits)
+        runs.create_many(
+            conn,
+            [
+                runs.NewRun(
+                    run_id=run_id,
+                    owner=user,
+                    max_credits=max_credits if seq == 0 else 0,
+                    total=len(prep.people),
+                    worst_case=per_record,
+                    result_path=acc.result_path,
+                    credits_path=acc.credits_csv_path,
+                    label=f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label,
+                    parent_run_id=parent_run_id,
+                    group_id=group_id,
+                    group_seq=seq,
+                    source_delimiter=source_delimiter,
+                    batch_id=batch_id,
+                )
+                for seq, (run_id, acc, (prep, _)) in enumerate(
+                    zip(run_ids, accepted, chunks, strict=True)
+                )
+            ],
+        )
     rt.queue.enqueue(accepted[0].run_id)  # later parts are started by the part before them
     return accepted
 
