@@ -27,7 +27,10 @@ import sqlalchemy as sa
 from phone_core.s3server import LocalS3Server, embedded_credentials
 from phone_core.settings import Settings
 
-BIN = Path(sys.executable).parent / "phone-enrich"
+# The product's command; BENCH_TREE=<a checkout> runs that checkout's code instead (to
+# measure a before and an after side by side with one virtualenv).
+CMD = [sys.executable, "-m", "phone_core.cli"]
+TREE = os.environ.get("BENCH_TREE", "")
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -150,6 +153,8 @@ class Install:
             "PHONE_RUNS_BATCHES": "false",  # only `phone-enrich worker` runs batches
             "PHONE_DATA_DIR": str(tmp / "client"),
         }
+        if TREE:
+            self.env["PYTHONPATH"] = TREE
         self.roles: list[Role] = []
 
     def settings(self) -> Settings:
@@ -167,13 +172,16 @@ class Install:
         )
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run([str(BIN), *args], env=self.env, check=True, capture_output=True)
+        done = subprocess.run(
+            [*CMD, *args], env=self.env, cwd=self.tmp, check=True, capture_output=True
+        )
         return done.stdout.decode()
 
     def start(self, name: str, *args: str, **env: str) -> Role:
         proc = subprocess.Popen(
-            [str(BIN), *args],
+            [*CMD, *args],
             env={**self.env, **env},
+            cwd=self.tmp,  # not this checkout: `-m` puts the working directory first
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: measured and stopped as one
