@@ -37,7 +37,6 @@ from phone_core.records import (
     first_occurrences,
     identity_key,
     identity_of,
-    is_enrichable,
     normalize,
 )
 from phone_core.runtime import Runtime
@@ -57,10 +56,8 @@ class Prepared:
 
 def prepare_people(people: list[Person], known: list[bool] | None = None) -> Prepared:
     known = known or [True] * len(people)
-    identities = [
-        identity_key(p) if k and is_enrichable(p) else ""
-        for p, k in zip(people, known, strict=True)
-    ]
+    # identity_key is '' exactly when the person is not enrichable (records.py)
+    identities = [identity_key(p) if k else "" for p, k in zip(people, known, strict=True)]
     return Prepared(people, known, identities, first_occurrences(identities))
 
 
