@@ -16,7 +16,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Generic, TypeVar, cast
@@ -31,10 +31,11 @@ from phone_core.mapping import (
     apply_mapping,
     can_enrich,
     confidence,
+    map_rows,
     mapping_warnings,
     suggest_mapping,
 )
-from phone_core.models import BatchAccepted, ColumnRow, Preflight
+from phone_core.models import MAX_BATCH, BatchAccepted, ColumnRow, Preflight
 from phone_core.records import ENRICHABLE_RULE
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings, get_settings
@@ -405,7 +406,7 @@ def preflight(
     key = (user, parsed.digest, parsed.table.sheet, revision, tuple(sorted(mapping.items())))
     cached = _PREFLIGHTS.get(key)
     if cached is None:
-        rows = apply_mapping(parsed.table, mapping)
+        rows = map_rows(parsed.table.headers, parsed.table.rows, mapping)  # a row at a time
         cached = _PREFLIGHTS.put(key, service.preflight(rt, user, rows))
     return cached
 
@@ -504,16 +505,31 @@ def remember_mapping(
 def submit_upload(
     rt: Runtime, user: str, parsed: ParsedFile, mapping: Mapped, max_credits: int, label: str = ""
 ) -> list[BatchAccepted]:
-    """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping."""
-    upload = build_upload(parsed.table, mapping)
-    accepted = service.submit_upload(
+    """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping.
+
+    The file's rows are mapped a part (a run) at a time as the runs are written: besides
+    the parsed table, a submit holds one part's rows, never a copy of the whole file."""
+    refused = problem(mapping)
+    if refused:
+        raise InputError(refused)
+    table = parsed.table
+    accepted = service.submit_parts(
         rt,
         user,
-        upload.rows,
+        len(table.rows),
+        upload_parts(table, mapping),
         max_credits,
-        source_rows=upload.source_rows,
         label=label,
-        source_delimiter=parsed.table.delimiter,
+        source_delimiter=table.delimiter,
     )
-    remember_mapping(rt, user, parsed.table, mapping, BATCH)
+    remember_mapping(rt, user, table, mapping, BATCH)
     return accepted
+
+
+def upload_parts(table: Table, mapping: Mapped) -> Iterator[service.UploadPart]:
+    """The table's rows mapped (``apply_mapping``) with their original cells
+    (``source_rows``), ``MAX_BATCH`` rows at a time."""
+    for start in range(0, len(table.rows), MAX_BATCH):
+        part = table.rows[start : start + MAX_BATCH]
+        mapped = list(map_rows(table.headers, part, mapping))
+        yield mapped, [dict(zip(table.headers, row, strict=True)) for row in part]
