@@ -12,18 +12,24 @@ Besides wall-clock latency it reports the API processes' CPU time per request (f
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from bench.run import Row
 from bench.topology import Install, install, pg_url
-from phone_core import credits, db, keys, users
+from phone_core import credits, db, keys, service, users
+from phone_core.inline import memory_runtime
+from phone_core.models import BatchCreate
+from phone_core.settings import Settings
 
 LATENCY_POSTS = 40
 WARMUP_POSTS = 5
@@ -71,8 +77,6 @@ def percentile(values: list[float], q: float) -> float:
 
 def _latency(base: str, key: str) -> list[float]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    import json
-
     bodies = [json.dumps(_body(1000, f"lat{i}")) for i in range(WARMUP_POSTS + LATENCY_POSTS)]
     out: list[float] = []
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
@@ -141,9 +145,62 @@ def measure(workers: int = API_WORKERS) -> dict[str, float]:
         }
 
 
+def in_process(database_url: str | None = None, submits: int = 25) -> tuple[float, float]:
+    """``service.submit_batch`` of 1000 records in this process (the API's work after the
+    HTTP layer): median wall and CPU ms, after 5 warm-up submits. SQLite under a temporary
+    data dir unless ``database_url``; the run queue is the inline one (nothing processed)."""
+    with tempfile.TemporaryDirectory(prefix="bench-submit-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=database_url,
+            waterfall=["directory"],
+            lantern_base_url=None,
+        )
+        rt = memory_runtime(settings)
+        try:
+            with rt.db.begin() as conn:
+                credits.grant(conn, USER, credits.MAX_AMOUNT)
+            reqs = [BatchCreate.model_validate(_body(1000, f"ip{i}")) for i in range(submits)]
+            wall: list[float] = []
+            cpu: list[float] = []
+            for req in reqs:
+                w, c = time.perf_counter(), time.process_time()
+                service.submit_batch(rt, USER, req)
+                wall.append(time.perf_counter() - w)
+                cpu.append(time.process_time() - c)
+        finally:
+            rt.close()
+    return statistics.median(wall[5:]) * 1000, statistics.median(cpu[5:]) * 1000
+
+
+def _in_process_rows() -> list[Row]:
+    out = []
+    wall, cpu = in_process()
+    note = "median of 20 after 5 warm-up; normalise, validate, write records, people, run"
+    out.append(Row("service.submit_batch 1000 records, SQLite", wall, "ms", "<= 60", note))
+    out.append(Row("  same, CPU", cpu, "ms", "", note))
+    pg = pg_url()
+    if pg is not None:
+        admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
+        name = f"phone_sub_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = sa.engine.make_url(pg).set(database=name).render_as_string(hide_password=False)
+            wall, cpu = in_process(url)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        out.append(Row("service.submit_batch 1000 records, PostgreSQL", wall, "ms", "", note))
+        out.append(Row("  same, CPU", cpu, "ms", "", note))
+    return out
+
+
 def run() -> list[Row]:
+    rows = _in_process_rows()
     if pg_url() is None:
-        return [Row("API", 0, "", "", "skipped: no PostgreSQL reachable")]
+        return [*rows, Row("API", 0, "", "", "skipped: no PostgreSQL reachable")]
     m = measure()
     topo = (
         f"`phone-enrich api --workers {API_WORKERS}` + 1 `phone-enrich worker` (separate "
@@ -158,6 +215,7 @@ def run() -> list[Row]:
     )
     ok_rate = m["ok"] / m["elapsed"]
     return [
+        *rows,
         Row("POST 1000 records p50", m["p50"], "ms", "", note),
         Row("POST 1000 records p99", m["p99"], "ms", "<= 200", note),
         Row(

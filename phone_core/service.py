@@ -154,7 +154,9 @@ def _create_runs(
             if store_people:
                 persons.upsert(conn, user, prep.people)
         else:
-            # An upload in parts: the lock and the check first, then each part in turn.
+            # An upload in parts: the lock and the check first (a cap of 0: the check once
+            # every part is known), then each part in turn.
+            credits.lock_account(conn, user)
             if not free_check:
                 _check_budget(conn, rt, user, max_credits, leaders, per_record)
             offset = 0
