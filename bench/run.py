@@ -59,22 +59,34 @@ def main() -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    out = Path("BENCHMARKS.md")
+    table = [
+        f"| {m} | {r.name} | {r.value:.3f} | {r.unit} | {r.target} | {r.note} |" for m, r in rows
+    ]
+    written = f"Written by `make bench` on {now}, commit {commit}."
+    if only and out.exists():
+        # A partial run (`python -m bench.run api big_upload`): its suites' rows replace
+        # theirs, the others stay as they were, and the header says what was re-run when.
+        old = out.read_text().splitlines()
+        kept = [
+            line
+            for line in old
+            if line.startswith("| bench_") and line.split(" | ", 1)[0][2:] not in modules
+        ]
+        notes = [line for line in old if line.startswith(("Written by", "Re-run:"))]
+        written = "\n".join([*notes, f"Re-run: {', '.join(modules)} on {now}, commit {commit}."])
+        table = sorted([*kept, *table], key=lambda line: line.split(" | ", 1)[0])
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}.",
+        written,
         f"Machine: {machine()}.",
         "",
         "| suite | measure | value | unit | target | note |",
         "|---|---|---|---|---|---|",
+        *table,
     ]
-    lines += [
-        f"| {m} | {r.name} | {r.value:.3f} | {r.unit} | {r.target} | {r.note} |" for m, r in rows
-    ]
-    out = Path("BENCHMARKS.md")
-    if only and out.exists():
-        print("partial run: BENCHMARKS.md left as it is", flush=True)
-        return 0
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0

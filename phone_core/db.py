@@ -285,6 +285,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     conn.execute(stmt)
 
 
+COPY_UPSERT_MIN_ROWS = 200
+
+
 def bulk_insert(
     conn: Connection,
     table: sa.Table,
@@ -312,11 +315,12 @@ def bulk_insert(
             ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
         )
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        if upsert_on:
-            _copy_upsert(conn, table, columns, rows, upsert_on)
-        else:
+        if not upsert_on:
             _copy_rows(conn, table.name, columns, rows)
-        return
+            return
+        if len(rows) >= COPY_UPSERT_MIN_ROWS:  # fewer: a temporary table costs more
+            _copy_upsert(conn, table, columns, rows, upsert_on)
+            return
     values = list(map(tuple, rows))
     stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
     if stamps and conn.dialect.name == "sqlite":  # stored as SQLAlchemy's SQLite text form
