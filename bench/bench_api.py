@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bench import topology
 from bench.run import Row
 from bench.topology import Install, install, pg_url
 from phone_core import credits, db, keys, service, users
@@ -201,7 +202,10 @@ def run() -> list[Row]:
     rows = _in_process_rows()
     if pg_url() is None:
         return [*rows, Row("API", 0, "", "", "skipped: no PostgreSQL reachable")]
-    m = measure()
+    return rows + topology.with_baseline(measure, _api_rows)
+
+
+def _api_rows(m: dict[str, float], tag: str) -> list[Row]:
     topo = (
         f"`phone-enrich api --workers {API_WORKERS}` + 1 `phone-enrich worker` (separate "
         "process groups), PostgreSQL, embedded S3"
@@ -214,8 +218,7 @@ def run() -> list[Row]:
         f"{m['ok']:.0f} accepted, {m['failed']:.0f} other; {topo}"
     )
     ok_rate = m["ok"] / m["elapsed"]
-    return [
-        *rows,
+    rows = [
         Row("POST 1000 records p50", m["p50"], "ms", "", note),
         Row("POST 1000 records p99", m["p99"], "ms", "<= 200", note),
         Row(
@@ -235,6 +238,7 @@ def run() -> list[Row]:
             "all API processes, from /proc",
         ),
     ]
+    return [Row(r.name + tag, r.value, r.unit, "" if tag else r.target, r.note) for r in rows]
 
 
 if __name__ == "__main__":

@@ -40,7 +40,11 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
+    try:  # other work on the machine moves wall-clock figures: say how busy it was
+        load = f", load average {os.getloadavg()[0]:.1f} when written"
+    except OSError:
+        load = ""
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}{load}"
 
 
 def main() -> int:

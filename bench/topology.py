@@ -16,10 +16,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -31,7 +32,37 @@ from phone_core.settings import Settings
 # measure a before and an after side by side with one virtualenv).
 CMD = [sys.executable, "-m", "phone_core.cli"]
 TREE = os.environ.get("BENCH_TREE", "")
+# BENCH_BASELINE=<a checkout of an earlier commit>: the process benches measure it too, just
+# before the code under test, and report both (rows marked "[baseline]").
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+
+
+def baseline_label() -> str:
+    done = subprocess.run(
+        ["git", "-C", BASELINE, "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f" [baseline {done.stdout.strip() or BASELINE}]"
+
+
+def with_baseline(measure: Callable[[], T], rows: Callable[[T, str], list[Any]]) -> list[Any]:
+    """``rows(measure(), "")``, preceded by the baseline's rows when BENCH_BASELINE is set
+    (measured first, with the same bench code, the product's processes from that checkout)."""
+    global TREE
+    out: list[Any] = []
+    if BASELINE:
+        saved, TREE = TREE, BASELINE
+        try:
+            out += rows(measure(), baseline_label())
+        finally:
+            TREE = saved
+    return out + rows(measure(), "")
+
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+T = TypeVar("T")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
