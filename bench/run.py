@@ -2,6 +2,12 @@
 
 Each module exposes ``run() -> list[Row]`` (name, value, unit, target, note). Benchmarks
 only talk to 127.0.0.1 and are bounded in size and time.
+
+``python -m bench.run api big_upload`` runs the suites whose names contain those words and
+replaces only their rows in BENCHMARKS.md. ``BENCH_BASELINE=<checkout of an earlier
+commit>`` makes the process benches (bench_api, bench_big_upload) measure that checkout's
+processes too, just before the current ones, for a before/after side by side
+(``git worktree add /tmp/base <commit>``; the same virtualenv serves both).
 """
 
 from __future__ import annotations
