@@ -84,7 +84,12 @@ def main() -> int:
             for line in old
             if line.startswith("| bench_") and line.split(" | ", 1)[0][2:] not in modules
         ]
-        notes = [line for line in old if line.startswith(("Written by", "Re-run:"))]
+        notes = [  # an earlier re-run of these suites is replaced by this one
+            line
+            for line in old
+            if line.startswith("Written by")
+            or (line.startswith("Re-run:") and not any(m in line for m in modules))
+        ]
         written = "\n".join([*notes, f"Re-run: {', '.join(modules)} on {now}, commit {commit}."])
         table = sorted([*kept, *table], key=lambda line: line.split(" | ", 1)[0])
     lines = [
