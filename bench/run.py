@@ -2,6 +2,12 @@
 
 Each module exposes ``run() -> list[Row]`` (name, value, unit, target, note). Benchmarks
 only talk to 127.0.0.1 and are bounded in size and time.
+
+``python -m bench.run api big_upload`` runs the suites whose names contain those words and
+replaces only their rows in BENCHMARKS.md. ``BENCH_BASELINE=<checkout of an earlier
+commit>`` makes the process benches (bench_api, bench_big_upload) measure that checkout's
+processes too, just before the current ones, for a before/after side by side
+(``git worktree add /tmp/base <commit>``; the same virtualenv serves both).
 """
 
 from __future__ import annotations
@@ -40,7 +46,11 @@ def machine() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}"
+    try:  # other work on the machine moves wall-clock figures: say how busy it was
+        load = f", load average {os.getloadavg()[0]:.1f} when written"
+    except OSError:
+        load = ""
+    return f"{os.cpu_count()} cores ({cpu}){mem}, Python {platform.python_version()}{load}"
 
 
 def main() -> int:
@@ -59,22 +69,39 @@ def main() -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    out = Path("BENCHMARKS.md")
+    table = [
+        f"| {m} | {r.name} | {r.value:.3f} | {r.unit} | {r.target} | {r.note} |" for m, r in rows
+    ]
+    written = f"Written by `make bench` on {now}, commit {commit}."
+    if only and out.exists():
+        # A partial run (`python -m bench.run api big_upload`): its suites' rows replace
+        # theirs, the others stay as they were, and the header says what was re-run when.
+        old = out.read_text().splitlines()
+        kept = [
+            line
+            for line in old
+            if line.startswith("| bench_") and line.split(" | ", 1)[0][2:] not in modules
+        ]
+        notes = [  # an earlier re-run of these suites is replaced by this one
+            line
+            for line in old
+            if line.startswith("Written by")
+            or (line.startswith("Re-run:") and not any(m in line for m in modules))
+        ]
+        written = "\n".join([*notes, f"Re-run: {', '.join(modules)} on {now}, commit {commit}."])
+        table = sorted([*kept, *table], key=lambda line: line.split(" | ", 1)[0])
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}.",
+        written,
         f"Machine: {machine()}.",
         "",
         "| suite | measure | value | unit | target | note |",
         "|---|---|---|---|---|---|",
+        *table,
     ]
-    lines += [
-        f"| {m} | {r.name} | {r.value:.3f} | {r.unit} | {r.target} | {r.note} |" for m, r in rows
-    ]
-    out = Path("BENCHMARKS.md")
-    if only and out.exists():
-        print("partial run: BENCHMARKS.md left as it is", flush=True)
-        return 0
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0

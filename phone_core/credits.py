@@ -150,10 +150,6 @@ def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _sum(conn: Connection, stmt: sa.Select[Any]) -> int:
-    return int(conn.execute(stmt).scalar() or 0)
-
-
 def ensure_account(conn: Connection, user: str) -> None:
     exists = conn.execute(sa.select(db.accounts.c.user).where(db.accounts.c.user == user)).first()
     if not exists:
@@ -161,11 +157,12 @@ def ensure_account(conn: Connection, user: str) -> None:
 
 
 def lock_account(conn: Connection, user: str) -> None:
-    """Serialise credit decisions for one user (row lock on PostgreSQL, write lock on SQLite)."""
-    ensure_account(conn, user)
-    conn.execute(
-        sa.update(db.accounts).where(db.accounts.c.user == user).values(user=db.accounts.c.user)
-    )
+    """Serialise credit decisions for one user (row lock on PostgreSQL, write lock on SQLite).
+    One statement when the account exists (the usual case)."""
+    touch = sa.update(db.accounts).where(db.accounts.c.user == user).values(user=db.accounts.c.user)
+    if conn.execute(touch).rowcount == 0:
+        ensure_account(conn, user)
+        conn.execute(touch)
 
 
 def grant(conn: Connection, user: str, amount: int, note: str = "", by: str = "") -> None:
@@ -251,30 +248,31 @@ def set_monthly_limit(conn: Connection, user: str, limit: int | None) -> None:
 
 
 def summarize(conn: Connection, user: str, now: datetime | None = None) -> CreditSummary:
+    """The user's balance, holds, monthly spend and limit, in one query."""
     now = now or db.utcnow()
-    led = db.ledger
-    granted = _sum(
-        conn, sa.select(sa.func.sum(led.c.amount)).where(led.c.user == user, led.c.kind == "grant")
+    led, runs, acc = db.ledger, db.runs, db.accounts
+    charge = led.c.kind == "charge"
+
+    def total(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, led.c.amount), else_=0)), 0)
+
+    held_q = (
+        sa.select(sa.func.coalesce(sa.func.sum(runs.c.max_credits - runs.c.spent), 0))
+        .where(runs.c.owner == user, runs.c.state.in_(ACTIVE_STATES))
+        .scalar_subquery()
     )
-    charged = _sum(
-        conn,
-        sa.select(sa.func.sum(led.c.amount)).where(led.c.user == user, led.c.kind == "charge"),
-    )
-    month_spent = _sum(
-        conn,
-        sa.select(sa.func.sum(led.c.amount)).where(
-            led.c.user == user, led.c.kind == "charge", led.c.created_at >= month_start(now)
-        ),
-    )
-    held = _sum(
-        conn,
-        sa.select(sa.func.sum(db.runs.c.max_credits - db.runs.c.spent)).where(
-            db.runs.c.owner == user, db.runs.c.state.in_(ACTIVE_STATES)
-        ),
-    )
-    limit = conn.execute(
-        sa.select(db.accounts.c.monthly_limit).where(db.accounts.c.user == user)
-    ).scalar()
+    limit_q = sa.select(acc.c.monthly_limit).where(acc.c.user == user).scalar_subquery()
+    row = conn.execute(
+        sa.select(
+            total(led.c.kind == "grant"),
+            total(charge),
+            total(sa.and_(charge, led.c.created_at >= month_start(now))),
+            held_q,
+            limit_q,
+        ).where(led.c.user == user)
+    ).one()
+    granted, charged, month_spent, held = (int(v or 0) for v in row[:4])
+    limit = None if row[4] is None else int(row[4])
     balance = granted - charged
     available = balance - held
     if limit is not None:

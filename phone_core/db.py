@@ -464,6 +464,9 @@ def insert_ignore(conn: Connection, table: sa.Table, values: Any) -> None:
     conn.execute(stmt)
 
 
+COPY_UPSERT_MIN_ROWS = 200
+
+
 def bulk_insert(
     conn: Connection,
     table: sa.Table,
@@ -490,14 +493,73 @@ def bulk_insert(
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in upsert_on)}) DO UPDATE SET " + (
             ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
         )
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        if not upsert_on:
+            _copy_rows(conn, table.name, columns, rows)
+            return
+        if len(rows) >= COPY_UPSERT_MIN_ROWS:  # fewer: a temporary table costs more
+            _copy_upsert(conn, table, columns, rows, upsert_on)
+            return
     values = list(map(tuple, rows))
     stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.DateTime)]
     if stamps and conn.dialect.name == "sqlite":  # stored as SQLAlchemy's SQLite text form
+        texts: dict[Any, Any] = {}  # rows often share one timestamp: format it once
+
+        def text_of(value: Any) -> Any:
+            if value not in texts:
+                texts[value] = _sqlite_time(value)
+            return texts[value]
+
         values = [
-            tuple(_sqlite_time(v) if i in stamps else v for i, v in enumerate(row))
-            for row in values
+            tuple(text_of(v) if i in stamps else v for i, v in enumerate(row)) for row in values
         ]
     conn.exec_driver_sql(sql, values)
+
+
+def _copy_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """PostgreSQL: the rows in one ``COPY ... FROM STDIN`` on the connection's transaction
+    (a 1000-row insert in a few ms of client CPU, where ``executemany`` sends 1000
+    statements through psycopg's pipeline)."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur, cur.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_upsert(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    upsert_on: Sequence[str],
+) -> None:
+    """PostgreSQL upsert: COPY into a temporary table (dropped at once), then one
+    ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``. A key given twice keeps its last row,
+    as the statement-per-row form did."""
+    keys = [columns.index(c) for c in upsert_on]
+    latest = {tuple(row[i] for i in keys): row for row in rows}
+    quote = conn.dialect.identifier_preparer.quote
+    temp = f"_bulk_{table.name}"
+    cols = ", ".join(quote(c) for c in columns)
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in upsert_on)
+    key_cols = ", ".join(quote(c) for c in upsert_on)
+    # The columns' types, none of the constraints; on an error the transaction rolls the
+    # table back with everything else.
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {quote(temp)} AS SELECT {cols} FROM {quote(table.name)} "
+        "WITH NO DATA"
+    )
+    _copy_rows(conn, temp, columns, list(latest.values()))
+    conn.exec_driver_sql(  # in key order: concurrent upserts lock rows in one order
+        f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {quote(temp)} "
+        f"ORDER BY {key_cols} ON CONFLICT ({key_cols}) DO UPDATE SET {updates}"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {quote(temp)}")
 
 
 def _sqlite_time(value: Any) -> Any:

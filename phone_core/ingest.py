@@ -16,7 +16,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Generic, TypeVar, cast
@@ -31,10 +31,11 @@ from phone_core.mapping import (
     apply_mapping,
     can_enrich,
     confidence,
+    map_rows,
     mapping_warnings,
     suggest_mapping,
 )
-from phone_core.models import BatchAccepted, ColumnRow, Preflight
+from phone_core.models import MAX_BATCH, BatchAccepted, ColumnRow, Preflight
 from phone_core.records import ENRICHABLE_RULE
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings, get_settings
@@ -415,7 +416,7 @@ def preflight(
     )  # fmt: skip
     cached = _PREFLIGHTS.get(key)
     if cached is None:
-        rows = apply_mapping(parsed.table, mapping)
+        rows = map_rows(parsed.table.headers, parsed.table.rows, mapping)  # a row at a time
         pf = (
             service.preflight(rt, user, rows)
             if sources is None
@@ -525,17 +526,32 @@ def submit_upload(
     label: str = "",
     sources: Sequence[str] | None = None,
 ) -> list[BatchAccepted]:
-    """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping."""
-    upload = build_upload(parsed.table, mapping)
-    accepted = service.submit_upload(
+    """Submit the mapped file (runs of at most 1000 under one budget); remember the mapping.
+
+    The file's rows are mapped a part (a run) at a time as the runs are written: besides
+    the parsed table, a submit holds one part's rows, never a copy of the whole file."""
+    refused = problem(mapping)
+    if refused:
+        raise InputError(refused)
+    table = parsed.table
+    accepted = service.submit_parts(
         rt,
         user,
-        upload.rows,
+        len(table.rows),
+        upload_parts(table, mapping),
         max_credits,
-        source_rows=upload.source_rows,
         label=label,
-        source_delimiter=parsed.table.delimiter,
+        source_delimiter=table.delimiter,
         sources=sources,
     )
-    remember_mapping(rt, user, parsed.table, mapping, BATCH)
+    remember_mapping(rt, user, table, mapping, BATCH)
     return accepted
+
+
+def upload_parts(table: Table, mapping: Mapped) -> Iterator[service.UploadPart]:
+    """The table's rows mapped (``apply_mapping``) with their original cells
+    (``source_rows``), ``MAX_BATCH`` rows at a time."""
+    for start in range(0, len(table.rows), MAX_BATCH):
+        part = table.rows[start : start + MAX_BATCH]
+        mapped = list(map_rows(table.headers, part, mapping))
+        yield mapped, [dict(zip(table.headers, row, strict=True)) for row in part]

@@ -17,10 +17,11 @@ _COLUMNS = ("owner", "id", "updated_at", *_COLS)
 
 
 def upsert(conn: Connection, owner: str, people: Sequence[Person]) -> None:
-    """Insert or update the owner's people (the last occurrence of an id wins)."""
+    """Insert or update the owner's people (the last occurrence of an id wins). Rows go in
+    id order: concurrent upserts of overlapping people lock them in one order (no deadlock)."""
     latest: dict[str, Person] = {p.id: p for p in people}
     now = db.utcnow()
-    rows = [(owner, p.id, now, *(getattr(p, c) for c in _COLS)) for p in latest.values()]
+    rows = [(owner, i, now, *(getattr(latest[i], c) for c in _COLS)) for i in sorted(latest)]
     db.bulk_insert(conn, db.persons, _COLUMNS, rows, upsert_on=("owner", "id"))
 
 

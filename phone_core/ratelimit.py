@@ -79,18 +79,24 @@ def take(conn: Connection, name: str, step: float, tolerance: float) -> float | 
     the row (a conditional UPDATE), so processes sharing the state DB never over-admit.
     Returns None when taken; else the seconds until a request would be (nothing counted).
     A limit of ``n`` per ``window``: ``step = window / n``, ``tolerance = window - step``."""
-    ensure_rows(conn, [name])
     now = db_now(conn.dialect.name)
     base = sa.case((_t.c.next_at > now, _t.c.next_at), else_=now)
-    taken = conn.execute(
+    take_one = (
         sa.update(_t)
         .where(_t.c.name == name, base - now <= tolerance)
         .values(next_at=base + step)
         .returning(_t.c.name)
-    ).first()
-    if taken is not None:
+    )
+    # One statement when the row exists (every request but a resource's first).
+    if conn.execute(take_one).first() is not None:
         return None
-    return max(0.0, debts(conn, [name]).get(name, 0.0) - tolerance)
+    debt = debts(conn, [name]).get(name)
+    if debt is None:  # no row yet: make it, then take as above
+        ensure_rows(conn, [name])
+        if conn.execute(take_one).first() is not None:
+            return None
+        debt = debts(conn, [name]).get(name, 0.0)
+    return max(0.0, debt - tolerance)
 
 
 def sweep_drained(conn: Connection, prefix: str) -> int:

@@ -110,20 +110,43 @@ def name_key(first: str, last: str) -> str:
     return f"{fold(first)}|{fold(last)}"
 
 
+_PERSON_FIELDS = frozenset(Person.model_fields)
+# ``Person.model_construct`` without its per-call generality (aliases, defaults, extras):
+# the same attributes set directly, valid while Person has no private attributes or
+# post-init hook (else the plain call is used).
+_PLAIN_PERSON = not Person.__private_attributes__ and not Person.__pydantic_post_init__
+_set = object.__setattr__
+
+
+def _person(values: dict[str, str]) -> Person:
+    if not _PLAIN_PERSON:
+        return Person.model_construct(None, **values)
+    person = Person.__new__(Person)
+    _set(person, "__dict__", values)
+    _set(person, "__pydantic_fields_set__", set(_PERSON_FIELDS))
+    _set(person, "__pydantic_extra__", None)
+    _set(person, "__pydantic_private__", None)
+    return person
+
+
 def normalize(record: PersonRecord | Mapping[str, object], *, new_id: bool = True) -> Person:
     """Turn caller input into a canonical Person; generate an id when none is given."""
-    data: Mapping[str, object] = record.model_dump() if isinstance(record, PersonRecord) else record
-    record_id = clean(data.get("id"))
+    # A PersonRecord's fields are its __dict__ (no copy as model_dump would make).
+    data: Mapping[str, object] = record.__dict__ if isinstance(record, PersonRecord) else record
+    get = data.get
+    record_id = clean(get("id"))
     if not record_id and new_id:
         record_id = str(uuid.uuid4())
-    return Person.model_construct(  # every field is a str built here: no validation needed
-        id=record_id,
-        first_name=clean(data.get("first_name")),
-        last_name=clean(data.get("last_name")),
-        company_name=clean(data.get("company_name")),
-        company_url=normalize_domain(data.get("company_url")),
-        linkedin=normalize_linkedin(data.get("linkedin")),
-        email=normalize_email(data.get("email")),
+    return _person(  # every field is a str built here: no validation needed
+        {
+            "id": record_id,
+            "first_name": clean(get("first_name")),
+            "last_name": clean(get("last_name")),
+            "company_name": clean(get("company_name")),
+            "company_url": normalize_domain(get("company_url")),
+            "linkedin": normalize_linkedin(get("linkedin")),
+            "email": normalize_email(get("email")),
+        }
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -143,28 +143,39 @@ class PendingRecord:
 
 def create(conn: Connection, new: NewRun) -> None:
     """Insert a queued run (the caller holds the owner's credit lock)."""
+    create_many(conn, [new])
+
+
+def create_many(conn: Connection, new: Sequence[NewRun]) -> None:
+    """Insert queued runs in one statement (the caller holds the owner's credit lock); their
+    ``created_at`` grow by a microsecond each, so the parts of a batch keep their order."""
+    now = db.utcnow()
     conn.execute(
-        sa.insert(rt_).values(
-            run_id=new.run_id,
-            owner=new.owner,
-            state=RunState.QUEUED.value,
-            max_credits=new.max_credits,
-            spent=0,
-            total=new.total,
-            worst_case=new.worst_case,
-            result_path=new.result_path,
-            credits_path=new.credits_path,
-            cancel_requested=False,
-            notice="",
-            label=new.label[:500],
-            parent_run_id=new.parent_run_id,
-            group_id=new.group_id,
-            group_seq=new.group_seq,
-            batch_id=new.batch_id or new.group_id or new.run_id,
-            created_at=db.utcnow(),
-            source_delimiter=new.source_delimiter,
-            sources=None if new.sources is None else list(new.sources),
-        )
+        sa.insert(rt_),
+        [
+            {
+                "run_id": n.run_id,
+                "owner": n.owner,
+                "state": RunState.QUEUED.value,
+                "max_credits": n.max_credits,
+                "spent": 0,
+                "total": n.total,
+                "worst_case": n.worst_case,
+                "result_path": n.result_path,
+                "credits_path": n.credits_path,
+                "cancel_requested": False,
+                "notice": "",
+                "label": n.label[:500],
+                "parent_run_id": n.parent_run_id,
+                "group_id": n.group_id,
+                "group_seq": n.group_seq,
+                "batch_id": n.batch_id or n.group_id or n.run_id,
+                "created_at": now + timedelta(microseconds=seq),
+                "source_delimiter": n.source_delimiter,
+                "sources": None if n.sources is None else list(n.sources),
+            }
+            for seq, n in enumerate(new)
+        ],
     )
 
 

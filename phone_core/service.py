@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,7 +37,6 @@ from phone_core.records import (
     first_occurrences,
     identity_key,
     identity_of,
-    is_enrichable,
     normalize,
 )
 from phone_core.runtime import Runtime
@@ -57,10 +56,8 @@ class Prepared:
 
 def prepare_people(people: list[Person], known: list[bool] | None = None) -> Prepared:
     known = known or [True] * len(people)
-    identities = [
-        identity_key(p) if k and is_enrichable(p) else ""
-        for p, k in zip(people, known, strict=True)
-    ]
+    # identity_key is '' exactly when the person is not enrichable (records.py)
+    identities = [identity_key(p) if k else "" for p, k in zip(people, known, strict=True)]
     return Prepared(people, known, identities, first_occurrences(identities))
 
 
@@ -82,32 +79,33 @@ def _paths(rt: Runtime, run_id: str) -> tuple[str, str]:
     )
 
 
-def _costs_nothing(
-    conn: Connection,
-    rt: Runtime,
-    user: str,
-    chunks: Sequence[tuple[Prepared, Sequence[dict[str, str]] | None]],
-    per_record: int,
-) -> bool:
-    """True when no record of the batch would go to a paid source right now."""
-    if per_record == 0:
-        return True
-    leaders = [
+Chunk = tuple[Prepared, Sequence[dict[str, str]] | None]  # a run's people, source rows
+
+
+def _leaders(rt: Runtime, user: str, prep: Prepared) -> list[str]:
+    """The cache keys of the people of a chunk that would be looked up (first of each)."""
+    return [
         cache_key(ident, user, rt.settings.cache_scope)
-        for prep, _ in chunks
         for ident, dup in zip(prep.identities, prep.dup_of, strict=True)
         if ident and dup is None
     ]
+
+
+def _costs_nothing(conn: Connection, rt: Runtime, leaders: list[str], per_record: int) -> bool:
+    """True when no record of the batch would go to a paid source right now."""
+    if per_record == 0:
+        return True
     return len(cached_phones(conn, leaders, rt.settings.cache_ttl_days)) == len(set(leaders))
 
 
 def _create_runs(
     rt: Runtime,
     user: str,
-    chunks: Sequence[tuple[Prepared, Sequence[dict[str, str]] | None]],
+    chunks: Iterable[Chunk],
     max_credits: int,
     *,
     store_people: bool,
+    parts: int | None = None,
     label: str = "",
     parent_run_id: str | None = None,
     source_delimiter: str | None = None,
@@ -117,6 +115,9 @@ def _create_runs(
 ) -> list[BatchAccepted]:
     """Create one run per chunk under one budget (held in full by the first), then queue.
 
+    ``chunks`` may be a stream (``parts`` then says how many it yields): each is written
+    and let go before the next is made, so an upload of any size takes the memory of one.
+
     Every way to spend (API, upload, re-run) comes through here, so the rules on the
     hold are checked once: at least 1 credit, and no more than is available. The one
     exception is a batch that cannot cost anything (every row skipped, a duplicate, or
@@ -124,59 +125,123 @@ def _create_runs(
     get phones the organisation already has.
     """
     credits.check_amount(max_credits, "max credits")
-    group_id = uuid.uuid4().hex if len(chunks) > 1 else None
-    if rows_of is None:  # a new upload: its chunks are consecutive rows
-        starts = [sum(len(c[0].people) for c in chunks[:i]) for i in range(len(chunks))]
-        rows_of = [range(s, s + len(c[0].people)) for s, c in zip(starts, chunks, strict=True)]
+    if parts is None:
+        parts = len(chunks) if isinstance(chunks, Sequence) else None
+    if not parts:
+        raise ValueError("the number of parts must be known and at least 1")
+    group_id = uuid.uuid4().hex if parts > 1 else None
     chosen = [s.name for s in rt.sources_for(check_sources(rt, sources))]
     per_record = worst_case(rt.source_prices(chosen))
-    accepted: list[BatchAccepted] = []
+    run_ids = [str(uuid.uuid4()) for _ in range(parts)]
+    accepted = [
+        BatchAccepted(run_id=run_id, result_path=paths[0], credits_csv_path=paths[1])
+        for run_id, paths in ((r, _paths(rt, r)) for r in run_ids)
+    ]
+    free_check = max_credits == 0 and per_record > 0  # a cap of 0: is every row free?
+    leaders: list[str] = []
+    totals: list[int] = []
     with rt.db.begin() as conn:
-        if max_credits < 1 and not (
-            max_credits == 0 and _costs_nothing(conn, rt, user, chunks, per_record)
-        ):
-            raise InputError("max credits must be at least 1")
-        credits.lock_account(conn, user)
-        credits.check_hold(conn, user, max_credits)
-        for seq, (prep, source_rows) in enumerate(chunks):
+        if parts == 1:
+            # One run (every API submit): its records first (no lock: the run id is new),
+            # then the user's credit lock, the check, the person store and the run row, so
+            # that concurrent submits of one user queue for a few statements, not for the
+            # records too. Person rows are written under the credit lock on every path:
+            # no two submits of a user lock the same person rows in different orders.
+            ((prep, source_rows),) = list(chunks)
+            _insert_chunk(conn, run_ids[0], prep, source_rows, rows_of, 0, 0)
+            totals.append(len(prep.people))
+            if free_check:
+                leaders += _leaders(rt, user, prep)
+            _check_budget(conn, rt, user, max_credits, leaders, per_record)
             if store_people:
                 persons.upsert(conn, user, prep.people)
-            run_id = str(uuid.uuid4())
-            result_path, credits_path = _paths(rt, run_id)
-            runs.create(
-                conn,
+        else:
+            # An upload in parts: the lock and the check first (a cap of 0: the check once
+            # every part is known), then each part in turn.
+            credits.lock_account(conn, user)
+            if not free_check:
+                _check_budget(conn, rt, user, max_credits, leaders, per_record)
+            offset = 0
+            for seq, (prep, source_rows) in enumerate(chunks):
+                if seq >= parts:
+                    raise ValueError("more chunks than parts")
+                if store_people:
+                    persons.upsert(conn, user, prep.people)
+                _insert_chunk(conn, run_ids[seq], prep, source_rows, rows_of, seq, offset)
+                totals.append(len(prep.people))
+                offset += len(prep.people)
+                if free_check:
+                    leaders += _leaders(rt, user, prep)
+            if len(totals) != parts:
+                raise ValueError("fewer chunks than parts")
+            if free_check:
+                _check_budget(conn, rt, user, max_credits, leaders, per_record)
+        runs.create_many(
+            conn,
+            [
                 runs.NewRun(
                     run_id=run_id,
                     owner=user,
                     max_credits=max_credits if seq == 0 else 0,
-                    total=len(prep.people),
+                    total=total,
                     worst_case=per_record,
-                    result_path=result_path,
-                    credits_path=credits_path,
-                    label=f"{label} (part {seq + 1}/{len(chunks)})" if group_id else label,
+                    result_path=acc.result_path,
+                    credits_path=acc.credits_csv_path,
+                    label=f"{label} (part {seq + 1}/{parts})" if group_id else label,
                     parent_run_id=parent_run_id,
                     group_id=group_id,
                     group_seq=seq,
                     source_delimiter=source_delimiter,
                     batch_id=batch_id,
                     sources=chosen,
-                ),
-            )
-            runs.insert_records(
-                conn,
-                run_id,
-                prep.people,
-                prep.identities,
-                prep.dup_of,
-                prep.known,
-                source_rows,
-                list(rows_of[seq]),
-            )
-            accepted.append(
-                BatchAccepted(run_id=run_id, result_path=result_path, credits_csv_path=credits_path)
-            )
+                )
+                for seq, (run_id, acc, total) in enumerate(
+                    zip(run_ids, accepted, totals, strict=True)
+                )
+            ],
+        )
     rt.queue.enqueue(accepted[0].run_id)  # later parts are started by the part before them
     return accepted
+
+
+def _check_budget(
+    conn: Connection,
+    rt: Runtime,
+    user: str,
+    max_credits: int,
+    leaders: list[str],
+    per_record: int,
+) -> None:
+    """Take the user's credit lock and check the hold (``leaders``: the batch's people
+    looked up, needed only for a cap of 0)."""
+    if max_credits < 1 and not (max_credits == 0 and _costs_nothing(conn, rt, leaders, per_record)):
+        raise InputError("max credits must be at least 1")
+    credits.lock_account(conn, user)
+    credits.check_hold(conn, user, max_credits)
+
+
+def _insert_chunk(
+    conn: Connection,
+    run_id: str,
+    prep: Prepared,
+    source_rows: Sequence[dict[str, str]] | None,
+    rows_of: Sequence[Sequence[int]] | None,
+    seq: int,
+    offset: int,
+) -> None:
+    """A run's records; their rows in the batch's upload are ``rows_of[seq]``, else (a new
+    upload: consecutive rows) from ``offset``."""
+    rows = rows_of[seq] if rows_of is not None else range(offset, offset + len(prep.people))
+    runs.insert_records(
+        conn,
+        run_id,
+        prep.people,
+        prep.identities,
+        prep.dup_of,
+        prep.known,
+        source_rows,
+        list(rows),
+    )
 
 
 def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -> BatchAccepted:
@@ -198,10 +263,10 @@ def submit_batch(rt: Runtime, user: str, req: BatchCreate, *, label: str = "") -
     return accepted
 
 
-def _check_lengths(people: Sequence[Person]) -> None:
+def _check_lengths(people: Sequence[Person], first_row: int = 1) -> None:
     """Refuse a value longer than its column holds (an API request is held to the same
     limits by its model): a clear message instead of a database error."""
-    for row, person in enumerate(people, start=1):
+    for row, person in enumerate(people, start=first_row):
         for field, limit in PERSON_FIELD_MAX_LEN.items():
             if len(getattr(person, field)) > limit:
                 name = field.replace("_", " ")
@@ -209,6 +274,9 @@ def _check_lengths(people: Sequence[Person]) -> None:
                     f"row {row}: the {name} is longer than {limit} characters; "
                     "shorten it, or leave that column unmapped"
                 )
+
+
+UploadPart = tuple[Sequence[Mapping[str, str]], Sequence[dict[str, str]] | None]
 
 
 def submit_upload(
@@ -224,21 +292,57 @@ def submit_upload(
 ) -> list[BatchAccepted]:
     """An uploaded table (already mapped): runs of at most 1000 rows under one budget.
     ``source_delimiter``: the uploaded CSV's (None for XLSX), kept for the exports."""
-    if not rows:
+    parts = (
+        (
+            rows[start : start + MAX_BATCH],
+            source_rows[start : start + MAX_BATCH] if source_rows else None,
+        )
+        for start in range(0, len(rows), MAX_BATCH)
+    )
+    return submit_parts(
+        rt,
+        user,
+        len(rows),
+        parts,
+        max_credits,
+        label=label,
+        source_delimiter=source_delimiter,
+        sources=sources,
+    )
+
+
+def submit_parts(
+    rt: Runtime,
+    user: str,
+    total_rows: int,
+    parts: Iterable[UploadPart],
+    max_credits: int,
+    *,
+    label: str = "",
+    source_delimiter: str | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[BatchAccepted]:
+    """``submit_upload`` of a table given a part at a time (``MAX_BATCH`` rows each, the
+    last one fewer; ``total_rows`` in all): each part is normalised, written and let go
+    before the next, so an upload's memory does not grow with its rows."""
+    if total_rows < 1:
         raise InputError("the file has no rows to enrich")
-    people = [normalize(r) for r in rows]
-    _check_lengths(people)
-    chunks = []
-    for start in range(0, len(people), MAX_BATCH):
-        part = people[start : start + MAX_BATCH]
-        src = list(source_rows[start : start + MAX_BATCH]) if source_rows else None
-        chunks.append((prepare_people(part), src))
+
+    def chunks() -> Iterator[Chunk]:
+        first = 1
+        for rows, source in parts:
+            people = [normalize(r) for r in rows]
+            _check_lengths(people, first)
+            first += len(people)
+            yield prepare_people(people), list(source) if source else None
+
     return _create_runs(
         rt,
         user,
-        chunks,
+        chunks(),
         max_credits,
         store_people=True,
+        parts=-(-total_rows // MAX_BATCH),
         label=label,
         source_delimiter=source_delimiter if source_delimiter in DELIMITERS else None,
         sources=sources,
@@ -270,7 +374,7 @@ def check_sources(rt: Runtime, names: Sequence[str] | None) -> list[str] | None:
 def preflight(
     rt: Runtime,
     user: str,
-    rows: Sequence[Mapping[str, str]],
+    rows: Iterable[Mapping[str, str]],
     sources: Sequence[str] | None = None,
 ) -> Preflight:
     """Counts, worst-case and expected cost of a mapped table, before anything is spent.
@@ -282,7 +386,8 @@ def preflight(
     with little history: the rule is ``credits.measured_rates``, the cost down the
     waterfall ``credits.expected_cost``.
     """
-    identities = [identity_of(r) for r in rows]
+    identities = [identity_of(r) for r in rows]  # ``rows`` may be a stream: read once
+    count = len(identities)
     skipped = sum(1 for i in identities if not i)
     dups = 0
     seen: set[str] = set()
@@ -306,8 +411,8 @@ def preflight(
     expected, found = credits.expected_cost(prices, rates)
     to_look_up = len(unique) - hits
     return Preflight(
-        rows=len(rows),
-        enrichable=len(rows) - skipped,
+        rows=count,
+        enrichable=count - skipped,
         skipped={Detail.MISSING_REQUIRED_FIELDS.value: skipped} if skipped else {},
         duplicates=dups,
         cache_hits=hits,
@@ -315,7 +420,7 @@ def preflight(
         worst_case_credits=to_look_up * per_record,
         per_record_worst_case=per_record,
         available_credits=available,
-        runs_needed=max(1, -(-len(rows) // MAX_BATCH)),
+        runs_needed=max(1, -(-count // MAX_BATCH)),
         expected_credits=min(to_look_up * per_record, math.ceil(to_look_up * expected - 1e-9)),
         expected_found=round(to_look_up * found),
         hit_rates={p.source: round(r.hit, 4) for p, r in zip(prices, rates, strict=True)},

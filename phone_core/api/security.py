@@ -22,7 +22,7 @@ from fastapi import Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from phone_core import db, keys, ratelimit
 from phone_core.api.attempts import FailedKeyLimiter, client_subject, key_subject
@@ -69,10 +69,14 @@ class RateLimiter:
     def hit(self, key: str) -> int | None:
         """Count one request; returns None when allowed, else whole seconds to wait."""
         with self.engine.begin() as conn:
-            wait = ratelimit.take(conn, RATE_PREFIX + key, self.step, self.tolerance)
-            if time.monotonic() - self._last_sweep > self.window:
-                self._last_sweep = time.monotonic()
-                ratelimit.sweep_drained(conn, RATE_PREFIX)
+            return self.take(conn, key)
+
+    def take(self, conn: Connection, key: str) -> int | None:
+        """``hit`` in the caller's transaction (the key check's: one commit per request)."""
+        wait = ratelimit.take(conn, RATE_PREFIX + key, self.step, self.tolerance)
+        if time.monotonic() - self._last_sweep > self.window:
+            self._last_sweep = time.monotonic()
+            ratelimit.sweep_drained(conn, RATE_PREFIX)
         return None if wait is None else max(1, math.ceil(wait))
 
 
@@ -113,11 +117,18 @@ def _unauthorized(details: str) -> ApiError:
     return ApiError(401, _UNAUTHORIZED, details, headers=_CHALLENGE)
 
 
-def _verify(request: Request, token: str) -> tuple[str, str]:
-    """(user, key id) of a good key; else 401, after counting the failure when it was a
-    guess, or 429 without looking at the key when the client or key id is locked out."""
+def _verify(request: Request, token: str) -> tuple[str, str, int | None]:
+    """(user, key id, seconds to wait under the key's rate limit or None) of a good key,
+    its request counted in the same transaction; else 401, after counting the failure
+    when it was a guess, or 429 without looking at the key when the client or key id is
+    locked out.
+
+    Every request reads the key's row: no cache, so a revoked key, or a disabled user's,
+    is refused from the next request on, in every API process."""
     rt = runtime_of(request)
     guard = attempts_of(request)
+    limiter = limiter_of(request)
+    rate_wait: int | None = None
     shape = _KEY_SHAPE.match(token)
     key_id = shape.group(1) if shape else None
     subjects = [client_subject(request.client.host if request.client else "unknown")]
@@ -127,10 +138,16 @@ def _verify(request: Request, token: str) -> tuple[str, str]:
     failure: InputError | None = None
     real_key_id = False
     with rt.db.begin() as conn:  # one transaction: a lockout's charge commits with it
+        if conn.dialect.name == "postgresql":
+            # What this transaction writes (a rate-limit count, a lockout step, the key's
+            # last use) may be lost in a database crash, harmlessly: no wait for the WAL
+            # flush on the request's path.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         wait = guard.retry_after(conn, subjects)
         if wait is None and key_id is not None:
             try:
                 user = keys.verify(conn, token)
+                rate_wait = limiter.take(conn, key_id)
             except InputError as exc:
                 failure = exc
                 ids = db.api_keys.c.key_id
@@ -147,7 +164,7 @@ def _verify(request: Request, token: str) -> tuple[str, str]:
     if user is None or key_id is None:
         guard.record_failure(subjects if real_key_id else subjects[:1])
         raise _unauthorized(str(failure) if failure else "malformed API key")
-    return user, key_id
+    return user, key_id, rate_wait
 
 
 def authenticate(request: Request) -> Caller:
@@ -159,15 +176,13 @@ def authenticate(request: Request) -> Caller:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("expected 'Authorization: Bearer <key>'")
-    user, key_id = _verify(request, token)  # messages name the reason, never the key
+    user, key_id, wait = _verify(request, token)  # messages name the reason, never the key
     caller = Caller(user=user, key_id=key_id)
-    limiter = limiter_of(request)
-    wait = limiter.hit(caller.key_id)
     if wait is not None:
         raise ApiError(
             429,
             "rate limit exceeded",
-            f"{limiter.limit} requests per minute per API key",
+            f"{limiter_of(request).limit} requests per minute per API key",
             retry_after=wait,
         )
     request.state.caller = caller

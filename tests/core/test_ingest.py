@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,7 +113,8 @@ def test_the_file_cache_is_bounded() -> None:
 def test_a_preflight_is_kept_per_user_upload_and_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, int]] = []
 
-    def preflight(_rt: object, user: str, rows: Sequence[object]) -> Preflight:
+    def preflight(_rt: object, user: str, stream: Iterable[object]) -> Preflight:
+        rows = list(stream)  # the mapped rows come as a stream
         calls.append((user, len(rows)))
         return Preflight(
             rows=len(rows), enrichable=len(calls), skipped={}, duplicates=0, cache_hits=0,
@@ -137,9 +138,9 @@ def test_a_preflight_is_kept_per_user_upload_and_mapping(monkeypatch: pytest.Mon
 def test_a_preflight_is_kept_per_sheet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two sheets of one workbook with the same columns: the same digest and mapping."""
 
-    def preflight(_rt: object, user: str, rows: Sequence[object]) -> Preflight:
+    def preflight(_rt: object, user: str, rows: Iterable[object]) -> Preflight:
         return Preflight(
-            rows=len(rows), enrichable=0, skipped={}, duplicates=0, cache_hits=0,
+            rows=len(list(rows)), enrichable=0, skipped={}, duplicates=0, cache_hits=0,
             to_look_up=0, worst_case_credits=0, per_record_worst_case=1,
             available_credits=0, runs_needed=1,
         )  # fmt: skip
