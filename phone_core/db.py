@@ -54,6 +54,7 @@ ledger = sa.Table(
     sa.Column("note", sa.String(500), nullable=False, default=""),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
     sa.UniqueConstraint("run_id", "record_idx", name="uq_ledger_run_record"),
+    sa.Index("ix_ledger_user_kind", "user", "kind", "created_at", "amount"),  # 0011
 )
 
 
@@ -121,6 +122,7 @@ run_records = sa.Table(
     # The row's position in its batch's upload (0-based), across parts and re-runs.
     sa.Column("batch_row", sa.Integer, nullable=True),
     sa.Index("ix_run_records_status", "run_id", "status"),
+    sa.Index("ix_run_records_batch_row", "run_id", "batch_row"),  # 0011_page_indexes
 )
 
 cache = sa.Table(
@@ -348,7 +350,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0006_directory_loads"
+SCHEMA_HEAD = "0011_page_indexes"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from phone_core import (
+    batch_views,
     batches,
     credits,
     directory_upload,
@@ -31,6 +32,7 @@ from phone_core import (
     webhooks,
 )
 from phone_core import mapping as mapping_rules
+from phone_core.batch_views import BatchOverview, BatchPage, BatchQuery
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
 from phone_core.ingest import ParsedFile, Purpose
@@ -40,6 +42,7 @@ from phone_core.models import (
     BatchAccepted,
     ColumnRow,
     CreditSummary,
+    Detail,
     Preflight,
     RecordOutcome,
     Run,
@@ -350,12 +353,73 @@ def batch_outcomes(user: str, batch_id: str, *, admin: bool = False) -> list[Rec
     return batches.batch_outcomes(runtime(), user, batch_id, admin=admin)
 
 
+# Server-side pages for the Runs page: it never reads every batch or every row.
+BATCH_STATES = batch_views.BATCH_STATES
+ROW_FILTERS = batch_views.ROW_FILTERS
+
+
+def batch_page(
+    user: str,
+    query: BatchQuery,
+    page: int,
+    page_size: int,
+    *,
+    admin: bool = False,
+) -> BatchPage:
+    """Page ``page`` (from 1) of the batches ``query`` picks, newest first; a user sees
+    only their own (an admin: ``query.owner``'s, or everyone's when it is None)."""
+    scoped = (
+        query if admin else BatchQuery(user, query.state, query.search, query.since, query.until)
+    )
+    with runtime().db.connect() as conn:
+        return batch_views.batch_page(conn, scoped, page_size, (max(1, page) - 1) * page_size)
+
+
+def batch_overview(user: str, *, admin: bool = False, owner: str | None = None) -> BatchOverview:
+    """How many batches (active ones, the newest) the user (an admin: ``owner``, or
+    everyone) has, from aggregates."""
+    with runtime().db.connect() as conn:
+        return batch_views.batch_overview(conn, owner if admin else user)
+
+
+def batch_rows_page(
+    user: str,
+    batch_id: str,
+    row_filter: str,
+    page: int,
+    page_size: int,
+    *,
+    admin: bool = False,
+) -> tuple[list[RecordOutcome], int]:
+    """Page ``page`` (from 1) of the batch's settled rows passing ``row_filter``
+    (``ROW_FILTERS``), in upload order, and how many rows pass it."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, None if admin else user)
+        offset = (max(1, page) - 1) * page_size
+        return batch_views.outcome_page(conn, rows, row_filter, page_size, offset)
+
+
+def batch_source_tally(
+    user: str, batch_id: str, *, admin: bool = False
+) -> dict[tuple[str, str | None], int]:
+    """(source, status) -> rows over the batch's rows (each row's newest outcome)."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, None if admin else user)
+        return batch_views.outcome_tally(conn, rows)
+
+
 def cancel_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
     return batches.cancel_batch(runtime(), user, batch_id, admin=admin)
 
 
 def batch_rerunnable_count(user: str, batch_id: str) -> int:
-    return batches.batch_rerunnable_count(runtime(), user, batch_id)
+    """The rows a re-run of the user's batch would send (``service.rerunnable``), counted
+    in the DB."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, user)
+        return batch_views.count_current(
+            conn, rows, service.RERUN_STATUSES, Detail.UNKNOWN_ID.value
+        )
 
 
 def rerun_batch(user: str, batch_id: str, max_credits: int) -> list[BatchAccepted]:
