@@ -51,7 +51,7 @@ RUNS, RECORDS, USER, PASSWORD = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
 rng = random.Random(11)
 t0 = time.perf_counter()
 rt = memory_runtime(Settings(data_dir=Path(sys.argv[1]), waterfall=[]))
-users.ensure_admin(rt.db)
+admin = users.ensure_admin(rt.db)
 others = [f"u{i:02d}" for i in range(1, 21)]
 hashed = users.hash_password(PASSWORD)
 with rt.db.begin() as conn:
@@ -147,7 +147,7 @@ with rt.db.begin() as conn:
         db.bulk_insert(conn, db.ledger, LED_COLS, led_rows[k : k + 20_000])
 rt.close()
 print(json.dumps({"seconds": time.perf_counter() - t0, "big": big, "runs": len(run_rows),
-                  "records": len(rec_rows), "charges": len(led_rows)}))
+                  "records": len(rec_rows), "charges": len(led_rows), "admin": admin}))
 """
 
 _MEASURE = r"""
@@ -264,9 +264,210 @@ def bench_server(tmp: Path) -> tuple[list[Row], dict[str, object]]:
     return rows, seed
 
 
+# --- in a browser -----------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+LOADS = 4  # per view and app, after one warm-up load
+IDLE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]')"
+    "?.getAttribute('data-test-script-state') === 'notRunning'"
+)
+# tests/e2e/test_accounts_browser.py: counts the app's script runs of a page load.
+RENDER_WATCH = """
+window.__phone = {runs: 0, form: false};
+new MutationObserver((records) => {
+  const mine = records.filter((r) => r.attributeName === 'data-test-script-state');
+  mine.forEach((r, i) => {
+    const next = i + 1 < mine.length ? mine[i + 1].oldValue
+      : r.target.getAttribute('data-test-script-state');
+    if (next === 'running' && r.oldValue !== 'running') window.__phone.runs += 1;
+  });
+  if (document.querySelector('input[aria-label="Username"]')) window.__phone.form = true;
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _App:
+    """``streamlit run app.py`` of one tree on its own copy of the seeded data dir."""
+
+    def __init__(self, tree: Path, data_dir: Path, log: Path) -> None:
+        self.port, self.s3_port = _free_port(), _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "PHONE_DATA_DIR": str(data_dir),
+            "PHONE_S3_PORT": str(self.s3_port),
+            "PHONE_WATERFALL": '["directory"]',
+        }
+        env.pop("PHONE_LANTERN_BASE_URL", None)
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "streamlit", "run", str(tree / "app.py"),
+                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                    "--server.headless", "true", "--server.fileWatcherType", "none",
+                    "--browser.gatherUsageStats", "false",
+                ],
+                cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+
+    def wait(self) -> None:
+        from tests.e2e.appserver import wait_healthy
+
+        wait_healthy(self.url, self.proc, self.log, timeout=180)
+
+    def stop(self) -> None:
+        from tests.e2e.appserver import stop_app
+
+        stop_app(self.proc, self.s3_port)
+
+
+def _signed_in(browser: object, app: _App, user: str, password: str) -> object:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]
+    context.set_default_timeout(300_000)
+    page = context.new_page()
+    page.goto(app.url)
+    page.get_by_role("textbox", name="Username").fill(user)
+    box = page.get_by_role("textbox", name="Password")
+    box.fill(password)
+    box.press("Enter")
+    page.get_by_text("Signed in as").wait_for()
+    page.wait_for_function(IDLE)
+    return page
+
+
+def _runs_view(page: object, url: str, caption: str) -> float:
+    start = time.perf_counter()
+    page.goto(url)  # type: ignore[attr-defined]
+    page.get_by_text(caption).first.wait_for()  # type: ignore[attr-defined]
+    tables = page.locator("[data-testid='stDataFrame']")  # type: ignore[attr-defined]
+    tables.first.locator("canvas").first.wait_for(state="visible")
+    tables.last.locator("canvas").first.wait_for(state="visible")
+    return time.perf_counter() - start
+
+
+def _credits_view(page: object, url: str) -> float:
+    start = time.perf_counter()
+    page.goto(url)  # type: ignore[attr-defined]
+    page.get_by_text("Credits spent in the period").first.wait_for()  # type: ignore[attr-defined]
+    table = page.locator("[data-testid='stDataFrame']").first  # type: ignore[attr-defined]
+    table.locator("canvas").first.wait_for(state="visible")
+    return time.perf_counter() - start
+
+
+def _returning(page: object, url: str) -> tuple[float, int, bool]:
+    """A new tab of the signed-in browser: time to the app's content, script runs."""
+    fresh = page.context.new_page()  # type: ignore[attr-defined]
+    try:
+        fresh.add_init_script(RENDER_WATCH)
+        start = time.perf_counter()
+        fresh.goto(url)
+        fresh.get_by_text("Signed in as").wait_for()
+        fresh.get_by_role("heading", name="New batch", exact=True).wait_for()
+        took = time.perf_counter() - start
+        fresh.wait_for_function(IDLE)
+        fresh.wait_for_timeout(2000)  # a rerun asked for by a cookie component comes now
+        fresh.wait_for_function(IDLE)
+        watch = fresh.evaluate("window.__phone")
+        return took, int(watch["runs"]), bool(watch["form"])
+    finally:
+        fresh.close()
+
+
+def bench_browser(tmp: Path, seed: dict[str, object], trees: dict[str, Path]) -> list[Row]:
+    """Both apps started at once and loaded in turn (the same machine load for both)."""
+    from playwright.sync_api import sync_playwright
+
+    apps = {}
+    for name, tree in trees.items():
+        data = tmp / f"browser-{name}"
+        shutil.copytree(tmp / "seed", data)
+        apps[name] = _App(tree, data, tmp / f"app-{name}.log")
+    views: dict[str, dict[str, list[float]]] = {n: {} for n in apps}
+    renders: dict[str, list[int]] = {n: [] for n in apps}
+    forms: dict[str, int] = {n: 0 for n in apps}
+    big = str(seed["big"])
+    try:
+        for app in apps.values():
+            app.wait()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                users = {n: _signed_in(browser, a, USER, PASSWORD) for n, a in apps.items()}
+                admins = {
+                    n: _signed_in(browser, a, "admin", str(seed["admin"])) for n, a in apps.items()
+                }
+                for i in range(LOADS + 1):  # the first round warms each app up
+                    for n, app in apps.items():
+                        got = {
+                            "runs": _runs_view(users[n], f"{app.url}/runs", "2,500 of 5,000 rows."),
+                            "runs_big": _runs_view(
+                                users[n], f"{app.url}/runs?batch={big}", "50,000 of 50,000 rows."
+                            ),
+                            "credits": _credits_view(admins[n], f"{app.url}/credits"),
+                        }
+                        took, runs, form = _returning(users[n], app.url)
+                        got["returning"] = took
+                        if i:
+                            for k, v in got.items():
+                                views[n].setdefault(k, []).append(v)
+                            renders[n].append(runs)
+                            forms[n] += form
+            finally:
+                browser.close()
+    finally:
+        for app in apps.values():
+            app.stop()
+    what = {
+        "runs": "Runs page in Chromium, ~1,000 runs, newest batch running: open to tables shown",
+        "runs_big": "Runs page in Chromium, the 50,000-row batch opened: open to its rows shown",
+        "credits": "Credits page in Chromium (admin): open to usage and balances shown",
+        "returning": "Returning browser with the sign-in cookie: open to the app's content",
+    }
+    rows: list[Row] = []
+    for key, label in what.items():
+        after = views["after"][key]
+        note = f"median of {len(after)} loads, max {max(after):.2f} s"
+        if "before" in views:
+            before = views["before"][key]
+            note += f"; before ({BASELINE}) in this run: median {statistics.median(before):.2f} s"
+        target = "<= 1.5" if key == "returning" else "<= 2"
+        rows.append(Row(label, statistics.median(after), "s", target, note))
+    note = f"sign-in form shown {forms['after']} times"
+    if "before" in renders:
+        note += f"; before ({BASELINE}): {statistics.median(renders['before']):.0f} runs per load"
+    rows.append(
+        Row("Returning browser: script runs per page load", statistics.median(renders["after"]),
+            "runs", "1", note)
+    )  # fmt: skip
+    return rows
+
+
 def run() -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
-        rows, _ = bench_server(Path(tmp))
+        rows, seed = bench_server(Path(tmp))
+        if CHROMIUM.exists():
+            trees = {"after": ROOT}
+            baseline = Path(tmp) / "baseline"
+            if baseline.is_dir():
+                trees["before"] = baseline
+            rows += bench_browser(Path(tmp), seed, trees)
     return rows
 
 
@@ -275,4 +476,3 @@ if __name__ == "__main__":
     for row in run():
         print(row, flush=True)
     print(f"{time.perf_counter() - started:.1f} s", flush=True)
-    _ = statistics
