@@ -336,10 +336,6 @@ def download(user: str, run_id: str, name: str, *, admin: bool = False) -> bytes
 # --- batches: an upload (its parts and re-runs) as one thing ---------------------------
 
 
-def list_batches(user: str, *, admin: bool = False, owner: str | None = None) -> list[Batch]:
-    return batches.list_batches(runtime(), user, admin=admin, owner=owner)
-
-
 def get_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
     return batches.get_batch(runtime(), user, batch_id, admin=admin)
 
@@ -348,12 +344,8 @@ def batch_of_run(user: str, run_id: str, *, admin: bool = False) -> str:
     return batches.batch_of_run(runtime(), user, run_id, admin=admin)
 
 
-def batch_outcomes(user: str, batch_id: str, *, admin: bool = False) -> list[RecordOutcome]:
-    """The rows settled so far, in upload order, each row's newest outcome."""
-    return batches.batch_outcomes(runtime(), user, batch_id, admin=admin)
-
-
-# Server-side pages for the Runs page: it never reads every batch or every row.
+# Server-side pages for the Runs page: it never reads every batch or every row (no
+# function here returns a whole history: a page, a count or an aggregate).
 BATCH_STATES = batch_views.BATCH_STATES
 ROW_FILTERS = batch_views.ROW_FILTERS
 
