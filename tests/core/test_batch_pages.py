@@ -127,9 +127,8 @@ REFERENCE_STATES = {
 }
 
 
-def reference(conn: Connection, q: BatchQuery) -> list[Batch]:
+def reference(everything: list[Batch], q: BatchQuery) -> list[Batch]:
     """What the page showed before: every batch read in full, then filtered in Python."""
-    everything = batch_views.load_batches(conn, q.owner)
     return [
         b
         for b in everything
@@ -143,20 +142,24 @@ def reference(conn: Connection, q: BatchQuery) -> list[Batch]:
 def test_pages_of_batches_match_the_whole_history_read(history: Runtime) -> None:
     week_ago = NOW - timedelta(days=7)
     queries = [
-        BatchQuery(owner, state, search, since, until)
+        BatchQuery(owner, state, search)
         for owner in ("ann", "bob", None)
         for state in batch_views.BATCH_STATES
-        for search in ("", "CSV", "leads", "s0", "capped")
-        for since, until in ((None, None), (week_ago, None), (None, week_ago))
+        for search in ("", "CSV", "s0", "capped")
+    ] + [
+        BatchQuery("ann", state, "", since, until)
+        for state in batch_views.BATCH_STATES
+        for since, until in ((week_ago, None), (None, week_ago))
     ]
     with history.db.connect() as conn:
+        whole = {o: batch_views.load_batches(conn, o) for o in ("ann", "bob", None)}
         for q in queries:
-            expected = reference(conn, q)
+            expected = reference(whole[q.owner], q)
             total = 0
-            for offset in range(0, max(1, len(expected)), 7):
-                page = batch_views.batch_page(conn, q, limit=7, offset=offset)
+            for offset in range(0, max(1, len(expected)), 10):
+                page = batch_views.batch_page(conn, q, limit=10, offset=offset)
                 assert page.total == len(expected), q
-                assert page.batches == expected[offset : offset + 7], (q, offset)
+                assert page.batches == expected[offset : offset + 10], (q, offset)
                 total += len(page.batches)
             assert total == len(expected)
 
