@@ -6,11 +6,14 @@ every row or only some, a running batch, a stopped one, other owners, older date
 
 from __future__ import annotations
 
+import os
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from phone_core import batch_views, bootstrap, db, ui_api
@@ -19,6 +22,7 @@ from phone_core.models import Batch, RecordStatus, RunState
 from phone_core.runtime import Runtime
 
 NOW = datetime(2026, 11, 30, 12, 0)
+PG_URL = os.environ.get("PHONE_TEST_POSTGRES_URL", "")
 RUN_COLS = (
     "run_id", "owner", "state", "max_credits", "spent", "total", "worst_case", "result_path",
     "credits_path", "cancel_requested", "notice", "label", "parent_run_id", "group_id",
@@ -152,16 +156,20 @@ def test_pages_of_batches_match_the_whole_history_read(history: Runtime) -> None
         for since, until in ((week_ago, None), (None, week_ago))
     ]
     with history.db.connect() as conn:
-        whole = {o: batch_views.load_batches(conn, o) for o in ("ann", "bob", None)}
-        for q in queries:
-            expected = reference(whole[q.owner], q)
-            total = 0
-            for offset in range(0, max(1, len(expected)), 10):
-                page = batch_views.batch_page(conn, q, limit=10, offset=offset)
-                assert page.total == len(expected), q
-                assert page.batches == expected[offset : offset + 10], (q, offset)
-                total += len(page.batches)
-            assert total == len(expected)
+        check_batch_pages(conn, queries)
+
+
+def check_batch_pages(conn: Connection, queries: list[BatchQuery]) -> None:
+    whole = {o: batch_views.load_batches(conn, o) for o in ("ann", "bob", None)}
+    for q in queries:
+        expected = reference(whole[q.owner], q)
+        total = 0
+        for offset in range(0, max(1, len(expected)), 10):
+            page = batch_views.batch_page(conn, q, limit=10, offset=offset)
+            assert page.total == len(expected), q
+            assert page.batches == expected[offset : offset + 10], (q, offset)
+            total += len(page.batches)
+        assert total == len(expected)
 
 
 def test_states_of_re_run_batches(history: Runtime) -> None:
@@ -195,31 +203,35 @@ def test_overview_counts_without_reading_batches(history: Runtime) -> None:
 def test_pages_of_rows_match_each_rows_newest_outcome(
     history: Runtime, batch_id: str, settled_only: bool
 ) -> None:
+    with history.db.connect() as conn:
+        check_row_pages(conn, batch_id, settled_only)
+
+
+def check_row_pages(conn: Connection, batch_id: str, settled_only: bool) -> None:
     reference_filters = {
         "all": lambda o: True,
         "phone": lambda o: bool(o.status and o.status.carries_phone and o.phone),
         "no_phone": lambda o: not (o.status and o.status.carries_phone and o.phone),
         "failed": lambda o: o.status in (RecordStatus.NOT_PROCESSED, RecordStatus.ERROR, None),
     }
-    with history.db.connect() as conn:
-        rows = batch_views.batch_rows(conn, batch_id)
-        now = [c.outcome for c in batch_views.current(conn, rows, settled_only=settled_only)]
-        for key, keep in reference_filters.items():
-            expected = [o for o in now if keep(o)]
-            for offset in (0, 3, 6):
-                got, total = batch_views.outcome_page(
-                    conn, rows, key, 3, offset, settled_only=settled_only
-                )
-                assert total == len(expected), (key, offset)
-                assert got == expected[offset : offset + 3], (key, offset)
-        # The counts and the chart are those rows too (the page's numbers reconcile).
-        every = [c.outcome for c in batch_views.current(conn, rows)]
-        assert batch_views.load_batch(conn, batch_id).counts == batch_views.tally(every)
-        tally: dict[tuple[str, str | None], int] = {}
-        for o in every:
-            key2 = (o.source, None if o.status is None else o.status.value)
-            tally[key2] = tally.get(key2, 0) + 1
-        assert batch_views.outcome_tally(conn, rows) == tally
+    rows = batch_views.batch_rows(conn, batch_id)
+    now = [c.outcome for c in batch_views.current(conn, rows, settled_only=settled_only)]
+    for key, keep in reference_filters.items():
+        expected = [o for o in now if keep(o)]
+        for offset in (0, 3, 6):
+            got, total = batch_views.outcome_page(
+                conn, rows, key, 3, offset, settled_only=settled_only
+            )
+            assert total == len(expected), (key, offset)
+            assert got == expected[offset : offset + 3], (key, offset)
+    # The counts and the chart are those rows too (the page's numbers reconcile).
+    every = [c.outcome for c in batch_views.current(conn, rows)]
+    assert batch_views.load_batch(conn, batch_id).counts == batch_views.tally(every)
+    tally: dict[tuple[str, str | None], int] = {}
+    for o in every:
+        key2 = (o.source, None if o.status is None else o.status.value)
+        tally[key2] = tally.get(key2, 0) + 1
+    assert batch_views.outcome_tally(conn, rows) == tally
 
 
 def test_ui_api_scopes_pages_to_the_user(history: Runtime) -> None:
@@ -248,3 +260,33 @@ def test_ui_api_scopes_pages_to_the_user(history: Runtime) -> None:
     assert ui_api.batch_rerunnable_count("ann", "capped") == 1  # the re-run took 2 of 3
     with pytest.raises(Exception, match="not found"):
         ui_api.batch_rows_page("bob", "parts", "all", 1, 5)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="PHONE_TEST_POSTGRES_URL is not set")
+def test_the_same_pages_on_postgres() -> None:
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"phone_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    engine = db.make_engine(url)
+    try:
+        db.migrate(engine)
+        with engine.begin() as conn:
+            seed_history(conn)
+        with engine.connect() as conn:
+            states = batch_views.BATCH_STATES
+            check_batch_pages(
+                conn,
+                [BatchQuery(o, st, q) for o in ("ann", None) for st in states for q in ("", "cSv")]
+                + [BatchQuery("ann", st, "", NOW - timedelta(days=7)) for st in states],
+            )
+            for batch_id in ("parts", "fixed", "capped", "live", "redo"):
+                check_row_pages(conn, batch_id, True)
+                check_row_pages(conn, batch_id, False)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
