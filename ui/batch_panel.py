@@ -14,7 +14,7 @@ from ui import common, labels, run_results, run_view
 CANCEL = "runs_cancel"
 ROW_PAGE = "runs_results_page"
 
-ROWS_PER_PAGE = 1000
+ROWS_PER_PAGE = 250  # rows of the results table read and sent per page (the table shows ~10)
 STOPPED_EARLY = {
     "credit_limit_reached": "The credit cap was reached",
     "cancelled": "The batch was cancelled",
