@@ -452,9 +452,9 @@ def bench_browser(tmp: Path, seed: dict[str, object], trees: dict[str, Path]) ->
             note += f"; before ({BASELINE}) in this run: median {statistics.median(before):.2f} s"
         target = "<= 1.5" if key == "returning" else "<= 2"
         rows.append(Row(label, statistics.median(after), "s", target, note))
-    note = f"sign-in form shown {forms['after']} times"
+    note = f"median; each load: {renders['after']}; sign-in form shown {forms['after']} times"
     if "before" in renders:
-        note += f"; before ({BASELINE}): {statistics.median(renders['before']):.0f} runs per load"
+        note += f"; before ({BASELINE}), each load: {renders['before']}"
     rows.append(
         Row("Returning browser: script runs per page load", statistics.median(renders["after"]),
             "runs", "1", note)
