@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
-from phone_core import db
+from phone_core import credits, db
 from phone_core.errors import NotFound
 from phone_core.models import (
     Batch,
@@ -44,6 +47,7 @@ STOP_SEVERITY = (
     RunState.CREDIT_LIMIT_REACHED,
     RunState.COMPLETED,
 )
+STOPPED = tuple(s.value for s in STOP_SEVERITY if s != RunState.COMPLETED)
 _PART_SUFFIX = re.compile(r" \(part \d+/\d+\)$")
 
 
@@ -116,8 +120,8 @@ def tally(items: Sequence[RecordOutcome]) -> RunCounts:
 def _sum(parts: Sequence[RunCounts]) -> RunCounts:
     total = RunCounts()
     for c in parts:
-        for field in RunCounts.model_fields:
-            setattr(total, field, getattr(total, field) + getattr(c, field))
+        for name in RunCounts.model_fields:
+            setattr(total, name, getattr(total, name) + getattr(c, name))
     return total
 
 
@@ -183,10 +187,10 @@ def to_batch(conn: Connection, rows: Sequence[RunRow], run_counts: dict[str, Run
     if len(submissions(rows)) == 1:  # each row has one record: the runs' counts add up
         combined = _sum([run_counts[r.run_id] for r in rows])
         unprocessed = {r.run_id for r in rows if run_counts[r.run_id].not_processed}
-    else:
-        now = current(conn, rows)
-        combined = tally([c.outcome for c in now])
-        unprocessed = {c.run_id for c in now if c.outcome.status == RecordStatus.NOT_PROCESSED}
+    else:  # each row's newest outcome, counted in the DB
+        now = current_counts(conn, rows)
+        combined = _sum(list(now.values()))
+        unprocessed = {run_id for run_id, c in now.items() if c.not_processed}
     finished = all(r.state.finished for r in rows)
     ends = [r.finished_at for r in rows if r.finished_at is not None]
     notices = list(dict.fromkeys(r.notice for r in rows if r.notice))
@@ -214,17 +218,255 @@ def load_batch(conn: Connection, batch_id: str, owner: str | None = None) -> Bat
 
 
 def load_batches(conn: Connection, owner: str | None = None) -> list[Batch]:
-    """Newest first; every owner's when ``owner`` is None."""
+    """Newest first; every owner's when ``owner`` is None (all of them: the API and
+    tests; the Runs page asks for one page: ``batch_page``)."""
     stmt = sa.select(rt_)
     if owner is not None:
         stmt = stmt.where(rt_.c.owner == owner)
-    rows = [RunRow.of(r) for r in conn.execute(stmt)]
+    return _batches(conn, [RunRow.of(r) for r in conn.execute(stmt)])
+
+
+def _batches(conn: Connection, rows: Sequence[RunRow]) -> list[Batch]:
     by_run = counts(conn, [r.run_id for r in rows])
     groups: dict[str, list[RunRow]] = {}
     for row in rows:
         groups.setdefault(row.batch_id, []).append(row)
     batches = [to_batch(conn, group, by_run) for group in groups.values()]
     return sorted(batches, key=lambda b: (b.created_at, b.batch_id), reverse=True)
+
+
+# --- server-side pages: one page of batches, one page of a batch's rows -----------------
+
+BATCH_STATES = ("all", "active", "completed", "stopped")  # the Runs page's state filter
+ROW_FILTERS = ("all", "phone", "no_phone", "failed")  # the rows table's filter
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """Which batches: an owner's (None: everyone's), in a state (``BATCH_STATES``), whose
+    name contains ``search`` (or whose id starts with it), created in [since, until)."""
+
+    owner: str | None = None
+    state: str = "all"
+    search: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """One page of batches, newest first, and how many match in all."""
+
+    batches: list[Batch]
+    total: int
+
+
+@dataclass(frozen=True)
+class BatchOverview:
+    """An owner's batches in numbers (for the page's frame, without reading them)."""
+
+    batches: int
+    active: int  # batches with a queued or running run
+    newest: str | None  # the newest batch's id
+    owners: list[str] = field(default_factory=list)  # owners with a batch (owner None)
+
+
+def _scope(stmt: Any, owner: str | None) -> Any:
+    return stmt if owner is None else stmt.where(rt_.c.owner == owner)
+
+
+def _stopped_early() -> ColumnElement[bool]:
+    """For the group of ``runs`` by batch_id: a run stopped early (cap, cancel, failure)
+    still holds a row not processed, one no later re-run of the batch took over: the
+    batch reads as stopped early (``combined_state``), all in the DB."""
+    s, x, later, y = rt_.alias("s"), rr.alias("x"), rt_.alias("l"), rr.alias("y")
+    taken_over = sa.exists().where(
+        later.c.batch_id == s.c.batch_id,
+        later.c.created_at > s.c.created_at,
+        sa.func.coalesce(later.c.group_id, later.c.run_id)
+        != sa.func.coalesce(s.c.group_id, s.c.run_id),
+        y.c.run_id == later.c.run_id,
+        y.c.batch_row == x.c.batch_row,
+    )
+    return sa.exists().where(
+        s.c.batch_id == rt_.c.batch_id,
+        s.c.state.in_(STOPPED),
+        x.c.run_id == s.c.run_id,
+        x.c.status == RecordStatus.NOT_PROCESSED.value,
+        ~taken_over,
+    )
+
+
+def _grouped(query: BatchQuery) -> Any:
+    """One line per batch matching ``query``: (batch_id, created)."""
+    active = sa.func.sum(sa.case((rt_.c.state.in_(credits.ACTIVE_STATES), 1), else_=0))
+    stopped = sa.func.sum(sa.case((rt_.c.state.in_(STOPPED), 1), else_=0))
+    created = sa.func.min(rt_.c.created_at)
+    stmt = _scope(
+        sa.select(rt_.c.batch_id, created.label("created")).group_by(rt_.c.batch_id),
+        query.owner,
+    )
+    wanted = " ".join(query.search.split()).casefold()
+    if wanted:
+        named = sa.func.lower(rt_.c.label).contains(wanted, autoescape=True)
+        by_id = rt_.c.batch_id.startswith(wanted, autoescape=True)
+        stmt = stmt.having(sa.func.max(sa.case((sa.or_(named, by_id), 1), else_=0)) == 1)
+    if query.since is not None:
+        stmt = stmt.having(created >= query.since)
+    if query.until is not None:
+        stmt = stmt.having(created < query.until)
+    if query.state == "active":
+        stmt = stmt.having(active > 0)
+    elif query.state == "completed":
+        stmt = stmt.having(active == 0, sa.or_(stopped == 0, ~_stopped_early()))
+    elif query.state == "stopped":
+        stmt = stmt.having(active == 0, stopped > 0, _stopped_early())
+    elif query.state != "all":
+        raise ValueError(f"unknown batch state filter {query.state!r}")
+    return stmt
+
+
+def batch_page(conn: Connection, query: BatchQuery, limit: int, offset: int = 0) -> BatchPage:
+    """The batches matching ``query``, newest first: ``limit`` from ``offset``, and the
+    number matching. Only the page's batches are read in full (their runs and counts)."""
+    grouped = _grouped(query).subquery()
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(grouped)).scalar() or 0)
+    ids = [
+        str(b)
+        for b in conn.execute(
+            sa.select(grouped.c.batch_id)
+            .order_by(grouped.c.created.desc(), grouped.c.batch_id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).scalars()
+    ]
+    if not ids:
+        return BatchPage([], total)
+    rows = [RunRow.of(r) for r in conn.execute(sa.select(rt_).where(rt_.c.batch_id.in_(ids)))]
+    return BatchPage(_batches(conn, rows), total)
+
+
+def batch_overview(conn: Connection, owner: str | None = None) -> BatchOverview:
+    """How many batches, how many active, the newest: aggregates over ``runs``."""
+    n = _scope(sa.select(sa.func.count(sa.distinct(rt_.c.batch_id))), owner)
+    active = n.where(rt_.c.state.in_(credits.ACTIVE_STATES))
+    grouped = _grouped(BatchQuery(owner=owner)).subquery()
+    newest = conn.execute(
+        sa.select(grouped.c.batch_id)
+        .order_by(grouped.c.created.desc(), grouped.c.batch_id.desc())
+        .limit(1)
+    ).scalar()
+    owners = []
+    if owner is None:
+        owners = [str(o) for o in conn.execute(sa.select(rt_.c.owner).distinct()).scalars()]
+    return BatchOverview(
+        batches=int(conn.execute(n).scalar() or 0),
+        active=int(conn.execute(active).scalar() or 0),
+        newest=None if newest is None else str(newest),
+        owners=sorted(owners),
+    )
+
+
+def _current(rows: Sequence[RunRow], r: Any, *, settled_only: bool) -> ColumnElement[bool]:
+    """For records ``r`` of the batch of ``rows``: the record is its row's newest outcome
+    (as ``current``): no run of a later submission has a record for the same row (a
+    settled one, with ``settled_only``, which also skips pending records)."""
+    subs = submissions(rows)
+    clauses: list[ColumnElement[bool]] = []
+    for k, sub in enumerate(subs):
+        mine = r.c.run_id.in_([x.run_id for x in sub])
+        later = [x.run_id for s in subs[k + 1 :] for x in s]
+        if later:
+            y = rr.alias("y")
+            newer = sa.exists().where(y.c.run_id.in_(later), y.c.batch_row == r.c.batch_row)
+            if settled_only:
+                newer = newer.where(y.c.status.is_not(None))
+            mine = sa.and_(mine, ~newer)
+        clauses.append(mine)
+    out = sa.or_(*clauses)
+    return sa.and_(out, r.c.status.is_not(None)) if settled_only else out
+
+
+def current_counts(conn: Connection, rows: Sequence[RunRow]) -> dict[str, RunCounts]:
+    """Per run of the batch, the counts of the rows whose newest outcome it holds
+    (``tally`` of ``current``, as aggregates)."""
+    r = rr.alias("r")
+    now = _current(rows, r, settled_only=False)
+    out = {row.run_id: RunCounts() for row in rows}
+    stmt = sa.select(r.c.run_id, r.c.status, sa.func.count()).where(now)
+    for run_id, status, n in conn.execute(stmt.group_by(r.c.run_id, r.c.status)):
+        c = out[str(run_id)]
+        c.total += n
+        key = "pending" if status is None else str(status)
+        setattr(c, key, getattr(c, key) + n)
+    dups = sa.select(r.c.run_id, sa.func.count()).where(
+        now, r.c.status == RecordStatus.DUPLICATE.value, r.c.phone != ""
+    )
+    for run_id, n in conn.execute(dups.group_by(r.c.run_id)):
+        out[str(run_id)].duplicate_with_phone += int(n)
+    return out
+
+
+_PHONE_STATUSES = tuple(s.value for s in RecordStatus if s.carries_phone)
+
+
+def _row_filter(r: Any, key: str) -> ColumnElement[bool]:
+    """The rows table's filters (``ROW_FILTERS``) as SQL, NULL-safe."""
+    with_phone = sa.and_(r.c.status.is_not(None), r.c.status.in_(_PHONE_STATUSES), r.c.phone != "")
+    if key == "all":
+        return sa.true()
+    if key == "phone":
+        return with_phone
+    if key == "no_phone":
+        return sa.not_(with_phone)
+    if key == "failed":
+        failed = (RecordStatus.NOT_PROCESSED.value, RecordStatus.ERROR.value)
+        return sa.or_(r.c.status.is_(None), r.c.status.in_(failed))
+    raise ValueError(f"unknown row filter {key!r}")
+
+
+def outcome_page(
+    conn: Connection,
+    rows: Sequence[RunRow],
+    row_filter: str,
+    limit: int,
+    offset: int = 0,
+    *,
+    settled_only: bool = True,
+) -> tuple[list[RecordOutcome], int]:
+    """One page of the batch's rows in upload order (each row's newest outcome, as
+    ``current``) passing ``row_filter``, and how many pass it."""
+    r = rr.alias("r")
+    where = sa.and_(_current(rows, r, settled_only=settled_only), _row_filter(r, row_filter))
+    total = int(conn.execute(sa.select(sa.func.count()).where(where)).scalar() or 0)
+    stmt = sa.select(r).where(where).order_by(r.c.batch_row).limit(limit).offset(offset)
+    items = [outcome_of(m, int(m["batch_row"])) for m in (x._mapping for x in conn.execute(stmt))]
+    return items, total
+
+
+def outcome_tally(conn: Connection, rows: Sequence[RunRow]) -> dict[tuple[str, str | None], int]:
+    """(source, status) -> rows, over each row's newest outcome (the chart by source)."""
+    r = rr.alias("r")
+    stmt = (
+        sa.select(r.c.source, r.c.status, sa.func.count())
+        .where(_current(rows, r, settled_only=False))
+        .group_by(r.c.source, r.c.status)
+    )
+    return {(str(src or ""), st): int(n) for src, st, n in conn.execute(stmt)}
+
+
+def count_current(
+    conn: Connection, rows: Sequence[RunRow], statuses: Sequence[str], skip_detail: str
+) -> int:
+    """Rows whose newest outcome has one of ``statuses`` (and not detail ``skip_detail``):
+    the rows a batch re-run would send."""
+    r = rr.alias("r")
+    stmt = sa.select(sa.func.count()).where(
+        _current(rows, r, settled_only=False),
+        r.c.status.in_(list(statuses)),
+        r.c.detail != skip_detail,
+    )
+    return int(conn.execute(stmt).scalar() or 0)
 
 
 def batch_of_run(conn: Connection, run_id: str, owner: str | None = None) -> str:

@@ -54,6 +54,7 @@ ledger = sa.Table(
     sa.Column("note", sa.String(500), nullable=False, default=""),
     sa.Column("created_at", sa.DateTime, nullable=False, default=utcnow, index=True),
     sa.UniqueConstraint("run_id", "record_idx", name="uq_ledger_run_record"),
+    sa.Index("ix_ledger_user_kind", "user", "kind", "created_at", "amount"),  # 0011
 )
 
 
@@ -131,6 +132,7 @@ run_records = sa.Table(
     # (0009_suppression_audit): set when the outcome is settled, or by a re-check.
     sa.Column("dnc_list", sa.String(200), nullable=False, server_default=""),
     sa.Index("ix_run_records_status", "run_id", "status"),
+    sa.Index("ix_run_records_batch_row", "run_id", "batch_row"),  # 0011_page_indexes
 )
 
 cache = sa.Table(
@@ -589,7 +591,7 @@ _MIGRATE_LOCK = threading.Lock()
 _MIGRATED: set[str] = set()
 # The newest migration in migrations/versions (a test checks it against Alembic's head):
 # a database already there skips Alembic altogether, which short commands feel.
-SCHEMA_HEAD = "0008_vendor_config"
+SCHEMA_HEAD = "0011_page_indexes"
 
 
 def _at_head(engine: Engine) -> bool:

@@ -30,30 +30,41 @@ _PERSON_COLS = PERSON_FIELDS[1:]
 
 
 def counts(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunCounts]:
+    """Per run, its records per status. Two aggregates on the (run_id, status) index:
+    the counts read the index only, the duplicates with a phone look at those rows only."""
     out = {rid: RunCounts() for rid in run_ids}
     if not run_ids:
         return out
-    has_phone = sa.case((rr.c.phone != "", 1), else_=0)
-    flagged = sa.case(((rr.c.phone != "") & (rr.c.dnc_list != ""), 1), else_=0)
-    stmt = (
-        sa.select(
-            rr.c.run_id,
-            rr.c.status,
-            sa.func.count(),
-            sa.func.sum(has_phone),
-            sa.func.sum(flagged),
+    for start in range(0, len(run_ids), 500):
+        part = list(run_ids[start : start + 500])
+        stmt = (
+            sa.select(rr.c.run_id, rr.c.status, sa.func.count())
+            .where(rr.c.run_id.in_(part))
+            .group_by(rr.c.run_id, rr.c.status)
         )
-        .where(rr.c.run_id.in_(list(run_ids)))
-        .group_by(rr.c.run_id, rr.c.status)
-    )
-    for run_id, status, n, phones, dnc in conn.execute(stmt):
-        c = out[run_id]
-        c.dnc_flagged += int(dnc or 0)
-        c.total += n
-        key = "pending" if status is None else str(status)
-        setattr(c, key, getattr(c, key) + n)
-        if status == RecordStatus.DUPLICATE.value:
-            c.duplicate_with_phone += int(phones or 0)
+        for run_id, status, n in conn.execute(stmt):
+            c = out[run_id]
+            c.total += n
+            key = "pending" if status is None else str(status)
+            setattr(c, key, getattr(c, key) + n)
+        dups = (
+            sa.select(rr.c.run_id, sa.func.count())
+            .where(
+                rr.c.run_id.in_(part),
+                rr.c.status == RecordStatus.DUPLICATE.value,
+                rr.c.phone != "",
+            )
+            .group_by(rr.c.run_id)
+        )
+        for run_id, n in conn.execute(dups):
+            out[run_id].duplicate_with_phone += int(n)
+        flagged = (
+            sa.select(rr.c.run_id, sa.func.count())
+            .where(rr.c.run_id.in_(part), rr.c.phone != "", rr.c.dnc_list != "")
+            .group_by(rr.c.run_id)
+        )
+        for run_id, n in conn.execute(flagged):
+            out[run_id].dnc_flagged += int(n)
     return out
 
 

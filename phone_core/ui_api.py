@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from phone_core import (
     audit,
+    batch_views,
     batches,
     credits,
     directory_upload,
@@ -40,6 +41,7 @@ from phone_core import (
     webhooks,
 )
 from phone_core import mapping as mapping_rules
+from phone_core.batch_views import BatchOverview, BatchPage, BatchQuery
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
 from phone_core.ingest import ParsedFile, Purpose
@@ -49,6 +51,7 @@ from phone_core.models import (
     BatchAccepted,
     ColumnRow,
     CreditSummary,
+    Detail,
     Preflight,
     RecordOutcome,
     Run,
@@ -352,10 +355,6 @@ def download(user: str, run_id: str, name: str, *, admin: bool = False) -> bytes
 # --- batches: an upload (its parts and re-runs) as one thing ---------------------------
 
 
-def list_batches(user: str, *, admin: bool = False, owner: str | None = None) -> list[Batch]:
-    return batches.list_batches(runtime(), user, admin=admin, owner=owner)
-
-
 def get_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
     return batches.get_batch(runtime(), user, batch_id, admin=admin)
 
@@ -364,9 +363,60 @@ def batch_of_run(user: str, run_id: str, *, admin: bool = False) -> str:
     return batches.batch_of_run(runtime(), user, run_id, admin=admin)
 
 
-def batch_outcomes(user: str, batch_id: str, *, admin: bool = False) -> list[RecordOutcome]:
-    """The rows settled so far, in upload order, each row's newest outcome."""
-    return batches.batch_outcomes(runtime(), user, batch_id, admin=admin)
+# Server-side pages for the Runs page: it never reads every batch or every row (no
+# function here returns a whole history: a page, a count or an aggregate).
+BATCH_STATES = batch_views.BATCH_STATES
+ROW_FILTERS = batch_views.ROW_FILTERS
+
+
+def batch_page(
+    user: str,
+    query: BatchQuery,
+    page: int,
+    page_size: int,
+    *,
+    admin: bool = False,
+) -> BatchPage:
+    """Page ``page`` (from 1) of the batches ``query`` picks, newest first; a user sees
+    only their own (an admin: ``query.owner``'s, or everyone's when it is None)."""
+    scoped = (
+        query if admin else BatchQuery(user, query.state, query.search, query.since, query.until)
+    )
+    with runtime().db.connect() as conn:
+        return batch_views.batch_page(conn, scoped, page_size, (max(1, page) - 1) * page_size)
+
+
+def batch_overview(user: str, *, admin: bool = False, owner: str | None = None) -> BatchOverview:
+    """How many batches (active ones, the newest) the user (an admin: ``owner``, or
+    everyone) has, from aggregates."""
+    with runtime().db.connect() as conn:
+        return batch_views.batch_overview(conn, owner if admin else user)
+
+
+def batch_rows_page(
+    user: str,
+    batch_id: str,
+    row_filter: str,
+    page: int,
+    page_size: int,
+    *,
+    admin: bool = False,
+) -> tuple[list[RecordOutcome], int]:
+    """Page ``page`` (from 1) of the batch's settled rows passing ``row_filter``
+    (``ROW_FILTERS``), in upload order, and how many rows pass it."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, None if admin else user)
+        offset = (max(1, page) - 1) * page_size
+        return batch_views.outcome_page(conn, rows, row_filter, page_size, offset)
+
+
+def batch_source_tally(
+    user: str, batch_id: str, *, admin: bool = False
+) -> dict[tuple[str, str | None], int]:
+    """(source, status) -> rows over the batch's rows (each row's newest outcome)."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, None if admin else user)
+        return batch_views.outcome_tally(conn, rows)
 
 
 def cancel_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
@@ -374,7 +424,13 @@ def cancel_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
 
 
 def batch_rerunnable_count(user: str, batch_id: str) -> int:
-    return batches.batch_rerunnable_count(runtime(), user, batch_id)
+    """The rows a re-run of the user's batch would send (``service.rerunnable``), counted
+    in the DB."""
+    with runtime().db.connect() as conn:
+        rows = batch_views.batch_rows(conn, batch_id, user)
+        return batch_views.count_current(
+            conn, rows, service.RERUN_STATUSES, Detail.UNKNOWN_ID.value
+        )
 
 
 def rerun_batch(user: str, batch_id: str, max_credits: int) -> list[BatchAccepted]:

@@ -20,8 +20,10 @@ cookie the browser still has.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -150,25 +152,73 @@ def _authenticator_of_this_run() -> stauth.Authenticate | None:
     return None if ctx is None else _RUNS.get(ctx.session_id)
 
 
+def _forget_run() -> None:
+    """No authenticator in this run: sign-out then asks the next run to delete the cookie."""
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _RUNS.pop(ctx.session_id, None)
+
+
+def _from_cookie() -> UserInfo | None:
+    """A returning browser: the sign-in cookie of the request, read as the library reads
+    it (``CookieModel.get_cookie``: an HS256 JWT of username and exp_date signed with the
+    install's key) and checked against the registry now, without drawing the library's
+    cookie component. That component answers once it is in the browser, which reruns the
+    whole app: a second render of the first page. None: not signed in this way (no cookie,
+    signed out in this session, or a session that ended: the library's path refuses it
+    and says so)."""
+    if st.session_state.get(LIBRARY_LOGOUT) or st.session_state.get(DROP_COOKIE):
+        return None
+    token = st.context.cookies.get(COOKIE_NAME)
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, ui_api.session_cookie_key(), algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    username, expires = claims.get("username"), claims.get("exp_date")
+    if not isinstance(username, str) or not isinstance(expires, int | float):
+        return None
+    if expires <= time.time():
+        return None
+    signed_in_at = float(expires) - _expiry_sec()  # the cookie's issue time
+    user = ui_api.session_user(username, signed_in_at)
+    if user is None:
+        return None
+    _remember(user, signed_in_at)
+    return user
+
+
 def current_user() -> UserInfo | None:
     """The signed-in user, checked against the registry now; None: the sign-in form
-    (drawn here)."""
+    (drawn here).
+
+    A signed-in run draws no cookie component (its first answer would rerun the app)
+    unless it has a cookie to write (a password change); sign-out then has the next run
+    delete the cookie (``_drop_cookie``)."""
     username = common.signed_in_user()
     if username is not None:
         at = st.session_state.get(common.SIGNED_IN_AT)
         user = ui_api.session_user(username, float(at)) if isinstance(at, int | float) else None
         if user is not None and isinstance(at, int | float):
-            authenticator = _authenticator({user.username: {}})
-            _keep(authenticator)
             _remember(user, float(at))
             if st.session_state.pop(PENDING_COOKIE, False):
+                authenticator = _authenticator({user.username: {}})
+                _keep(authenticator)
                 authenticator.cookie_controller.set_cookie()
+            else:
+                _forget_run()
             ui_api.act_as(user.username, st.context.ip_address)  # the audit log's "who"
             return user
         authenticator = _authenticator(ui_api.login_credentials())
         _keep(authenticator)
         _forget(authenticator, ENDED)
         return _sign_in_form(authenticator)
+    returning = _from_cookie()
+    if returning is not None:
+        _forget_run()
+        ui_api.act_as(returning.username, st.context.ip_address)  # the audit log's "who"
+        return returning
     ui_api.act_as(None)
     authenticator = _authenticator(ui_api.login_credentials())
     _keep(authenticator)

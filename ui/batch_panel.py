@@ -14,7 +14,7 @@ from ui import common, labels, privacy_view, run_results, run_view
 CANCEL = "runs_cancel"
 ROW_PAGE = "runs_results_page"
 
-ROWS_PER_PAGE = 1000
+ROWS_PER_PAGE = 250  # rows of the results table read and sent per page (the table shows ~10)
 STOPPED_EARLY = {
     "credit_limit_reached": "The credit cap was reached",
     "cancelled": "The batch was cancelled",
@@ -97,21 +97,26 @@ def _counts(batch: Batch) -> None:
 
 
 def _results(user: str, admin: bool, batch: Batch) -> None:
-    """The rows settled so far, in upload order: the whole table once the batch ends."""
-    items = ui_api.batch_outcomes(user, batch.batch_id, admin=admin)
+    """The rows settled so far, in upload order, one page read from the DB at a time."""
     st.markdown("#### Results")
     choice = st.selectbox("Show", list(run_results.ROW_FILTERS), key=run_results.ROW_FILTER)
-    shown = [o for o in items if run_results.ROW_FILTERS[choice](o)]
-    n_pages = max(1, -(-len(shown) // ROWS_PER_PAGE))
-    page = min(int(st.session_state.get(ROW_PAGE, 1) or 1), n_pages)
-    if ROW_PAGE in st.session_state and st.session_state[ROW_PAGE] != page:
+    row_filter = run_results.ROW_FILTERS.get(str(choice), "all")
+    page = max(1, int(st.session_state.get(ROW_PAGE, 1) or 1))
+    items, shown = ui_api.batch_rows_page(
+        user, batch.batch_id, row_filter, page, ROWS_PER_PAGE, admin=admin
+    )
+    n_pages = max(1, -(-shown // ROWS_PER_PAGE))
+    if page > n_pages:  # fewer rows pass a new filter: its last page
+        page = n_pages
         st.session_state[ROW_PAGE] = page
+        items, shown = ui_api.batch_rows_page(
+            user, batch.batch_id, row_filter, page, ROWS_PER_PAGE, admin=admin
+        )
     first = (page - 1) * ROWS_PER_PAGE
-    run_results.results_table(shown[first : first + ROWS_PER_PAGE])
-    caption = f"{len(shown):,} of {batch.counts.total:,} rows."
+    run_results.results_table(items)
+    caption = f"{shown:,} of {batch.counts.total:,} rows."
     if n_pages > 1:
-        last = min(len(shown), first + ROWS_PER_PAGE)
-        caption += f" Page {page} of {n_pages}: rows {first + 1:,}–{last:,} of these."
+        caption += f" Page {page} of {n_pages}: rows {first + 1:,}–{first + len(items):,} of these."
     if not batch.state.finished:
         caption += " Rows appear here as they are processed."
     st.caption(caption)
@@ -119,9 +124,12 @@ def _results(user: str, admin: bool, batch: Batch) -> None:
         st.number_input("Results page", min_value=1, max_value=n_pages, step=1, key=ROW_PAGE)
 
 
-def status(user: str, admin: bool, batch_id: str, was_active: bool) -> None:
-    """The batch's progress, counts, rows so far and cancel; polled while it runs."""
-    batch = ui_api.get_batch(user, batch_id, admin=admin)
+def status(user: str, admin: bool, batch: Batch, was_active: bool) -> None:
+    """The batch's progress, counts, rows so far and cancel; polled while it runs (a
+    poll reads the batch's counts again: aggregates over its own runs only)."""
+    batch_id = batch.batch_id
+    if common.fragment_rerun():
+        batch = ui_api.get_batch(user, batch_id, admin=admin)
     c = batch.counts
     st.markdown(f"### {common.plain(run_view.name(batch))}")
     st.caption(

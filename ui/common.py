@@ -125,6 +125,11 @@ def _fragment_rerun() -> bool:
     return ctx is not None and bool(getattr(ctx, "fragment_ids_this_run", None))
 
 
+def fragment_rerun() -> bool:
+    """Whether this run reruns a fragment only (what the full run read is then stale)."""
+    return _fragment_rerun()
+
+
 def _session_ended() -> bool:
     """A fragment rerun does not run app.py: check the session here (a signed-out, disabled
     or demoted user's live panel stops at its next refresh)."""

@@ -43,13 +43,11 @@ def _phone(o: RecordOutcome) -> str:
     return o.phone if o.status and o.status.carries_phone else ""
 
 
-ROW_FILTERS: dict[str, Callable[[RecordOutcome], bool]] = {
-    "All rows": lambda o: True,
-    "With a phone": lambda o: bool(_phone(o)),
-    "Without a phone": lambda o: not _phone(o),
-    "Not processed or error": lambda o: (
-        o.status in (RecordStatus.NOT_PROCESSED, RecordStatus.ERROR, None)
-    ),
+ROW_FILTERS = {  # label -> ui_api.ROW_FILTERS (applied in the DB, page by page)
+    "All rows": "all",
+    "With a phone": "phone",
+    "Without a phone": "no_phone",
+    "Not processed or error": "failed",
 }
 
 
@@ -83,12 +81,12 @@ def _outcomes_frame(items: list[RecordOutcome]) -> pd.DataFrame:
     )
 
 
-def _chart(items: list[RecordOutcome]) -> None:
+def _chart(tally: dict[tuple[str, str | None], int]) -> None:
     counts: dict[str, dict[str, int]] = {}
-    for o in items:
-        status = labels.status_label(o.status)
-        per_source = counts.setdefault(o.source or NO_SOURCE, {})
-        per_source[status] = per_source.get(status, 0) + 1
+    for (source, status), n in tally.items():
+        label = labels.status_label(RecordStatus(status) if status else None)
+        per_source = counts.setdefault(source or NO_SOURCE, {})
+        per_source[label] = per_source.get(label, 0) + n
     outcomes = [label for label in OUTCOME_COLORS if any(label in c for c in counts.values())]
     wide = pd.DataFrame(
         [[counts[src].get(label, 0) for label in outcomes] for src in sorted(counts)],
@@ -181,18 +179,16 @@ def _download(
     spec: OutputFile,
 ) -> None:
     base, suffix = spec.name.rsplit(".", 1)
-    data: bytes | Callable[[], bytes] = _fetcher(user, batch.batch_id, spec.name, version, admin)
     if not spec.contract:
         # An export is built on its own and may be impossible (e.g. too many columns
         # for Excel): find out now and say so, instead of a button that does nothing.
-        try:
-            data = ui_api.download_batch(user, batch.batch_id, spec.name, version, admin=admin)
-        except ExportError as exc:
-            col.warning(common.explain(exc), icon=":material/warning:")
+        problem = export_problem(user, batch.batch_id, spec.name, version, admin)
+        if problem:
+            col.warning(problem, icon=":material/warning:")
             return
     col.download_button(
         spec.label,
-        data=data,
+        data=_fetcher(user, batch.batch_id, spec.name, version, admin),  # on click only
         file_name=f"{stem}-{base}.{suffix}",
         mime=spec.mime,
         key=DOWNLOAD_PREFIX + spec.name,
@@ -200,6 +196,18 @@ def _download(
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+@st.cache_data(ttl=3600, max_entries=1000, show_spinner=False)
+def export_problem(user: str, batch_id: str, name: str, version: int, admin: bool) -> str:
+    """Why export ``name`` of version ``version`` cannot be made ('' when it can). Asked
+    once per user, batch, version and file: a version's files never change once written,
+    so a rerun does not read the file again (the button fetches it when clicked)."""
+    try:
+        ui_api.download_batch(user, batch_id, name, version, admin=admin)
+    except ExportError as exc:
+        return common.explain(exc)
+    return ""
 
 
 def _rerun(user: str, batch: Batch) -> None:
@@ -253,8 +261,7 @@ def results_table(items: list[RecordOutcome]) -> None:
 def details(user: str, admin: bool, batch: Batch) -> None:
     """What is shown once a batch has finished, below its rows: outcomes by source,
     downloads and the re-run."""
-    items = ui_api.batch_outcomes(user, batch.batch_id, admin=admin)
     st.markdown("#### Outcomes by source")
-    _chart(items)
+    _chart(ui_api.batch_source_tally(user, batch.batch_id, admin=admin))
     _downloads(user, batch, admin)
     _rerun(user, batch)

@@ -1,21 +1,24 @@
 """The Runs page's list: one line per batch (an upload, its parts and re-runs together),
-filtered by state, searched by name, paged; a row opens the batch."""
+filtered by state, searched by name or id, by dates, paged in the DB (one page is read
+per rerun, never the whole history); a row opens the batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
 
 from phone_core import ui_api
-from phone_core.models import Batch, RunState
+from phone_core.models import Batch
+from phone_core.ui_api import BatchQuery
 from ui import labels
 
 # Widget keys.
 TABLE = "runs_table"
 STATE_FILTER = "runs_state"
 SEARCH = "runs_search"
+DATES = "runs_dates"
 PAGE = "runs_page_no"
 # Page state.
 SEEN_PICK = "runs_seen_pick"  # the table selection already acted on
@@ -24,12 +27,11 @@ QUERY_BATCH = "batch"
 
 PAGE_SIZE = 25
 SMALL_COLUMNS = ("Rows", "Parts")
-STOPPED = (RunState.CREDIT_LIMIT_REACHED, RunState.CANCELLED, RunState.FAILED)
-STATE_FILTERS: dict[str, Callable[[Batch], bool]] = {
-    "All states": lambda b: True,
-    "In progress": lambda b: not b.state.finished,
-    "Completed": lambda b: b.state == RunState.COMPLETED,
-    "Stopped early": lambda b: b.state in STOPPED,
+STATE_FILTERS = {  # label -> ui_api.BATCH_STATES
+    "All states": "all",
+    "In progress": "active",
+    "Completed": "completed",
+    "Stopped early": "stopped",
 }
 
 
@@ -51,18 +53,6 @@ def progress_text(batch: Batch) -> str:
 
 def name(batch: Batch) -> str:
     return batch.label or "Untitled batch"
-
-
-def pick(batches: list[Batch], state: str, search: str) -> list[Batch]:
-    """The batches the state filter and the name search let through."""
-    wanted = search.strip().casefold()
-    keep = STATE_FILTERS.get(state, STATE_FILTERS["All states"])
-    return [b for b in batches if keep(b) and wanted in name(b).casefold()]
-
-
-def page_of(items: list[Batch], page: int) -> list[Batch]:
-    start = (max(1, page) - 1) * PAGE_SIZE
-    return items[start : start + PAGE_SIZE]
 
 
 def pages(n: int) -> int:
@@ -92,25 +82,34 @@ def batches_frame(batches: list[Batch], admin: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def filters() -> tuple[str, str]:
-    """The state filter and the name search (outside the polled table)."""
-    left, right = st.columns([1, 2])
+def filters(owner: str | None) -> BatchQuery:
+    """The state filter, the name search and the dates (outside the polled table)."""
+    left, middle, right = st.columns([1, 2, 1])
     state = str(left.selectbox("State", list(STATE_FILTERS), key=STATE_FILTER))
-    search = str(right.text_input("Search by name", key=SEARCH, placeholder="Batch name"))
-    return state, search
+    search = str(
+        middle.text_input("Search", key=SEARCH, placeholder="File name or batch id")
+    ).strip()
+    dates = right.date_input("Created (UTC)", value=[], key=DATES, help="A day or a range.")
+    picked = [d for d in (dates if isinstance(dates, tuple | list) else [dates]) if d]
+    since = until = None
+    if picked:
+        since = datetime.combine(min(picked), time.min)
+        until = datetime.combine(max(picked) + timedelta(days=1), time.min)
+    return BatchQuery(owner, STATE_FILTERS.get(state, "all"), search, since, until)
 
 
-def batches_table(
-    user: str, admin: bool, owner: str | None, was_active: bool, state: str, search: str
-) -> None:
-    """One page of the batches; polled while one is active. Clicking a row opens it."""
-    everything = ui_api.list_batches(user, admin=admin, owner=owner)
-    shown = pick(everything, state, search)
-    n_pages = pages(len(shown))
-    page = min(int(st.session_state.get(PAGE, 1) or 1), n_pages)
-    if PAGE in st.session_state and st.session_state[PAGE] != page:
-        st.session_state[PAGE] = page  # fewer pages since (a filter): the last one
-    rows = page_of(shown, page)
+def batches_table(user: str, admin: bool, query: BatchQuery, was_active: bool) -> None:
+    """One page of the batches, read from the DB page by page; polled while one is
+    active. Clicking a row opens it."""
+    page = max(1, int(st.session_state.get(PAGE, 1) or 1))
+    found = ui_api.batch_page(user, query, page, PAGE_SIZE, admin=admin)
+    n_pages = pages(found.total)
+    if page > n_pages:  # fewer pages since (a filter): the last one
+        page = n_pages
+        st.session_state[PAGE] = page
+        found = ui_api.batch_page(user, query, page, PAGE_SIZE, admin=admin)
+    rows = found.batches
+    key = f"{query.state}_{query.search}_{query.since}_{query.until}_{page}"
     if not rows:
         st.info("No batch matches this filter.")
     else:
@@ -118,7 +117,7 @@ def batches_table(
             batches_frame(rows, admin),
             hide_index=True,
             width="stretch",
-            key=f"{TABLE}_{state}_{search}_{page}",  # a new page or filter: a new selection
+            key=f"{TABLE}_{key}",  # a new page or filter: a new selection
             on_select="rerun",
             selection_mode="single-row",
             column_config={
@@ -134,13 +133,13 @@ def batches_table(
         _open_clicked(rows, list(getattr(getattr(event, "selection", None), "rows", []) or []))
     first = (page - 1) * PAGE_SIZE
     st.caption(
-        f"Batches {first + 1 if rows else 0:,}–{first + len(rows):,} of {len(shown):,}. "
+        f"Batches {first + 1 if rows else 0:,}–{first + len(rows):,} of {found.total:,}. "
         "Newest first. Click a row to open it."
         + (" Updates every few seconds while a batch is active." if was_active else "")
     )
     if n_pages > 1:
         st.number_input("Page", min_value=1, max_value=n_pages, step=1, key=PAGE)
-    if was_active and all(b.state.finished for b in everything):
+    if was_active and not ui_api.batch_overview(user, admin=admin, owner=query.owner).active:
         st.rerun(scope="app")  # everything finished: redraw the page once, stop polling
 
 

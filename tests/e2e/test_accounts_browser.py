@@ -1,5 +1,6 @@
 """Accounts in a real browser (issue 9, items 2-4): a restored cookie after "Sign out" does
-not sign in, the sign-in lockout says plainly for how long, and the Users page.
+not sign in, the sign-in lockout says plainly for how long, and the Users page; a
+returning browser with the cookie sees the app in one render (issue 11, item 5).
 
 Screenshots go to artifacts/screenshots/ (git-ignored).
 """
@@ -67,6 +68,45 @@ def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app
         assert page.get_by_text("Signed in as").count() == 0
         assert heading(page, "New batch").count() == 0
         shot(page, "13_restored_cookie_refused")
+    finally:
+        page.context.close()
+
+
+# Installed before the app loads: counts the app's script runs (each move of the root's
+# data-test-script-state into "running") and notes whether the sign-in form ever appeared.
+RENDER_WATCH = """
+window.__phone = {runs: 0, form: false};
+new MutationObserver((records) => {
+  const mine = records.filter((r) => r.attributeName === 'data-test-script-state');
+  mine.forEach((r, i) => {
+    const next = i + 1 < mine.length ? mine[i + 1].oldValue
+      : r.target.getAttribute('data-test-script-state');
+    if (next === 'running' && r.oldValue !== 'running') window.__phone.runs += 1;
+  });
+  if (document.querySelector('input[aria-label="Username"]')) window.__phone.form = true;
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+"""
+
+
+def test_a_returning_browser_sees_the_app_in_one_render(browser: Any, web_app: App) -> None:
+    page = new_page(browser)
+    try:
+        sign_in(page, web_app, "alice", PASSWORDS["alice"], "api_keys")
+        session_cookie(page)
+        wait_idle(page)
+        returning = page.context.new_page()  # same browser profile: the cookie is kept
+        returning.add_init_script(RENDER_WATCH)
+        returning.goto(f"{web_app.url}/api_keys")
+        returning.get_by_text("Signed in as").wait_for()
+        heading(returning, "API keys").wait_for()
+        wait_idle(returning)
+        returning.wait_for_timeout(2000)  # a rerun asked for by a cookie component comes now
+        wait_idle(returning)
+        watch = returning.evaluate("window.__phone")
+        assert watch["form"] is False, "the sign-in form was shown to a returning browser"
+        assert watch["runs"] == 1, f"the app ran {watch['runs']} times for one page load"
+        shot(returning, "17_returning_browser")
     finally:
         page.context.close()
 

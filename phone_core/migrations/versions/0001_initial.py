@@ -36,13 +36,17 @@ LATER_COLUMNS: dict[str, frozenset[str]] = {
     "cache": frozenset({"line_type", "verified_at"}),  # 0007_vendor_jobs
 }
 LATER_INDEXES = frozenset({"ix_directory_identity"})  # 0006_directory_loads
+LATER_INDEXES |= {"ix_run_records_batch_row", "ix_ledger_user_kind"}  # 0011_page_indexes
 
 
 def _version_1(table: sa.Table, into: sa.MetaData) -> sa.Table:
     """``table`` as version 1 had it (without the columns and indexes added later)."""
     later = LATER_COLUMNS.get(table.name)
-    if not later:
-        return table.to_metadata(into)
+    if not later:  # all of it (constraints too) but the indexes added later
+        copied = table.to_metadata(into)
+        for index in [i for i in copied.indexes if i.name in LATER_INDEXES]:
+            copied.indexes.discard(index)
+        return copied
     copy = sa.Table(table.name, into, *[c._copy() for c in table.columns if c.name not in later])
     made = {index.name for index in copy.indexes}  # from columns with index=True
     for index in table.indexes:
