@@ -234,6 +234,11 @@ class LushaSource:
         finally:
             self.http.reset()
 
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (the inline queue runs each run on a loop
+        of its own: ``inline.close_loop_clients``)."""
+        await self.http.aclose()
+
     def close(self) -> None:
         self.http.close()
 
