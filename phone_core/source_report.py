@@ -114,7 +114,7 @@ def report(
 def suggestion(
     views: list[VendorView], measured: list[source_stats.SourceStats]
 ) -> list[dict[str, Any]]:
-    ranked = source_stats.suggested_order([v.price for v in views if v.enabled], measured)
+    ranked = source_stats.suggested_order([v.price for v in views if v.usable], measured)
     return [
         {
             "source": s.source,
