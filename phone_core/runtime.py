@@ -87,6 +87,7 @@ class Runtime:
     # Builds ``sources`` from the configuration (``SourceRegistry``); ``sources`` set by
     # hand (tests, embedding) win: the registry only refreshes the list it built.
     registry: SourceRegistry | None = None
+    closing: bool = False  # set first thing in ``close``: what fails from now on is shutdown
 
     def current_sources(self) -> list[Source]:
         """The waterfall now (the configuration is re-read at most every
@@ -110,6 +111,7 @@ class Runtime:
     def close(self) -> None:
         """Release everything the runtime holds: background threads, queue, sources'
         clients, DB, S3 server."""
+        self.closing = True
         for job in self.background:
             job.stop()
         self.background.clear()

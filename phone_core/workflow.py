@@ -45,13 +45,24 @@ def _rt() -> Runtime:
     return _bound[0]
 
 
+def _shutting_down() -> bool:
+    return _closed.is_set() or bool(_bound and _bound[0].closing)
+
+
 class StepFailed(Exception):
     """Raised by a step instead of the error it met, with that error's type name only:
     DBOS logs and stores a step's exception, and a message from a parser or driver can
     carry cell values (personal data). The full stack, without the message, is logged."""
 
 
-def _scrubbed(run_id: str, step: str, exc: Exception) -> StepFailed:
+def _scrubbed(run_id: str, step: str, exc: Exception) -> BaseException:
+    """The error a failed step raises: ``StepFailed`` (the run fails), or, when this
+    process is shutting down (its sources' clients closing under the step), a
+    cancellation: the run is not failed for that, its workflow stays PENDING and resumes
+    from its last checkpoint on the next start."""
+    if _shutting_down():
+        log.info("run %s: step %s interrupted by the shutdown", run_id, step)
+        return asyncio.CancelledError("the worker of this process is shutting down")
     log.error("run %s: step %s failed: %s", run_id, step, redacted_trace(exc))
     return StepFailed(type(exc).__name__)
 
@@ -273,6 +284,10 @@ class DbosRunQueue:
         return len(ids)
 
     def interrupt(self) -> None:
+        """Stop taking runs off the queue, then interrupt those in flight (the runtime
+        closes their sources next: no run may start after this)."""
+        _closed.set()
+        _stop_dequeuing()
         _interrupt_running()
 
     def close(self) -> None:

@@ -95,3 +95,24 @@ def test_a_step_that_starts_after_the_shutdown_leaves_its_run_for_recovery() -> 
         workflow._closed.clear()
     with pytest.raises(RuntimeError, match="not launched"):
         workflow._rt()
+
+
+def test_a_step_failing_while_its_runtime_closes_does_not_fail_the_run() -> None:
+    """Seen on CI: a wave's lookup met a client the shutdown had just closed ("Cannot
+    send a request, as the client has been closed"); the run was marked failed. While the
+    runtime closes, a failing step is cancelled instead: the run resumes on the next start.
+    Outside a shutdown the same failure still fails the run."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from phone_core import workflow
+
+    closing = SimpleNamespace(closing=True)
+    workflow._bound.append(closing)  # type: ignore[arg-type]
+    try:
+        err = workflow._scrubbed("r1", "wave", RuntimeError("client closed"))
+        assert isinstance(err, asyncio.CancelledError)
+        closing.closing = False
+        assert isinstance(workflow._scrubbed("r1", "wave", RuntimeError("x")), workflow.StepFailed)
+    finally:
+        workflow._bound.clear()
