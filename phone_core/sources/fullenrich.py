@@ -69,7 +69,13 @@ from phone_core.sources.vendor_base import (
     phones_result,
     split_name,
 )
-from phone_core.sources.vendor_http import NoMatch, VendorCallError, VendorHttp, retry_after_of
+from phone_core.sources.vendor_http import (
+    HttpClientOwner,
+    NoMatch,
+    VendorCallError,
+    VendorHttp,
+    retry_after_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +177,7 @@ def map_back(
     return out
 
 
-class FullEnrichSource:
+class FullEnrichSource(HttpClientOwner):
     """Async-job source: the engine hands it up to ``batch_size`` records per call."""
 
     name = NAME
@@ -319,14 +325,6 @@ class FullEnrichSource:
             raise SourceError(exc.detail, "FullEnrich did not answer the credits call") from None
         finally:
             self.http.reset()
-
-    async def aclose(self) -> None:
-        """Close this event loop's HTTP client (the inline queue runs each run on a loop
-        of its own: ``inline.close_loop_clients``)."""
-        await self.http.aclose()
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _build(config: VendorConfig, engine: Engine) -> FullEnrichSource:

@@ -58,7 +58,12 @@ from phone_core.sources.vendor_base import (
     phones_result,
     split_name,
 )
-from phone_core.sources.vendor_http import VendorCallError, VendorHttp, retry_after_of
+from phone_core.sources.vendor_http import (
+    HttpClientOwner,
+    VendorCallError,
+    VendorHttp,
+    retry_after_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +191,7 @@ def map_back(
     return out
 
 
-class LushaSource:
+class LushaSource(HttpClientOwner):
     """Bulk source: the engine hands it up to ``batch_size`` records per call."""
 
     name = NAME
@@ -233,14 +238,6 @@ class LushaSource:
             await self.http.request("GET", USAGE_PATH, limited=False, attempts=1)
         finally:
             self.http.reset()
-
-    async def aclose(self) -> None:
-        """Close this event loop's HTTP client (the inline queue runs each run on a loop
-        of its own: ``inline.close_loop_clients``)."""
-        await self.http.aclose()
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _build(config: VendorConfig, engine: Engine) -> LushaSource:

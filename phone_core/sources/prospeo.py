@@ -60,7 +60,13 @@ from phone_core.sources.vendor_base import (
     phones_result,
     split_name,
 )
-from phone_core.sources.vendor_http import NoMatch, VendorCallError, VendorHttp, retry_after_of
+from phone_core.sources.vendor_http import (
+    HttpClientOwner,
+    NoMatch,
+    VendorCallError,
+    VendorHttp,
+    retry_after_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +139,7 @@ def parse_person(payload: Any, price: Price, region: str) -> SourceResult:
     return phones_result(NAME, cands, price, region, raw={k: v for k, v in raw.items() if v})
 
 
-class ProspeoSource:
+class ProspeoSource(HttpClientOwner):
     """Single-record source: the engine sends one record per call (``batch_size`` 1)."""
 
     name = NAME
@@ -182,14 +188,6 @@ class ProspeoSource:
             raise SourceError(miss.detail, "Prospeo refused the account-info call") from None
         finally:
             self.http.reset()
-
-    async def aclose(self) -> None:
-        """Close this event loop's HTTP client (the inline queue runs each run on a loop
-        of its own: ``inline.close_loop_clients``)."""
-        await self.http.aclose()
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _build(config: VendorConfig, engine: Engine) -> ProspeoSource:

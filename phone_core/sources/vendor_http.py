@@ -108,6 +108,20 @@ class _NotSent(RetryableSourceError):
     """The request never reached the vendor (connection refused): always safe to retry."""
 
 
+class HttpClientOwner:
+    """The clients of a source that calls its vendor through ``self.http``."""
+
+    http: VendorHttp
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (the inline queue runs each run on a loop
+        of its own: ``inline.close_loop_clients``)."""
+        await self.http.aclose()
+
+    def close(self) -> None:
+        self.http.close()
+
+
 class VendorHttp:
     """HTTP calls to one vendor. One ``AsyncClient`` and semaphore per event loop."""
 
