@@ -319,16 +319,9 @@ class FullEnrichSource(HttpClientOwner):
 
     async def test_connection(self) -> None:
         """One free call (the credit balance); raises a ``SourceError`` saying what is wrong."""
-        try:
-            await self.http.request("GET", CREDITS_PATH, limited=False, attempts=1)
-        except NoMatch as exc:
-            raise SourceError(exc.detail, "FullEnrich did not answer the credits call") from None
-        finally:
-            self.http.reset()
-
-
-def _build(config: VendorConfig, engine: Engine) -> FullEnrichSource:
-    return FullEnrichSource(config, engine)
+        await self.free_call(
+            "GET", CREDITS_PATH, refused="FullEnrich did not answer the credits call"
+        )
 
 
 VENDOR = VendorSpec(
@@ -339,6 +332,6 @@ VENDOR = VendorSpec(
     default_rate_per_sec=1.0,
     default_concurrency=4,
     docs_url="https://docs.fullenrich.com/api/v2/contact/enrich/bulk/post",
-    build=_build,
+    build=FullEnrichSource,
     default_base_url="https://app.fullenrich.com/api/v2",
 )

@@ -234,14 +234,7 @@ class LushaSource(HttpClientOwner):
         return [r.model_copy(update={"source": self.name}) for r in results]
 
     async def test_connection(self) -> None:
-        try:
-            await self.http.request("GET", USAGE_PATH, limited=False, attempts=1)
-        finally:
-            self.http.reset()
-
-
-def _build(config: VendorConfig, engine: Engine) -> LushaSource:
-    return LushaSource(config, engine)
+        await self.free_call("GET", USAGE_PATH, refused="Lusha refused the usage call")
 
 
 VENDOR = VendorSpec(
@@ -252,6 +245,6 @@ VENDOR = VendorSpec(
     default_rate_per_sec=5.0,
     default_concurrency=2,
     docs_url="https://docs.lusha.com/apis/openapi/person-enrichment/searchmultiplecontacts",
-    build=_build,
+    build=LushaSource,
     default_base_url="https://api.lusha.com",
 )

@@ -182,16 +182,9 @@ class ProspeoSource(HttpClientOwner):
 
     async def test_connection(self) -> None:
         """One free call (account info); raises a ``SourceError`` saying what is wrong."""
-        try:
-            await self.http.request("POST", ACCOUNT_PATH, {}, limited=False, attempts=1)
-        except NoMatch as miss:
-            raise SourceError(miss.detail, "Prospeo refused the account-info call") from None
-        finally:
-            self.http.reset()
-
-
-def _build(config: VendorConfig, engine: Engine) -> ProspeoSource:
-    return ProspeoSource(config, engine)
+        await self.free_call(
+            "POST", ACCOUNT_PATH, {}, refused="Prospeo refused the account-info call"
+        )
 
 
 VENDOR = VendorSpec(
@@ -202,6 +195,6 @@ VENDOR = VendorSpec(
     default_rate_per_sec=5.0,
     default_concurrency=5,
     docs_url="https://prospeo.io/api-docs/enrich-person",
-    build=_build,
+    build=ProspeoSource,
     default_base_url="https://api.prospeo.io",
 )

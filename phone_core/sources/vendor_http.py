@@ -121,6 +121,16 @@ class HttpClientOwner:
     def close(self) -> None:
         self.http.close()
 
+    async def free_call(self, method: str, path: str, body: Any = None, *, refused: str) -> None:
+        """The "test connection" call: once, no retry, no rate-limit wait; a vendor's
+        error as its ``SourceError``, a refusal of the call itself as ``refused``."""
+        try:
+            await self.http.request(method, path, body, limited=False, attempts=1)
+        except NoMatch as miss:
+            raise SourceError(miss.detail, refused) from None
+        finally:
+            self.http.reset()
+
 
 class VendorHttp:
     """HTTP calls to one vendor. One ``AsyncClient`` and semaphore per event loop."""
