@@ -254,7 +254,7 @@ class VendorHttp:
                 else:
                     self.breaker.success()
                     return payload
-            log.warning("%s %s attempt %d/%d: %s", self.name, method, attempt, tries, error)
+            log.warning("%s %s attempt %d/%d: %s", self.name, method, attempt, tries, error.detail)
             safe = idempotent or isinstance(error, _NotSent) or error.detail == _RATE_LIMITED
             delay = error.retry_after
             if delay is None:
