@@ -72,7 +72,7 @@ def _erase(admin: str) -> None:
                 try:
                     st.session_state[RECEIPT] = ui_api.erase_person(admin, kind, value)
                 except InputError as exc:
-                    st.error(f"Not erased: {common.explain(exc)}")
+                    st.error(f"Not erased: {common.plain(str(exc))}.")
     shown = st.session_state.pop(RECEIPT, None)
     if shown:
         state, receipt = shown
