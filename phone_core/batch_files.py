@@ -9,6 +9,10 @@ version downloads the same bytes for good.
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from phone_core import batch_views, outputs
 from phone_core.errors import RETENTION_DELETED, ExportError, NotFound, redacted_trace
@@ -20,23 +24,26 @@ from phone_core.storage import batch_key
 log = logging.getLogger(__name__)
 
 
-def build(
-    name: str, items: list[RecordOutcome], ctx: outputs.ExportContext = outputs.PLAIN
-) -> bytes:
-    """One merged file from merged outcomes: the one place the run builders are called."""
-    contract = outputs.contract_files(items)
-    if name in contract:
-        return contract[name]
-    builder = outputs.EXPORT_BUILDERS.get(name)
-    if builder is None:
-        raise NotFound(f"no output called {name}")
-    return builder(items, ctx)
+# Rows read from the database at a time while a file is written: the file's memory.
+WINDOW = 2000
+# A file being written stays in memory up to this size, then goes to a temporary file.
+SPOOL_BYTES = 4 * 1024 * 1024
 
 
-def _items(rt: Runtime, rows: list[RunRow], version: int) -> list[RecordOutcome]:
-    with rt.db.connect() as conn:
-        parts = batch_views.version_rows(rows, version)
-        return [c.outcome for c in batch_views.current(conn, parts)]
+def outcomes(rt: Runtime, rows: list[RunRow], version: int) -> outputs.Outcomes:
+    """Version ``version``'s rows, each row's newest outcome, read a window at a time
+    (a connection per window, none held while a file is written)."""
+    parts = batch_views.version_rows(rows, version)
+
+    def each() -> Iterator[RecordOutcome]:
+        with rt.db.connect() as conn:
+            end = batch_views.row_end(conn, parts)
+        for start in range(0, end, WINDOW):
+            with rt.db.connect() as conn:
+                window = batch_views.current_window(conn, parts, start, start + WINDOW)
+            yield from window
+
+    return each
 
 
 def _context(rows: list[RunRow]) -> outputs.ExportContext:
@@ -44,8 +51,40 @@ def _context(rows: list[RunRow]) -> outputs.ExportContext:
     return outputs.ExportContext(source_delimiter=rows[0].source_delimiter)
 
 
-def _write(rt: Runtime, batch_id: str, version: int, name: str, body: bytes) -> None:
-    rt.store.put(batch_key(rt.store, batch_id, version, name), body, OUTPUT_FILES[name].mime)
+def _write(rt: Runtime, rows: list[RunRow], version: int, names: Iterable[str]) -> Written:
+    """Write files ``names`` of the version to S3 from one reading of its outcomes (each
+    through a spooled temporary file); those that could not be built are not written."""
+    spools = {n: tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) for n in names}  # noqa: SIM115
+    try:
+        streams = {n: cast(BinaryIO, f) for n, f in spools.items()}
+        failed = outputs.write_files(outcomes(rt, rows, version), streams, _context(rows))
+        for name, body in streams.items():
+            if name not in failed:
+                key = batch_key(rt.store, rows[0].batch_id, version, name)
+                rt.store.put_file(key, body, OUTPUT_FILES[name].mime)
+    except BaseException:
+        for f in spools.values():
+            f.close()
+        raise
+    return Written(streams, failed)
+
+
+@dataclass
+class Written:
+    """Files just written (each positioned anywhere: ``read`` seeks) and those that could
+    not be built, with why; ``close`` drops the temporary files."""
+
+    files: dict[str, BinaryIO]
+    failed: dict[str, Exception]
+
+    def read(self, name: str) -> bytes:
+        body = self.files[name]
+        body.seek(0)
+        return body.read()
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
 
 
 def read(rt: Runtime, rows: list[RunRow], version: int, name: str) -> bytes:
@@ -61,16 +100,18 @@ def read(rt: Runtime, rows: list[RunRow], version: int, name: str) -> bytes:
         return rt.store.get(batch_key(rt.store, batch_id, version, name))
     except NotFound:
         pass
+    written = _write(rt, rows, version, [name])
     try:
-        body = build(name, _items(rt, rows, version), _context(rows))
-    except ExportError:
-        raise
-    except Exception as exc:
-        log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
-        label = OUTPUT_FILES[name].label
-        raise ExportError(f"the {label} file could not be built for this batch") from exc
-    _write(rt, batch_id, version, name, body)
-    return body
+        exc = written.failed.get(name)
+        if isinstance(exc, ExportError):
+            raise exc
+        if exc is not None:
+            log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
+            label = OUTPUT_FILES[name].label
+            raise ExportError(f"the {label} file could not be built for this batch") from exc
+        return written.read(name)
+    finally:
+        written.close()
 
 
 def publish_ready(rt: Runtime, run_id: str) -> None:
@@ -87,19 +128,16 @@ def publish_ready(rt: Runtime, run_id: str) -> None:
 
 def _publish(rt: Runtime, rows: list[RunRow], version: int) -> None:
     batch_id = rows[0].batch_id
-    items = _items(rt, rows, version)
-    for name in OUTPUT_FILES:
-        try:
-            rt.store.get(batch_key(rt.store, batch_id, version, name))
-            continue  # written already (a retried step, or a download first): keep it
-        except NotFound:
-            pass
-        try:
-            body = build(name, items, _context(rows))
-        except Exception as exc:
-            log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
-            continue
-        _write(rt, batch_id, version, name, body)
+    # Written already (a retried step, or a download first): kept as it is.
+    names = [
+        n for n in OUTPUT_FILES if not rt.store.exists(batch_key(rt.store, batch_id, version, n))
+    ]
+    if not names:
+        return
+    written = _write(rt, rows, version, names)
+    written.close()
+    for name, exc in written.failed.items():
+        log.warning("batch %s: %s not built: %s", batch_id, name, redacted_trace(exc))
 
 
 def keys(rt: Runtime, rows: list[RunRow]) -> list[str]:
@@ -112,29 +150,31 @@ def keys(rt: Runtime, rows: list[RunRow]) -> list[str]:
     ]
 
 
-def rewrite(rt: Runtime, rows: list[RunRow]) -> list[str]:
-    """Rebuild every stored version of the batch of ``rows`` from its records as they are
-    now (after an erasure redacted some): the one exception to 'a stored version never
-    changes'. Only files already written are rewritten; the keys rewritten."""
+def rewrite(
+    rt: Runtime, rows: list[RunRow], names: Iterable[str] = OUTPUT_FILES, *, all_: bool = False
+) -> tuple[list[str], list[str]]:
+    """Rebuild files ``names`` of every version of the batch of ``rows`` from its records
+    as they are now (after an erasure redacted some, or do-not-call marks changed): the
+    one exception to 'a stored version never changes'. Only files already written are
+    rewritten unless ``all_``; one that cannot be built now is removed (the old one must
+    not stay). The keys rewritten, and those that failed."""
     batch_id = rows[0].batch_id
     done: list[str] = []
+    failed: list[str] = []
     for ready in batch_views.versions(rows):
-        items: list[RecordOutcome] | None = None
-        for name in OUTPUT_FILES:
-            key = batch_key(rt.store, batch_id, ready.version, name)
-            try:
-                rt.store.get(key)
-            except NotFound:
-                continue  # never written: built from the redacted records on download
-            if items is None:
-                items = _items(rt, rows, ready.version)
-            try:
-                body = build(name, items, _context(rows))
-            except Exception as exc:  # cannot be built now: remove the old one
-                log.warning("batch %s: %s not rebuilt: %s", batch_id, name, redacted_trace(exc))
-                rt.store.delete(key)
+        keys = {n: batch_key(rt.store, batch_id, ready.version, n) for n in names}
+        if not all_:  # never written: built from the records as they are on download
+            keys = {n: k for n, k in keys.items() if rt.store.exists(k)}
+        if not keys:
+            continue
+        written = _write(rt, rows, ready.version, keys)
+        written.close()
+        for name, key in keys.items():
+            exc = written.failed.get(name)
+            if exc is None:
                 done.append(key)
                 continue
-            _write(rt, batch_id, ready.version, name, body)
-            done.append(key)
-    return done
+            log.warning("batch %s: %s not rebuilt: %s", batch_id, name, redacted_trace(exc))
+            rt.store.delete(key)
+            failed.append(key)
+    return done, failed

@@ -444,6 +444,32 @@ def outcome_page(
     return items, total
 
 
+def row_end(conn: Connection, rows: Sequence[RunRow]) -> int:
+    """One past the last upload row the runs ``rows`` hold (0 when they hold none)."""
+    stmt = sa.select(sa.func.max(rr.c.batch_row)).where(rr.c.run_id.in_([r.run_id for r in rows]))
+    last = conn.execute(stmt).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+def current_window(
+    conn: Connection, rows: Sequence[RunRow], start: int, end: int
+) -> list[RecordOutcome]:
+    """The upload rows ``start`` to ``end`` (excluded) as ``current`` has them: each row's
+    newest outcome over ``rows``, in upload order. A batch's files are written a window at
+    a time (read on the ``(run_id, batch_row)`` index), never from all its rows at once."""
+    r = rr.alias("r")
+    stmt = (
+        sa.select(r)
+        .where(
+            _current(rows, r, settled_only=False),
+            r.c.batch_row >= start,
+            r.c.batch_row < end,
+        )
+        .order_by(r.c.batch_row)
+    )
+    return [outcome_of(m, int(m["batch_row"])) for m in (x._mapping for x in conn.execute(stmt))]
+
+
 def outcome_tally(conn: Connection, rows: Sequence[RunRow]) -> dict[tuple[str, str | None], int]:
     """(source, status) -> rows, over each row's newest outcome (the chart by source)."""
     r = rr.alias("r")
@@ -455,18 +481,34 @@ def outcome_tally(conn: Connection, rows: Sequence[RunRow]) -> dict[tuple[str, s
     return {(str(src or ""), st): int(n) for src, st, n in conn.execute(stmt)}
 
 
+def _failed_now(
+    rows: Sequence[RunRow], r: Any, statuses: Sequence[str], skip_detail: str
+) -> ColumnElement[bool]:
+    return sa.and_(
+        _current(rows, r, settled_only=False),
+        r.c.status.in_(list(statuses)),
+        r.c.detail != skip_detail,
+    )
+
+
 def count_current(
     conn: Connection, rows: Sequence[RunRow], statuses: Sequence[str], skip_detail: str
 ) -> int:
     """Rows whose newest outcome has one of ``statuses`` (and not detail ``skip_detail``):
     the rows a batch re-run would send."""
     r = rr.alias("r")
-    stmt = sa.select(sa.func.count()).where(
-        _current(rows, r, settled_only=False),
-        r.c.status.in_(list(statuses)),
-        r.c.detail != skip_detail,
-    )
+    stmt = sa.select(sa.func.count()).where(_failed_now(rows, r, statuses, skip_detail))
     return int(conn.execute(stmt).scalar() or 0)
+
+
+def current_failed(
+    conn: Connection, rows: Sequence[RunRow], statuses: Sequence[str], skip_detail: str
+) -> list[RecordOutcome]:
+    """Those rows (``count_current``), their newest outcomes in upload order: only them
+    are read, not the whole batch."""
+    r = rr.alias("r")
+    stmt = sa.select(r).where(_failed_now(rows, r, statuses, skip_detail)).order_by(r.c.batch_row)
+    return [outcome_of(m, int(m["batch_row"])) for m in (x._mapping for x in conn.execute(stmt))]
 
 
 def batch_of_run(conn: Connection, run_id: str, owner: str | None = None) -> str:

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from phone_core import audit, batch_files, batch_views, db, outputs, runs, suppression
+from phone_core import audit, batch_files, batch_views, db, runs, suppression
 from phone_core.engine import publish_exports
 from phone_core.errors import redacted_trace
 from phone_core.models import OUTPUT_FILES, PERSON_FIELDS, Person, RecordStatus, RunState
 from phone_core.runtime import Runtime
-from phone_core.storage import batch_key
 
 log = logging.getLogger(__name__)
 
@@ -160,21 +159,9 @@ def _rewrite(rt: Runtime, findings: list[RunFinding], report: RecheckReport) -> 
     for batch_id in sorted({f.batch_id for f in changed}):
         with rt.db.connect() as conn:
             rows = batch_views.batch_rows(conn, batch_id)
-            for v in batch_views.versions(rows):
-                parts = batch_views.version_rows(rows, v.version)
-                items = [c.outcome for c in batch_views.current(conn, parts)]
-                ctx = outputs.ExportContext(source_delimiter=rows[0].source_delimiter)
-                for name in spreadsheet:
-                    try:
-                        body = batch_files.build(name, items, ctx)
-                        key = batch_key(rt.store, batch_id, v.version, name)
-                        rt.store.put(key, body, OUTPUT_FILES[name].mime)
-                        report.files_rewritten += 1
-                    except Exception as exc:
-                        report.files_failed += 1
-                        log.warning(
-                            "batch %s: %s not rewritten: %s", batch_id, name, redacted_trace(exc)
-                        )
+        done, failed = batch_files.rewrite(rt, rows, spreadsheet, all_=True)
+        report.files_rewritten += len(done)
+        report.files_failed += len(failed)
 
 
 def recheck_past_runs(rt: Runtime) -> RecheckReport:

@@ -239,9 +239,7 @@ def _rewrite_run(rt: Runtime, run_id: str) -> list[str]:
         if spec.contract:
             continue
         key = output_key(rt.store, row.result_path, name)
-        try:
-            rt.store.get(key)
-        except NotFound:
+        if not rt.store.exists(key):
             continue  # never written: built from the redacted records on download
         try:
             engine.publish_exports(rt, run_id, only=name)
@@ -256,7 +254,8 @@ def _rewrite_batch(rt: Runtime, batch_id: str) -> list[str]:
         rows = batch_views.batch_rows(conn, batch_id)
     if not rows or any(r.outputs_deleted_at is not None for r in rows):
         return []
-    return batch_files.rewrite(rt, rows)
+    done, failed = batch_files.rewrite(rt, rows)
+    return done + failed  # a file that cannot be rebuilt now is removed
 
 
 def rewrite_files(rt: Runtime, erasure_id: str, kind: str, target: str) -> None:

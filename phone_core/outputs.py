@@ -20,9 +20,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, BinaryIO, Protocol
 
 from phone_core import xlsxwrite
 from phone_core.errors import ExportError
@@ -33,6 +34,7 @@ from phone_core.models import (
     ENRICHED_EXCEL_CSV_FILE,
     ENRICHED_EXTRA_COLUMNS,
     ENRICHED_XLSX_FILE,
+    OUTPUT_FILES,
     PERSON_FIELDS,
     RESULT_COLUMNS,
     RESULTS_FILE,
@@ -77,90 +79,103 @@ class ExportContext:
 PLAIN = ExportContext()
 
 
-def _csv(
-    header: tuple[str, ...] | list[str],
-    rows: list[list[str]],
-    *,
-    delimiter: str = ",",
-    newline: str = "\n",
-    encoding: str = "utf-8",
-) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator=newline)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue().encode(encoding)
+Outcomes = Callable[[], Iterable[RecordOutcome]]
+"""The outcomes of a file, in its order, afresh on each call. The enriched exports need
+two passes (the header is the union of the rows' columns, known after the last row), so
+a batch's files are written from windows of outcomes read twice, never a list of them
+all (``write_files``)."""
+
+
+def replay(items: Iterable[RecordOutcome]) -> Outcomes:
+    """Outcomes already in memory (a run's), as ``Outcomes``."""
+    held = items if isinstance(items, list) else list(items)
+    return lambda: held
 
 
 def phone_of(o: RecordOutcome) -> str:
     return o.phone if o.status is not None and o.status.carries_phone else ""
 
 
-def results_csv(items: list[RecordOutcome]) -> bytes:
-    rows = []
-    for o in items:
-        p = o.person
-        phone = phone_of(o)
-        rows.append(
-            [
-                p.id,
-                p.first_name,
-                p.last_name,
-                p.company_name,
-                p.company_url,
-                p.linkedin,
-                phone,
-                "true" if phone else "false",
-            ]
-        )
-    return _csv(RESULT_COLUMNS, rows)
-
-
-def credits_csv(items: list[RecordOutcome]) -> bytes:
-    rows = [
-        [
-            o.person.id,
-            (o.status or RecordStatus.NOT_PROCESSED).value,
-            o.source,
-            str(o.credits_charged),
-            o.detail,
-        ]
-        for o in items
+def _result_cells(o: RecordOutcome) -> list[str]:
+    p = o.person
+    phone = phone_of(o)
+    return [
+        p.id,
+        p.first_name,
+        p.last_name,
+        p.company_name,
+        p.company_url,
+        p.linkedin,
+        phone,
+        "true" if phone else "false",
     ]
-    return _csv(CREDIT_COLUMNS, rows)
 
 
-def enriched_table(items: list[RecordOutcome]) -> tuple[list[str], list[list[str]]]:
-    """Original columns untouched (or the canonical fields), plus phone and credit columns."""
-    original: list[str] = []
-    for o in items:
+def _credit_cells(o: RecordOutcome) -> list[str]:
+    return [
+        o.person.id,
+        (o.status or RecordStatus.NOT_PROCESSED).value,
+        o.source,
+        str(o.credits_charged),
+        o.detail,
+    ]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What an enriched export must know before its first row: its original columns,
+    how many rows it has, and (XLSX) which original columns hold a value Excel would
+    mangle."""
+
+    original: list[str]
+    rows: int
+    mangled: frozenset[str]
+
+    @property
+    def header(self) -> list[str]:
+        extra = list(ENRICHED_EXTRA_COLUMNS)
+        return self.original + [c if c not in self.original else f"{c} (enriched)" for c in extra]
+
+
+def _base(o: RecordOutcome) -> dict[str, Any]:
+    return o.source_row or o.person.model_dump()
+
+
+def _shape(outcomes: Outcomes, *, find_mangled: bool = False) -> _Shape:
+    """Original columns untouched (their union over the rows, in order of appearance), or
+    the canonical fields when no row has its uploaded columns."""
+    seen: dict[str, None] = {}
+    mangled: set[str] = set()
+    rows = 0
+    for o in outcomes():
+        rows += 1
         if o.source_row:
             for key in o.source_row:
-                if key not in original:
-                    original.append(key)
-    if not original:
-        original = list(PERSON_FIELDS)
-    extra = [c for c in ENRICHED_EXTRA_COLUMNS]
-    header = original + [c if c not in original else f"{c} (enriched)" for c in extra]
-    rows: list[list[str]] = []
-    for o in items:
-        base = o.source_row or o.person.model_dump()
-        phone = phone_of(o)
-        info = describe(phone) if phone else None
-        rows.append(
-            [str(base.get(c, "") or "") for c in original]
-            + [
-                phone,
-                info.type if info else "",
-                info.country if info else "",
-                (o.status or RecordStatus.NOT_PROCESSED).value,
-                o.source,
-                str(o.credits_charged),
-                "true" if o.dnc_list else "false",
-                o.dnc_list,
-            ]
-        )
-    return header, rows
+                if key not in seen:
+                    seen[key] = None
+        if find_mangled:
+            for key, value in _base(o).items():
+                if key not in mangled and _EXCEL_MANGLES.fullmatch(str(value or "")):
+                    mangled.add(key)
+    original = list(seen) if seen else list(PERSON_FIELDS)
+    return _Shape(original, rows, frozenset(mangled))
+
+
+def _enriched_cells(o: RecordOutcome, original: list[str]) -> list[str]:
+    """The row of an enriched export: the original columns, then phone and credit ones."""
+    base = _base(o)
+    phone = phone_of(o)
+    info = describe(phone) if phone else None
+    return [str(base.get(c, "") or "") for c in original] + [
+        phone,
+        info.type if info else "",
+        info.country if info else "",
+        (o.status or RecordStatus.NOT_PROCESSED).value,
+        o.source,
+        str(o.credits_charged),
+        "true" if o.dnc_list else "false",
+        o.dnc_list,
+    ]
 
 
 def _safe_cell(value: str) -> str:
@@ -185,23 +200,6 @@ def _excel_csv_cell(value: str) -> str:
     return _safe_cell(value)
 
 
-def enriched_csv(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
-    header, rows = enriched_table(items)
-    return _csv([_safe_cell(h) for h in header], [[_safe_cell(v) for v in r] for r in rows])
-
-
-def enriched_excel_csv(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
-    """The enriched table for Excel in any locale (see the module's docstring)."""
-    header, rows = enriched_table(items)
-    return _csv(
-        [_excel_csv_cell(h) for h in header],
-        [[_excel_csv_cell(v) for v in r] for r in rows],
-        delimiter=ctx.excel_delimiter,
-        newline="\r\n",
-        encoding="utf-8-sig",
-    )
-
-
 def _number(value: str) -> int | Decimal | None:
     """The value as a number if it is a plain one Excel holds exactly, else None."""
     if not _PLAIN_NUMBER.fullmatch(value):
@@ -211,40 +209,163 @@ def _number(value: str) -> int | Decimal | None:
     return Decimal(value) if "." in value else int(value)
 
 
-def _numeric_columns(header: list[str], rows: list[list[str]], original: int) -> set[int]:
-    """The original columns whose plain numbers are written as numbers: not one named
-    like a phone or postal code column, and not one holding any value Excel would mangle
-    (a phone, or an ID with a leading zero or many digits): those stay text throughout."""
+def _numeric_columns(shape: _Shape) -> set[int]:
+    """The columns whose plain numbers are written as numbers: credits_charged, and each
+    original one not named like a phone or postal code column and not holding any value
+    Excel would mangle (a phone, or an ID with a leading zero or many digits): those stay
+    text throughout."""
     numeric = set()
-    for i in range(original):
-        words = set(re.findall(r"[a-z]+", header[i].lower()))
-        if words & _TEXT_COLUMN_WORDS:
-            continue
-        if any(_EXCEL_MANGLES.fullmatch(r[i]) for r in rows):
+    for i, name in enumerate(shape.original):
+        words = set(re.findall(r"[a-z]+", name.lower()))
+        if words & _TEXT_COLUMN_WORDS or name in shape.mangled:
             continue
         numeric.add(i)
+    numeric.add(len(shape.original) + ENRICHED_EXTRA_COLUMNS.index("credits_charged"))
     return numeric
 
 
-def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
-    header, rows = enriched_table(items)
-    if len(header) > XLSX_MAX_COLUMNS:
-        raise ExportError(
-            f"the Excel file cannot hold {len(header):,} columns (Excel allows "
-            f"{XLSX_MAX_COLUMNS:,}); download the enriched CSV instead"
+class _Sink(Protocol):
+    """One file being written, a row at a time."""
+
+    def row(self, o: RecordOutcome, enriched: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _CsvSink:
+    def __init__(
+        self,
+        out: BinaryIO,
+        header: Sequence[str],
+        cells: Callable[[RecordOutcome, list[str]], list[str]],
+        *,
+        delimiter: str = ",",
+        newline: str = "\n",
+        encoding: str = "utf-8",
+    ) -> None:
+        self._text = io.TextIOWrapper(out, encoding=encoding, newline="")
+        self._csv = csv.writer(self._text, delimiter=delimiter, lineterminator=newline)
+        self._cells = cells
+        self._csv.writerow(header)
+
+    def row(self, o: RecordOutcome, enriched: list[str]) -> None:
+        self._csv.writerow(self._cells(o, enriched))
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()  # the stream stays open: the caller's
+
+
+class _XlsxSink:
+    def __init__(self, out: BinaryIO, shape: _Shape) -> None:
+        header = shape.header
+        if len(header) > XLSX_MAX_COLUMNS:
+            raise ExportError(
+                f"the Excel file cannot hold {len(header):,} columns (Excel allows "
+                f"{XLSX_MAX_COLUMNS:,}); download the enriched CSV instead"
+            )
+        self._numeric = _numeric_columns(shape)
+        self._sheet = xlsxwrite.SheetWriter(out, "enriched", len(header), shape.rows + 1)
+        self._sheet.row([_xlsx_cell(h) for h in header])
+
+    def row(self, o: RecordOutcome, enriched: list[str]) -> None:
+        cells: list[str | int | Decimal] = []
+        for i, v in enumerate(enriched):
+            number = _number(v) if i in self._numeric else None
+            cells.append(_xlsx_cell(v) if number is None else number)
+        self._sheet.row(cells)
+
+    def close(self) -> None:
+        self._sheet.close()
+
+
+def _open(name: str, out: BinaryIO, shape: _Shape, ctx: ExportContext) -> _Sink:
+    """The sink of file ``name`` (ExportError: the file cannot hold these outcomes)."""
+    if name == RESULTS_FILE.name:
+        return _CsvSink(out, RESULT_COLUMNS, lambda o, _: _result_cells(o))
+    if name == CREDITS_FILE.name:
+        return _CsvSink(out, CREDIT_COLUMNS, lambda o, _: _credit_cells(o))
+    if name == ENRICHED_CSV_FILE.name:
+        header = [_safe_cell(h) for h in shape.header]
+        return _CsvSink(out, header, lambda _, row: [_safe_cell(v) for v in row])
+    if name == ENRICHED_EXCEL_CSV_FILE.name:  # Excel in any locale (the module's docstring)
+        return _CsvSink(
+            out,
+            [_excel_csv_cell(h) for h in shape.header],
+            lambda _, row: [_excel_csv_cell(v) for v in row],
+            delimiter=ctx.excel_delimiter,
+            newline="\r\n",
+            encoding="utf-8-sig",
         )
-    original = len(header) - len(ENRICHED_EXTRA_COLUMNS)
-    numeric = _numeric_columns(header, rows, original)
-    numeric.add(original + ENRICHED_EXTRA_COLUMNS.index("credits_charged"))
+    if name == ENRICHED_XLSX_FILE.name:
+        return _XlsxSink(out, shape)
+    raise ExportError(f"no output called {name}")
 
-    def cells(r: list[str]) -> list[str | int | Decimal]:
-        out: list[str | int | Decimal] = []
-        for i, v in enumerate(r):
-            number = _number(v) if i in numeric else None
-            out.append(_xlsx_cell(v) if number is None else number)
-        return out
 
-    return xlsxwrite.write("enriched", [[_xlsx_cell(h) for h in header], *map(cells, rows)])
+_NO_SHAPE = _Shape([], 0, frozenset())
+
+
+def write_files(
+    outcomes: Outcomes, outs: Mapping[str, BinaryIO], ctx: ExportContext = PLAIN
+) -> dict[str, Exception]:
+    """Write each file of ``outs`` (name -> stream) from the same outcomes: one pass for
+    the enriched exports' shape (if one is asked for), one pass writing every file, so
+    only a window of outcomes and the rows being written are in memory. Each file on its
+    own: one that cannot be written never blocks the others. Returns those that could not
+    be, with why (their streams hold a partial file); the others are complete."""
+    failed: dict[str, Exception] = {}
+    enriched = any(not OUTPUT_FILES[n].contract for n in outs if n in OUTPUT_FILES)
+    shape = _shape(outcomes, find_mangled=ENRICHED_XLSX_FILE.name in outs) if enriched else None
+    sinks: dict[str, _Sink] = {}
+    for name, out in outs.items():
+        try:
+            sinks[name] = _open(name, out, shape or _NO_SHAPE, ctx)
+        except Exception as exc:
+            failed[name] = exc
+    for o in outcomes() if sinks else ():
+        row = _enriched_cells(o, shape.original) if shape is not None else []
+        for name, sink in list(sinks.items()):
+            try:
+                sink.row(o, row)
+            except Exception as exc:
+                failed[name] = exc
+                del sinks[name]
+    for name, sink in sinks.items():
+        try:
+            sink.close()
+        except Exception as exc:
+            failed[name] = exc
+    return failed
+
+
+def build(name: str, items: Iterable[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
+    """File ``name`` of outcomes held in memory (a run's), as bytes; raises why it cannot
+    be built (ExportError: it cannot hold these outcomes)."""
+    buf = io.BytesIO()
+    failed = write_files(replay(items), {name: buf}, ctx)
+    if name in failed:
+        raise failed[name]
+    return buf.getvalue()
+
+
+def results_csv(items: list[RecordOutcome]) -> bytes:
+    return build(RESULTS_FILE.name, items)
+
+
+def credits_csv(items: list[RecordOutcome]) -> bytes:
+    return build(CREDITS_FILE.name, items)
+
+
+def enriched_csv(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
+    return build(ENRICHED_CSV_FILE.name, items, ctx)
+
+
+def enriched_excel_csv(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
+    return build(ENRICHED_EXCEL_CSV_FILE.name, items, ctx)
+
+
+def enriched_xlsx(items: list[RecordOutcome], ctx: ExportContext = PLAIN) -> bytes:
+    return build(ENRICHED_XLSX_FILE.name, items, ctx)
 
 
 def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:
@@ -252,8 +373,7 @@ def contract_files(items: list[RecordOutcome]) -> dict[str, bytes]:
     return {RESULTS_FILE.name: results_csv(items), CREDITS_FILE.name: credits_csv(items)}
 
 
-# Each export on its own: one that cannot be built never blocks the others. A builder
-# takes the run's outcomes and its ExportContext.
+# The enriched exports of outcomes in memory, as bytes (a run's files).
 ExportBuilder = Callable[[list[RecordOutcome], ExportContext], bytes]
 EXPORT_BUILDERS: dict[str, ExportBuilder] = {
     ENRICHED_CSV_FILE.name: enriched_csv,

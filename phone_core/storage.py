@@ -9,7 +9,7 @@ from the ``s3://bucket/key`` URIs stored on runs.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from phone_core.errors import NotFound, StorageError
 from phone_core.models import CSV_TYPE
@@ -34,7 +34,16 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, body: bytes, content_type: str = CSV_TYPE) -> str: ...
 
+    def put_file(self, key: str, body: BinaryIO, content_type: str = CSV_TYPE) -> str:
+        """Write the object from a seekable file, read from its start in chunks (a big
+        batch file is never held in memory whole)."""
+        ...
+
     def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool:
+        """Whether the object is there (without reading it)."""
+        ...
 
     def presign(self, key: str, ttl: int | None = None) -> str: ...
 
@@ -139,6 +148,19 @@ class S3ObjectStore(_Addressing):
             raise StorageError(f"could not write {key}: {type(exc).__name__}") from exc
         return self.uri(key)
 
+    def put_file(self, key: str, body: BinaryIO, content_type: str = CSV_TYPE) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.ensure_bucket()
+        body.seek(0)
+        try:
+            # put_object streams a seekable file (signed, then sent in chunks); one
+            # request, like put, so a retried write replaces the object whole.
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"could not write {key}: {type(exc).__name__}") from exc
+        return self.uri(key)
+
     def get(self, key: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -153,7 +175,7 @@ class S3ObjectStore(_Addressing):
         except BotoCoreError as exc:
             raise StorageError(f"could not read {key}: {type(exc).__name__}") from exc
 
-    def delete(self, key: str) -> bool:
+    def exists(self, key: str) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -165,6 +187,13 @@ class S3ObjectStore(_Addressing):
             raise StorageError(f"could not look up {key}: {code}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"could not look up {key}: {type(exc).__name__}") from exc
+        return True
+
+    def delete(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not self.exists(key):
+            return False
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
@@ -194,12 +223,20 @@ class InMemoryObjectStore(_Addressing):
             self.objects[key] = (bytes(body), content_type)
         return self.uri(key)
 
+    def put_file(self, key: str, body: BinaryIO, content_type: str = CSV_TYPE) -> str:
+        body.seek(0)
+        return self.put(key, body.read(), content_type)
+
     def get(self, key: str) -> bytes:
         with self._lock:
             found = self.objects.get(key)
         if found is None:
             raise NotFound(f"{key} is not written yet")
         return found[0]
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return key in self.objects
 
     def presign(self, key: str, ttl: int | None = None) -> str:
         return f"memory://{self.bucket}/{key}"

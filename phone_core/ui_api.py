@@ -51,7 +51,6 @@ from phone_core.models import (
     BatchAccepted,
     ColumnRow,
     CreditSummary,
-    Detail,
     Preflight,
     RecordOutcome,
     Run,
@@ -424,13 +423,7 @@ def cancel_batch(user: str, batch_id: str, *, admin: bool = False) -> Batch:
 
 
 def batch_rerunnable_count(user: str, batch_id: str) -> int:
-    """The rows a re-run of the user's batch would send (``service.rerunnable``), counted
-    in the DB."""
-    with runtime().db.connect() as conn:
-        rows = batch_views.batch_rows(conn, batch_id, user)
-        return batch_views.count_current(
-            conn, rows, service.RERUN_STATUSES, Detail.UNKNOWN_ID.value
-        )
+    return batches.batch_rerunnable_count(runtime(), user, batch_id)
 
 
 def rerun_batch(user: str, batch_id: str, max_credits: int) -> list[BatchAccepted]:

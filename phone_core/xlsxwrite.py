@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 _CONTENT_TYPES = (
@@ -111,25 +112,51 @@ def _row(number: int, cells: Sequence[Cell]) -> str:
 
 
 def write(sheet_name: str, rows: Sequence[Sequence[Cell]]) -> bytes:
-    """The XLSX file of one sheet holding ``rows`` (the first one is the header). The
-    sheet states its size (``dimension``): readers then give every row the full width,
-    empty cells at the end of a row included."""
+    """The XLSX file of one sheet holding ``rows`` (the first one is the header)."""
     width = max((len(r) for r in rows), default=0)
-    size = f"A1:{column_letter(max(width, 1) - 1)}{max(len(rows), 1)}"
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("_rels/.rels", _ROOT_RELS)
-        archive.writestr("xl/workbook.xml", _workbook(sheet_name))
-        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
-        archive.writestr("xl/styles.xml", _STYLES)
-        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
-            sheet.write(f'{_SHEET_START}<dimension ref="{size}"/><sheetData>'.encode())
-            chunk: list[str] = []
-            for number, cells in enumerate(rows, start=1):
-                chunk.append(_row(number, cells))
-                if len(chunk) >= 512:
-                    sheet.write("".join(chunk).encode())
-                    chunk.clear()
-            sheet.write(("".join(chunk) + _SHEET_END).encode())
+    write_to(buf, sheet_name, width, len(rows), rows)
     return buf.getvalue()
+
+
+def write_to(
+    out: BinaryIO, sheet_name: str, width: int, height: int, rows: Iterable[Sequence[Cell]]
+) -> None:
+    """Write to ``out`` the XLSX file of one sheet of ``height`` rows of at most ``width``
+    cells (the first one is the header), given one at a time."""
+    sheet = SheetWriter(out, sheet_name, width, height)
+    for cells in rows:
+        sheet.row(cells)
+    sheet.close()
+
+
+class SheetWriter:
+    """An XLSX file of one sheet written to ``out`` a row at a time: nothing but a chunk
+    of rows is held. The sheet states its size (``dimension``, hence ``width`` and
+    ``height`` up front): readers then give every row the full width, empty cells at the
+    end of a row included."""
+
+    def __init__(self, out: BinaryIO, sheet_name: str, width: int, height: int) -> None:
+        size = f"A1:{column_letter(max(width, 1) - 1)}{max(height, 1)}"
+        self._archive = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        self._archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        self._archive.writestr("_rels/.rels", _ROOT_RELS)
+        self._archive.writestr("xl/workbook.xml", _workbook(sheet_name))
+        self._archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        self._archive.writestr("xl/styles.xml", _STYLES)
+        self._sheet = self._archive.open("xl/worksheets/sheet1.xml", "w")
+        self._sheet.write(f'{_SHEET_START}<dimension ref="{size}"/><sheetData>'.encode())
+        self._chunk: list[str] = []
+        self._number = 0
+
+    def row(self, cells: Sequence[Cell]) -> None:
+        self._number += 1
+        self._chunk.append(_row(self._number, cells))
+        if len(self._chunk) >= 512:
+            self._sheet.write("".join(self._chunk).encode())
+            self._chunk.clear()
+
+    def close(self) -> None:
+        self._sheet.write(("".join(self._chunk) + _SHEET_END).encode())
+        self._sheet.close()
+        self._archive.close()

@@ -9,14 +9,16 @@ import asyncio
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from openpyxl import load_workbook
 
-from phone_core import batches, db, engine, service
+from phone_core import batch_files, batch_views, batches, db, engine, outputs, service
 from phone_core.credits import Price
 from phone_core.errors import InputError, NotFound
-from phone_core.models import RESULT_COLUMNS, RunState
+from phone_core.models import OUTPUT_FILES, RESULT_COLUMNS, RecordOutcome, RunState
 from phone_core.runtime import Runtime
 from tests.conftest import drain, grant
 from tests.fakes.sources import ScriptedSource
@@ -286,3 +288,59 @@ def test_combined_state_rules() -> None:
     assert combined_state(stops, {"a", "b"}) is RunState.CANCELLED  # the worst
     assert combined_state(stops, {"a"}) is RunState.CREDIT_LIMIT_REACHED  # b's rows are done
     assert combined_state(stops, set()) is done  # every row has an outcome
+
+
+def test_merged_files_are_written_a_window_at_a_time(
+    mem: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's files are written from windows of rows read one after the other (bounded
+    memory at 100,000 rows), never from a list of every outcome, and come out exactly as
+    built from that list: a column first seen in the last window is in the header, and a
+    value Excel would mangle there keeps the XLSX column text from the first row."""
+    mapped, source = rows(10)
+    source[9]["Late"] = "only here"
+    for i, row in enumerate(source):
+        row["Code"] = "0042" if i == 9 else str(100 + i)  # a leading zero in the last row
+    accepted = service.submit_upload(mem, "ann", mapped, 6, source_rows=source, label="w.csv")
+    monkeypatch.setattr(batch_files, "WINDOW", 3)
+    biggest: list[int] = []
+    real_window = batch_views.current_window
+
+    def window(*args: Any) -> list[RecordOutcome]:
+        got = real_window(*args)
+        biggest.append(len(got))
+        return got
+
+    def whole(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a batch file was built from every outcome at once")
+
+    monkeypatch.setattr(batch_views, "current_window", window)
+    monkeypatch.setattr(batch_views, "current", whole)
+    drain(mem)
+    batch_id = batches.batch_of_run(mem, "ann", accepted[0].run_id)
+    assert len(batches.rerun_batch(mem, "ann", batch_id, 10)) == 1
+    drain(mem)
+    assert biggest and max(biggest) <= 3
+    monkeypatch.setattr(batch_views, "current", real_current)
+
+    rows_ = batches.get_batch(mem, "ann", batch_id)
+    with mem.db.connect() as conn:
+        runs_ = batch_views.batch_rows(conn, batch_id)
+        for version in (1, 2):
+            parts = batch_views.version_rows(runs_, version)
+            items = [c.outcome for c in real_current(conn, parts)]
+            for name in OUTPUT_FILES:
+                stored = batches.download_batch(mem, "ann", batch_id, name, version)
+                assert stored == outputs.build(name, items), (version, name)
+    assert [v.version for v in rows_.versions] == [1, 2]
+    enriched = read_csv(batches.download_batch(mem, "ann", batch_id, "enriched.csv", 2))
+    assert enriched[0]["Late"] == "" and enriched[9]["Late"] == "only here"
+    sheet = load_workbook(
+        io.BytesIO(batches.download_batch(mem, "ann", batch_id, "enriched.xlsx", 2))
+    ).active
+    assert sheet is not None
+    codes = [c.value for c in sheet["D"]]  # Name, Site, Note, Code
+    assert codes[0] == "Code" and codes[1] == "100" and codes[-1] == "0042"
+
+
+real_current = batch_views.current

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -40,3 +41,21 @@ def test_rclone_roundtrip_presign_and_signature_check(rt: Runtime) -> None:
         forged.get_object(Bucket="phone-enrich", Key=key)
     assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     assert (rt.settings.data_dir / "s3-keys.json").stat().st_mode & 0o077 == 0
+
+
+def test_a_file_is_written_from_disk_and_read_back_whole(rt: Runtime, tmp_path: Path) -> None:
+    """A batch's big merged file is streamed from a temporary file (``put_file``), not held
+    whole in memory: 12 MiB, past one 8 MiB chunk, written from a position other than the
+    start, reads back byte for byte; ``exists`` answers without reading the object."""
+    store = rt.store
+    key = store.key_for("run-2", "enriched.xlsx")
+    assert not store.exists(key)
+    body = bytes(range(256)) * (12 * 4096)
+    path = tmp_path / "big.bin"
+    path.write_bytes(body)
+    with path.open("rb") as fh:
+        fh.seek(1000)  # put_file reads from the start whatever the position
+        store.put_file(key, fh, "application/octet-stream")
+    assert store.exists(key)
+    assert store.get(key) == body
+    assert store.delete(key) and not store.exists(key)
