@@ -12,7 +12,10 @@ tests pass a fake clock; the durable daily job passes its scheduled time):
   (``runs.redact_records``: ids, statuses, sources, credits and the ledger are kept, so
   balances and usage still reconcile);
 - each user's person store loses the people not given again for the persons' days;
-- cache entries past the cache's time to live (never served again) are removed.
+- cache entries past the cache's time to live (never served again) are removed;
+- not personal, but growing with every lookup: the sources' measurements older than
+  ``PHONE_RETAIN_SOURCE_CALLS_DAYS`` (400) and the async vendor jobs of runs finished
+  more than two days ago are removed.
 
 Each run is its own transaction and is marked when done, so a purge cut short is simply
 completed by the next one. Each purge is recorded in ``purges`` (when, the policy, the
@@ -29,11 +32,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from phone_core import audit_hook, batch_files, batch_views, db, persons, runs
+from phone_core import audit_hook, batch_files, batch_views, db, persons, runs, source_stats
 from phone_core.models import OUTPUT_FILES
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
-from phone_core.sources import cache
+from phone_core.sources import cache, vendor_jobs
 from phone_core.storage import output_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class Policy:
     records_days: int | None
     persons_days: int | None
     cache_ttl_days: int
+    source_calls_days: int = 400
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
@@ -57,6 +61,7 @@ class Policy:
             settings.retain_records_days,
             settings.retain_persons_days,
             settings.cache_ttl_days,
+            settings.retain_source_calls_days,
         )
 
     @property
@@ -71,6 +76,7 @@ class Policy:
             "records_days": self.records_days,
             "persons_days": self.persons_days,
             "cache_ttl_days": self.cache_ttl_days,
+            "source_calls_days": self.source_calls_days,
         }
 
 
@@ -159,6 +165,8 @@ def purge(
         "records_redacted": 0,
         "persons_deleted": 0,
         "cache_entries_deleted": 0,
+        "source_calls_deleted": 0,
+        "vendor_jobs_deleted": 0,
     }
     days = policy.effective_outputs_days
     if days is not None:
@@ -174,6 +182,9 @@ def purge(
             before = now - timedelta(days=policy.persons_days)
             counts["persons_deleted"] = persons.delete_older(conn, before)
         counts["cache_entries_deleted"] = cache.purge_older(conn, policy.cache_ttl_days, now)
+        before = now - timedelta(days=policy.source_calls_days)
+        counts["source_calls_deleted"] = source_stats.purge_older(conn, before)
+        counts["vendor_jobs_deleted"] = vendor_jobs.purge_finished(conn, now)
         conn.execute(
             sa.update(pt).where(pt.c.id == purge_id).values(counts=counts, finished_at=db.utcnow())
         )

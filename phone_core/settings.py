@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     retain_outputs_days: int | None = Field(default=None, ge=1)
     retain_records_days: int | None = Field(default=None, ge=1)
     retain_persons_days: int | None = Field(default=None, ge=1)
+    # The sources' measurements (``source_calls``: one row per record a source was asked
+    # about, no personal data) are kept this long: the Sources page's figures and the
+    # suggested order come from them; older rows only grow the table.
+    retain_source_calls_days: int = Field(default=400, ge=1)
     retention_cron: str = "30 3 * * *"
     # Erasure: a pause between the rewrites of two runs' stored files (spares a busy S3).
     erasure_pause_sec: float = Field(default=0.0, ge=0, le=60)

@@ -62,6 +62,11 @@ def record(conn: Connection, run_id: str | None, calls: Sequence[Call]) -> None:
     )
 
 
+def purge_older(conn: Connection, before: datetime) -> int:
+    """Remove the measurements taken before ``before`` (the retention purge): how many."""
+    return int(conn.execute(sa.delete(_t).where(_t.c.created_at < before)).rowcount or 0)
+
+
 @dataclass(frozen=True)
 class SourceStats:
     source: str

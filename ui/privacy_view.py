@@ -19,6 +19,8 @@ COUNT_LABELS = {
     "records_redacted": "Records redacted",
     "persons_deleted": "People removed from person stores",
     "cache_entries_deleted": "Expired cache entries removed",
+    "source_calls_deleted": "Old source measurements removed",
+    "vendor_jobs_deleted": "Finished vendor jobs removed",
 }
 
 
@@ -36,6 +38,10 @@ def policy_frame(policy: Any) -> pd.DataFrame:
             {"Data": "Run records: names, emails, phones", "Kept for": days(policy.records_days)},
             {"Data": "Person stores (people given by id)", "Kept for": days(policy.persons_days)},
             {"Data": "Found-phone cache", "Kept for": days(policy.cache_ttl_days or None)},
+            {
+                "Data": "Source measurements (no personal data)",
+                "Kept for": days(policy.source_calls_days),
+            },
         ]
     )
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from phone_core import db
 
@@ -147,6 +148,26 @@ def drop(engine: Engine, key: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.delete(db.vendor_job_records).where(db.vendor_job_records.c.job_key == key))
         conn.execute(sa.delete(db.vendor_jobs).where(db.vendor_jobs.c.job_key == key))
+
+
+# A finished run's jobs are kept this long (a late look at what a vendor was sent), then
+# the retention purge removes them: a job is only used while its run is processed.
+KEEP_AFTER_RUN = timedelta(days=2)
+
+
+def purge_finished(conn: Connection, now: datetime) -> int:
+    """Remove the jobs (and their record links) not touched for ``KEEP_AFTER_RUN`` whose
+    run is not unfinished (finished, gone, or a single-record call's): how many."""
+    jobs, r = db.vendor_jobs, db.runs
+    running = sa.exists().where(r.c.run_id == jobs.c.run_id, r.c.finished_at.is_(None))
+    stale = sa.select(jobs.c.job_key).where(jobs.c.updated_at < now - KEEP_AFTER_RUN, ~running)
+    keys = [str(k) for (k,) in conn.execute(stale)]
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start : start + _CHUNK]
+        jr = db.vendor_job_records
+        conn.execute(sa.delete(jr).where(jr.c.job_key.in_(part)))
+        conn.execute(sa.delete(jobs).where(jobs.c.job_key.in_(part)))
+    return len(keys)
 
 
 def get(engine: Engine, key: str) -> Job | None:

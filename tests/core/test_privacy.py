@@ -264,6 +264,9 @@ def test_the_default_policy_keeps_everything(tmp_path: Path) -> None:
         drain(rt)
         files = set(_objects(rt))
         counts = retention.purge(rt, now=db.utcnow() + timedelta(days=3650))
+        # Only the source's measurement of the lookup goes (400 days by default): no
+        # personal data, and not kept unless configured.
+        assert counts.pop("source_calls_deleted") == 1
         assert counts == dict.fromkeys(counts, 0) and set(_objects(rt)) == files
     finally:
         rt.close()
@@ -281,3 +284,46 @@ def test_erasure_of_a_run_not_processed_yet(prt: Runtime) -> None:
     assert bob_row["status"] == "found"
     for key, body in _objects(prt).items():
         assert not any(t in body for t in ANN_TRACES), key
+
+
+def test_the_purge_bounds_what_grows_with_every_lookup(prt: Runtime) -> None:
+    """Source measurements older than their days and the vendor jobs of runs finished two
+    days ago go; a running run's jobs stay whatever their age (it may still poll them)."""
+    upload, _ = _two_users(prt)
+    now = db.utcnow()
+    queued = _api(prt, "bob", [BOB])  # not processed: unfinished
+    calls, jobs, links = db.source_calls, db.vendor_jobs, db.vendor_job_records
+    before = _count(prt, calls)
+    with prt.db.begin() as conn:
+        conn.execute(sa.update(calls).values(created_at=now - timedelta(days=401)))
+        conn.execute(
+            sa.insert(calls),
+            [{"source": "x", "status": "found", "created_at": now - timedelta(days=399)}],
+        )
+        old = now - timedelta(days=3)
+        for key, run in (("done", upload), ("running", queued), ("call", "call-1")):
+            conn.execute(
+                sa.insert(jobs).values(
+                    job_key=key, source="fe", run_id=run, state="done", records=1,
+                    created_at=old, updated_at=old,
+                )
+            )  # fmt: skip
+            conn.execute(
+                sa.insert(links).values(source="fe", run_id=run, record_id="r0", job_key=key)
+            )
+        conn.execute(
+            sa.insert(jobs).values(
+                job_key="fresh", source="fe", run_id=upload, state="done", records=1,
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    counts = retention.purge(prt, now=now)
+    assert counts["source_calls_deleted"] == before >= 1
+    assert counts["vendor_jobs_deleted"] == 2
+    assert _count(prt, calls) == 1  # 399 days old: kept
+    with prt.db.connect() as conn:
+        left = sorted(k for (k,) in conn.execute(sa.select(jobs.c.job_key)))
+        linked = sorted(k for (k,) in conn.execute(sa.select(links.c.job_key)))
+    assert left == ["fresh", "running"] and linked == ["running"]
+    with prt.db.connect() as conn:
+        assert retention.last_purges(conn)[0].policy["source_calls_days"] == 400

@@ -45,7 +45,7 @@ def test_policy_purge_and_erasure(rt: Runtime, app: Callable[..., AppTest]) -> N
     at = _open(app)
     assert [t.value for t in at.title] == ["Privacy"]
     policy = at.dataframe[0].value
-    assert set(policy["Kept for"]) == {"kept (no limit)", "90 days"}
+    assert set(policy["Kept for"]) == {"kept (no limit)", "90 days", "400 days"}
     assert "No purge has run yet." in [c.value for c in at.caption]
     _button(at, "Purge expired data now").click().run()  # type: ignore[attr-defined]
     assert not at.exception
