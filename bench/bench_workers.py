@@ -13,7 +13,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,7 +27,45 @@ from phone_core.settings import Settings
 
 BIN = Path(sys.executable).parent / "phone-enrich"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-RUNS, PER_RUN = 12, 500
+RUNS, PER_RUN = 24, 500
+
+
+class CpuSampler:
+    """The machine's CPU use, sampled from /proc/stat every 0.1 s while the workers run:
+    how busy the cores were between two moments (what bounds a second worker)."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[datetime, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            busy, total = self._read()
+            self.samples.append((datetime.now(UTC).replace(tzinfo=None), busy, total))
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def busy_between(self, start: datetime, end: datetime) -> float:
+        """Busy share of all cores between ``start`` and ``end`` (naive UTC), 0..1."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (_, b0, t0), (_, b1, t1) = inside[0], inside[-1]
+        return (b1 - b0) / max(1, t1 - t0)
 
 
 def _free_port() -> int:
@@ -48,7 +88,9 @@ def _pg_url() -> str | None:
         return None
 
 
-def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, int]:
+def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, float]:
+    """(seconds from the first run started to the last finished, the cores' busy share
+    meanwhile)."""
     admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
     names = [f"phone_b_{uuid.uuid4().hex[:10]}", f"phone_b_{uuid.uuid4().hex[:10]}_dbos"]
     with admin.connect() as conn:
@@ -95,17 +137,18 @@ def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, int]:
             rows = [[f"p-{i}"] for i in range(r * PER_RUN, (r + 1) * PER_RUN)]
             leads.write_text(to_csv(["linkedin"], rows))
             cli("submit", str(leads), "--user", "ann", "--max-credits", str(PER_RUN))
-        for w in range(workers):
-            procs.append(
-                subprocess.Popen(
-                    [str(BIN), "worker", "--executor-id", f"w{w}", "--exit-when-idle", "2"],
-                    env={**env, "PHONE_DATA_DIR": str(tmp / f"w{workers}-{w}")},
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+        with CpuSampler() as cpu:
+            for w in range(workers):
+                procs.append(
+                    subprocess.Popen(
+                        [str(BIN), "worker", "--executor-id", f"w{w}", "--exit-when-idle", "2"],
+                        env={**env, "PHONE_DATA_DIR": str(tmp / f"w{workers}-{w}")},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 )
-            )
-        for p in procs:
-            p.wait(timeout=900)
+            for p in procs:
+                p.wait(timeout=900)
         with engine.connect() as conn:
             row = conn.execute(
                 sa.text(
@@ -114,7 +157,7 @@ def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, int]:
                 )
             ).one()
         assert row[2] == RUNS, f"only {row[2]} of {RUNS} runs completed"
-        return (row[1] - row[0]).total_seconds(), int(row[2])
+        return (row[1] - row[0]).total_seconds(), cpu.busy_between(row[0], row[1])
     finally:
         for p in procs:
             if p.poll() is None:
@@ -132,20 +175,22 @@ def run() -> list[Row]:
     if pg is None:
         return [Row("worker scaling", 0, "", "", "skipped: no PostgreSQL reachable")]
     with tempfile.TemporaryDirectory() as tmp:
-        one, _ = _measure(pg, 1, Path(tmp))
-        two, _ = _measure(pg, 2, Path(tmp))
+        one, busy_one = _measure(pg, 1, Path(tmp))
+        two, busy_two = _measure(pg, 2, Path(tmp))
     records = RUNS * PER_RUN
     note = f"{RUNS} runs x {PER_RUN} records, directory source, queue concurrency 4 per worker"
     cores = os.cpu_count() or 1
     bound = (
-        f"{cores} cores: the two workers, PostgreSQL and S3 share them"
-        if cores < 4
-        else "cores to spare"
+        f"{cores} cores, {busy_one:.0%} busy with 1 worker, {busy_two:.0%} with 2 (the "
+        "workers, PostgreSQL and S3 share them): a second worker can only use what one "
+        "leaves idle"
     )
     return [
         Row("1 worker: runs/s", RUNS / one, "runs/s", "", note),
         Row("1 worker: records/s", records / one, "records/s", "", note),
         Row("2 workers: runs/s", RUNS / two, "runs/s", "", note),
         Row("2 workers: records/s", records / two, "records/s", "", note),
+        Row("1 worker: cores busy", busy_one * 100, "%", "", "all cores, from /proc/stat"),
+        Row("2 workers: cores busy", busy_two * 100, "%", "", "all cores, from /proc/stat"),
         Row("2 vs 1 workers", one / two, "x", "≥ 1.7 where cores allow", bound),
     ]
