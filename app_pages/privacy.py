@@ -10,6 +10,7 @@ from ui import common, labels, privacy_view
 
 # Widget keys.
 PURGE = "privacy_purge"
+PURGE_DONE = "privacy_purge_done"
 ERASE_FORM = "privacy_erase_form"
 KIND = "privacy_kind"
 VALUE = "privacy_value"
@@ -18,14 +19,19 @@ ERASE = "privacy_erase"
 RECEIPT = "privacy_receipt"  # the last erasure's receipt, shown on this run only
 
 
+def _purge_now(admin: str) -> None:
+    st.session_state[PURGE_DONE] = ui_api.purge_now(admin)
+
+
 def _retention(admin: str) -> None:
     st.subheader("Retention")
     overview = ui_api.retention_overview()
     policy = overview["policy"]
     st.dataframe(privacy_view.policy_frame(policy), hide_index=True, width="stretch", key="policy")
     st.caption(
-        "Set with PHONE_RETAIN_OUTPUTS_DAYS, PHONE_RETAIN_RECORDS_DAYS and "
-        "PHONE_RETAIN_PERSONS_DAYS. Expired data is removed every day "
+        "Set with PHONE_RETAIN_OUTPUTS_DAYS, PHONE_RETAIN_RECORDS_DAYS, "
+        "PHONE_RETAIN_PERSONS_DAYS and PHONE_RETAIN_SOURCE_CALLS_DAYS (the cache: "
+        "PHONE_CACHE_TTL_DAYS). Expired data is removed every day "
         f"(schedule `{overview['schedule']}`, UTC) by the worker. Redacted records keep their "
         "id, status and charges, so credit balances and usage still add up."
     )
@@ -38,8 +44,11 @@ def _retention(admin: str) -> None:
         )
     else:
         st.caption("No purge has run yet.")
-    if st.button("Purge expired data now", key=PURGE):
-        counts = ui_api.purge_now(admin)
+    # The purge runs in the button's callback, before this page is drawn again: the
+    # policy's table and the last purges above already include it.
+    st.button("Purge expired data now", key=PURGE, on_click=_purge_now, args=(admin,))
+    counts = st.session_state.pop(PURGE_DONE, None)
+    if counts is not None:
         st.success(
             "Purge done: "
             + ", ".join(f"{privacy_view.COUNT_LABELS[k].lower()}: {v:,}" for k, v in counts.items())
