@@ -4,6 +4,11 @@ outcome as of that version (``batch_views``), built by the same builders as a ru
 Version ``n`` is written to S3 when its last run finishes (``publish_ready``), or on the
 first download if that comes sooner; once written it is read back, never rebuilt, so a
 version downloads the same bytes for good.
+
+A version's files are written together from windows of ``WINDOW`` rows read from the
+database (``outputs.write_files``: one pass for the enriched exports' shape, one feeding
+every file), each into a spooled temporary file streamed to S3: memory does not grow
+with the batch (a 100,000-row upload: BENCHMARKS.md, bench_big_upload).
 """
 
 from __future__ import annotations
