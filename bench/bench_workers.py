@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -22,12 +20,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.run import Row
+from bench.topology import install, pg_url
 from phone_core.demo import to_csv
-from phone_core.s3server import LocalS3Server, embedded_credentials
-from phone_core.settings import Settings
 
-BIN = Path(sys.executable).parent / "phone-enrich"
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RUNS, PER_RUN = 24, 500
 REPEATS = 2
 
@@ -70,60 +65,12 @@ class CpuSampler:
         return (b1 - b0) / max(1, t1 - t0)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pg_url() -> str | None:
-    url = os.environ.get("PHONE_TEST_POSTGRES_URL") or DEFAULT_PG
-    try:
-        engine = sa.create_engine(url)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return url
-    except Exception:
-        return None
-
-
 def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, float]:
     """(seconds from the first run started to the last finished, the cores' busy share
-    meanwhile)."""
-    admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT")
-    names = [f"phone_b_{uuid.uuid4().hex[:10]}", f"phone_b_{uuid.uuid4().hex[:10]}_dbos"]
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = sa.engine.make_url(pg)
-    state = base.set(database=names[0]).render_as_string(hide_password=False)
-    dbos = base.set(drivername="postgresql", database=names[1]).render_as_string(
-        hide_password=False
-    )
-    s3 = LocalS3Server(Settings(data_dir=tmp / f"s3-{workers}", s3_port=_free_port()))
-    s3.start()
-    creds = embedded_credentials(s3.settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONE_")}
-    env |= {
-        "PHONE_DATABASE_URL": state,
-        "PHONE_DBOS_DATABASE_URL": dbos,
-        "PHONE_S3_ENDPOINT_URL": str(creds.endpoint_url),
-        "PHONE_S3_ACCESS_KEY": str(creds.access_key),
-        "PHONE_S3_SECRET_KEY": str(creds.secret_key),
-        "PHONE_LANTERN_ENABLED": "false",
-        "PHONE_RUNS_BATCHES": "false",
-        "PHONE_DATA_DIR": str(tmp / f"client-{workers}"),
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-    engine = sa.create_engine(state)
-    try:
-
-        def cli(*args: str) -> None:
-            subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True)
-
+    meanwhile), on a fresh install (``topology.Install``)."""
+    where = tmp / f"install-{workers}-{uuid.uuid4().hex[:6]}"
+    where.mkdir()
+    with install(pg, where, "b") as inst:
         directory = tmp / "dir.csv"
         if not directory.exists():
             directory.write_text(
@@ -132,48 +79,45 @@ def _measure(pg: str, workers: int, tmp: Path) -> tuple[float, float]:
                     [[f"p-{i}", f"(415) 555-{i % 10000:04d}"] for i in range(RUNS * PER_RUN)],
                 )
             )
-        cli("credits", "grant", "ann", str(RUNS * PER_RUN))
-        cli("directory", "load", str(directory))
+        inst.cli("credits", "grant", "ann", str(RUNS * PER_RUN))
+        inst.cli("directory", "load", str(directory))
         for r in range(RUNS):
             leads = tmp / f"leads{r}.csv"
             rows = [[f"p-{i}"] for i in range(r * PER_RUN, (r + 1) * PER_RUN)]
             leads.write_text(to_csv(["linkedin"], rows))
-            cli("submit", str(leads), "--user", "ann", "--max-credits", str(PER_RUN))
+            inst.cli("submit", str(leads), "--user", "ann", "--max-credits", str(PER_RUN))
         with CpuSampler() as cpu:
-            for w in range(workers):
-                procs.append(
-                    subprocess.Popen(
-                        [str(BIN), "worker", "--executor-id", f"w{w}", "--exit-when-idle", "2"],
-                        env={**env, "PHONE_DATA_DIR": str(tmp / f"w{workers}-{w}")},
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
+            roles = [
+                inst.start(
+                    f"worker w{w}",
+                    "worker",
+                    "--executor-id",
+                    f"w{w}",
+                    "--exit-when-idle",
+                    "2",
+                    PHONE_DATA_DIR=str(inst.tmp / f"w{w}"),
+                )
+                for w in range(workers)
+            ]
+            for role in roles:
+                role.proc.wait(timeout=900)
+        engine = sa.create_engine(inst.state_url)
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT min(started_at), max(finished_at), count(*) FROM runs"
+                        " WHERE state = 'completed'"
                     )
-                )
-            for p in procs:
-                p.wait(timeout=900)
-        with engine.connect() as conn:
-            row = conn.execute(
-                sa.text(
-                    "SELECT min(started_at), max(finished_at), count(*) FROM runs"
-                    " WHERE state = 'completed'"
-                )
-            ).one()
-        assert row[2] == RUNS, f"only {row[2]} of {RUNS} runs completed"
-        return (row[1] - row[0]).total_seconds(), cpu.busy_between(row[0], row[1])
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-        engine.dispose()
-        s3.stop()
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+                ).one()
+        finally:
+            engine.dispose()
+    assert row[2] == RUNS, f"only {row[2]} of {RUNS} runs completed"
+    return (row[1] - row[0]).total_seconds(), cpu.busy_between(row[0], row[1])
 
 
 def run() -> list[Row]:
-    pg = _pg_url()
+    pg = pg_url()
     if pg is None:
         return [Row("worker scaling", 0, "", "", "skipped: no PostgreSQL reachable")]
     with tempfile.TemporaryDirectory() as tmp:
