@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 from bench.run import Row
+from bench.topology import free_port
+from tests.e2e.appserver import CHROMIUM, CHROMIUM_ARGS, RENDER_WATCH
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = os.environ.get("PHONE_BENCH_BASELINE", "6e8b63b")  # before the pages work
@@ -269,45 +271,18 @@ def bench_server(tmp: Path) -> tuple[list[Row], dict[str, object]]:
 
 # --- in a browser -----------------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 LOADS = 4  # per view and app, after one warm-up load
 IDLE = (
     "() => document.querySelector('[data-testid=\"stApp\"]')"
     "?.getAttribute('data-test-script-state') === 'notRunning'"
 )
-# tests/e2e/test_accounts_browser.py: counts the app's script runs of a page load.
-RENDER_WATCH = """
-window.__phone = {runs: 0, form: false};
-new MutationObserver((records) => {
-  const mine = records.filter((r) => r.attributeName === 'data-test-script-state');
-  mine.forEach((r, i) => {
-    const next = i + 1 < mine.length ? mine[i + 1].oldValue
-      : r.target.getAttribute('data-test-script-state');
-    if (next === 'running' && r.oldValue !== 'running') window.__phone.runs += 1;
-  });
-  if (document.querySelector('input[aria-label="Username"]')) window.__phone.form = true;
-}).observe(document, {subtree: true, childList: true, attributes: true,
-                      attributeOldValue: true, attributeFilter: ['data-test-script-state']});
-"""
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _App:
     """``streamlit run app.py`` of one tree on its own copy of the seeded data dir."""
 
     def __init__(self, tree: Path, data_dir: Path, log: Path) -> None:
-        self.port, self.s3_port = _free_port(), _free_port()
+        self.port, self.s3_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,14 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.run import Row
-from tests.e2e.appserver import start_app, stop_app, wait_healthy
+from bench.topology import free_port
+from tests.e2e.appserver import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 PREFLIGHT_ROWS = 100_000
 RESULT_ROWS = 1_000
 PAGE_LOADS = 5
@@ -111,12 +106,6 @@ def bench_preflight() -> list[Row]:
 
 
 # --- the Runs page in a browser ---------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _prepare(data_dir: Path, s3_port: int) -> str:
@@ -203,7 +192,7 @@ def bench_runs_page() -> list[Row]:
         return [Row("runs_page_1000_results_visible", float("nan"), "s", "", "no chromium")]
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        port, s3_port = _free_port(), _free_port()
+        port, s3_port = free_port(), free_port()
         run_id = _prepare(data_dir, s3_port)
         log = Path(tmp) / "app.log"
         proc = start_app(data_dir, port, s3_port, log)

@@ -12,6 +12,27 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The headless Chromium of the browser tests and the page benches.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+# Installed before the app loads: counts the app's script runs (each move of the root's
+# data-test-script-state into "running") and notes whether the sign-in form ever appeared.
+RENDER_WATCH = """
+window.__phone = {runs: 0, form: false};
+new MutationObserver((records) => {
+  const mine = records.filter((r) => r.attributeName === 'data-test-script-state');
+  mine.forEach((r, i) => {
+    const next = i + 1 < mine.length ? mine[i + 1].oldValue
+      : r.target.getAttribute('data-test-script-state');
+    if (next === 'running' && r.oldValue !== 'running') window.__phone.runs += 1;
+  });
+  if (document.querySelector('input[aria-label="Username"]')) window.__phone.form = true;
+}).observe(document, {subtree: true, childList: true, attributes: true,
+                      attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+"""
 
 
 def _port_open(port: int) -> bool:

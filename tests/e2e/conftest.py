@@ -19,19 +19,9 @@ import pytest
 from phone_core import credits, db, demo, users
 from phone_core.settings import Settings
 from phone_core.sources import directory
-from tests.e2e.appserver import start_app, stop_app, wait_healthy
+from tests.e2e.appserver import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORDS = {
     "alice": "alice-password-1",

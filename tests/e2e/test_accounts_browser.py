@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.appserver import RENDER_WATCH
 from tests.e2e.conftest import PASSWORDS, App, wait_idle
 from tests.e2e.test_web_app import heading, new_page, shot, sign_in, submit_sign_in
 
@@ -70,23 +71,6 @@ def test_a_restored_cookie_does_not_sign_in_after_sign_out(browser: Any, web_app
         shot(page, "13_restored_cookie_refused")
     finally:
         page.context.close()
-
-
-# Installed before the app loads: counts the app's script runs (each move of the root's
-# data-test-script-state into "running") and notes whether the sign-in form ever appeared.
-RENDER_WATCH = """
-window.__phone = {runs: 0, form: false};
-new MutationObserver((records) => {
-  const mine = records.filter((r) => r.attributeName === 'data-test-script-state');
-  mine.forEach((r, i) => {
-    const next = i + 1 < mine.length ? mine[i + 1].oldValue
-      : r.target.getAttribute('data-test-script-state');
-    if (next === 'running' && r.oldValue !== 'running') window.__phone.runs += 1;
-  });
-  if (document.querySelector('input[aria-label="Username"]')) window.__phone.form = true;
-}).observe(document, {subtree: true, childList: true, attributes: true,
-                      attributeOldValue: true, attributeFilter: ['data-test-script-state']});
-"""
 
 
 def test_a_returning_browser_sees_the_app_in_one_render(browser: Any, web_app: App) -> None:
