@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ NO_PG = "PHONE_TEST_POSTGRES_URL is not set (CI sets it; no PostgreSQL here)"
 
 
 def _pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL, dropped when the generator is closed or
+    exhausted (``pg_database`` is the same as a context manager)."""
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"phone_t_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
@@ -34,6 +37,9 @@ def _pg_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+pg_database = contextmanager(_pg_database)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -6,23 +6,21 @@ every row or only some, a running batch, a stopped one, other owners, older date
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from phone_core import batch_views, bootstrap, db, ui_api
 from phone_core.batch_views import BatchQuery
 from phone_core.models import Batch, RecordStatus, RunState
 from phone_core.runtime import Runtime
+from tests.api.backends import PG_URL, pg_database
 
 NOW = datetime(2026, 11, 30, 12, 0)
-PG_URL = os.environ.get("PHONE_TEST_POSTGRES_URL", "")
+
 RUN_COLS = (
     "run_id", "owner", "state", "max_credits", "spent", "total", "worst_case", "result_path",
     "credits_path", "cancel_requested", "notice", "label", "parent_run_id", "group_id",
@@ -265,28 +263,26 @@ def test_ui_api_scopes_pages_to_the_user(history: Runtime) -> None:
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="PHONE_TEST_POSTGRES_URL is not set")
 def test_the_same_pages_on_postgres() -> None:
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"phone_t_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = db.make_engine(url)
-    try:
-        db.migrate(engine)
-        with engine.begin() as conn:
-            seed_history(conn)
-        with engine.connect() as conn:
-            states = batch_views.BATCH_STATES
-            check_batch_pages(
-                conn,
-                [BatchQuery(o, st, q) for o in ("ann", None) for st in states for q in ("", "cSv")]
-                + [BatchQuery("ann", st, "", NOW - timedelta(days=7)) for st in states],
-            )
-            for batch_id in ("parts", "fixed", "capped", "live", "redo"):
-                check_row_pages(conn, batch_id, True)
-                check_row_pages(conn, batch_id, False)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database() as url:
+        engine = db.make_engine(url)
+        try:
+            db.migrate(engine)
+            with engine.begin() as conn:
+                seed_history(conn)
+            with engine.connect() as conn:
+                states = batch_views.BATCH_STATES
+                check_batch_pages(
+                    conn,
+                    [
+                        BatchQuery(o, st, q)
+                        for o in ("ann", None)
+                        for st in states
+                        for q in ("", "cSv")
+                    ]
+                    + [BatchQuery("ann", st, "", NOW - timedelta(days=7)) for st in states],
+                )
+                for batch_id in ("parts", "fixed", "capped", "live", "redo"):
+                    check_row_pages(conn, batch_id, True)
+                    check_row_pages(conn, batch_id, False)
+        finally:
+            engine.dispose()

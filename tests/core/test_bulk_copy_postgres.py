@@ -9,8 +9,6 @@ and drops its own database.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +16,8 @@ import sqlalchemy as sa
 
 from phone_core import db, persons, run_views, runs
 from phone_core.models import Person
+from tests.api.backends import PG_URL, pg_database
 
-PG_URL = os.environ.get("PHONE_TEST_POSTGRES_URL", "")
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not PG_URL, reason="PHONE_TEST_POSTGRES_URL is not set"),
@@ -29,18 +27,11 @@ AWKWARD = 'tab\there, line\nbreak, back\\slash, "quoted", Zoë; €'
 
 @pytest.fixture
 def engine() -> Iterator[sa.engine.Engine]:
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"phone_t_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    eng = db.make_engine(url)
-    db.migrate(eng)
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_database() as url:
+        eng = db.make_engine(url)
+        db.migrate(eng)
+        yield eng
+        eng.dispose()
 
 
 def test_many_people_upserted_through_a_temporary_table(engine: sa.engine.Engine) -> None:

@@ -6,9 +6,7 @@ Fast tier on SQLite files; the PostgreSQL test needs PHONE_TEST_POSTGRES_URL.
 from __future__ import annotations
 
 import io
-import os
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +19,8 @@ from phone_core.cli import _LoadMeter
 from phone_core.errors import FileFormatError
 from phone_core.runtime import Runtime
 from phone_core.sources import directory
+from tests.api.backends import PG_URL, pg_database
 from tests.conftest import make_settings
-
-PG_URL = os.environ.get("PHONE_TEST_POSTGRES_URL", "")
 
 
 def _engine(path: Path) -> Engine:
@@ -288,37 +285,34 @@ def test_the_cli_meter_writes_lines_then_the_totals() -> None:
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_URL, reason="PHONE_TEST_POSTGRES_URL is not set")
 def test_postgres_loads_by_copy_atomically_and_appends() -> None:
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"phone_t_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = db.make_engine(url)
-    try:
-        db.migrate(engine)
-        assert directory.load_rows(
-            engine, _rows(2500), file_name="a", loaded_by="t", chunk=1000
-        ) == (2500, 2500)
-        before = _contents(engine)
+    with pg_database() as url:
+        engine = db.make_engine(url)
+        try:
+            db.migrate(engine)
+            assert directory.load_rows(
+                engine, _rows(2500), file_name="a", loaded_by="t", chunk=1000
+            ) == (2500, 2500)
+            before = _contents(engine)
 
-        def broken() -> Iterator[dict[str, str]]:
-            yield from _rows(1500, start=5000)
-            raise FileFormatError("bad")
+            def broken() -> Iterator[dict[str, str]]:
+                yield from _rows(1500, start=5000)
+                raise FileFormatError("bad")
 
-        with pytest.raises(FileFormatError):
-            directory.load_rows(engine, broken(), file_name="b", loaded_by="t", chunk=1000)
-        assert _contents(engine) == before
-        directory.load_rows(
-            engine, _rows(10, start=2495, area="312"), file_name="c", loaded_by="t", replace=False
-        )
-        got = dict(_contents(engine))
-        assert len(got) == 2505 and got["person-2499"].startswith("+1312")
-        assert got["person-0"].startswith("+1212")
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            with pytest.raises(FileFormatError):
+                directory.load_rows(engine, broken(), file_name="b", loaded_by="t", chunk=1000)
+            assert _contents(engine) == before
+            directory.load_rows(
+                engine,
+                _rows(10, start=2495, area="312"),
+                file_name="c",
+                loaded_by="t",
+                replace=False,
+            )
+            got = dict(_contents(engine))
+            assert len(got) == 2505 and got["person-2499"].startswith("+1312")
+            assert got["person-0"].startswith("+1212")
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.slow
