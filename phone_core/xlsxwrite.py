@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import BinaryIO
@@ -113,21 +113,12 @@ def _row(number: int, cells: Sequence[Cell]) -> str:
 
 def write(sheet_name: str, rows: Sequence[Sequence[Cell]]) -> bytes:
     """The XLSX file of one sheet holding ``rows`` (the first one is the header)."""
-    width = max((len(r) for r in rows), default=0)
     buf = io.BytesIO()
-    write_to(buf, sheet_name, width, len(rows), rows)
-    return buf.getvalue()
-
-
-def write_to(
-    out: BinaryIO, sheet_name: str, width: int, height: int, rows: Iterable[Sequence[Cell]]
-) -> None:
-    """Write to ``out`` the XLSX file of one sheet of ``height`` rows of at most ``width``
-    cells (the first one is the header), given one at a time."""
-    sheet = SheetWriter(out, sheet_name, width, height)
+    sheet = SheetWriter(buf, sheet_name, max((len(r) for r in rows), default=0), len(rows))
     for cells in rows:
         sheet.row(cells)
     sheet.close()
+    return buf.getvalue()
 
 
 class SheetWriter:
