@@ -29,6 +29,7 @@ from phone_core.sources.base import Lookup
 
 NAME = "cache"
 _CHUNK = 500
+_COLUMNS = ("identity", "phone", "source", "created_at", "line_type", "verified_at")
 ORGANISATION = "organisation"
 USER = "user"
 
@@ -66,26 +67,22 @@ def remember(
     meta: Mapping[str, tuple[str, datetime | None]] | None = None,
 ) -> None:
     """Store identity -> (phone, source), replacing older entries; ``meta``: identity ->
-    (line type, verified_at) where the source said (verified_at defaults to now)."""
+    (line type, verified_at) where the source said (verified_at defaults to now).
+
+    One upsert in identity order: two workers that find one person at the same moment both
+    commit (the later write wins), where a delete-then-insert raced on the key and failed
+    the second worker's wave."""
     if not found:
         return
     now = db.utcnow()
     meta = meta or {}
-    conn.execute(sa.delete(db.cache).where(db.cache.c.identity.in_(list(found))))
     rows = []
-    for ident, (phone, source) in found.items():
+    for ident in sorted(found):
+        phone, source = found[ident]
         line_type, verified_at = meta.get(ident, ("", None))
-        rows.append(
-            {
-                "identity": ident,
-                "phone": phone,
-                "source": source,
-                "created_at": now,
-                "line_type": line_type[:20],
-                "verified_at": min(verified_at, now) if verified_at else now,
-            }
-        )
-    conn.execute(sa.insert(db.cache), rows)
+        verified = min(verified_at, now) if verified_at else now
+        rows.append((ident, phone, source, now, line_type[:20], verified))
+    db.bulk_insert(conn, db.cache, _COLUMNS, rows, upsert_on=("identity",))
 
 
 def forget(conn: Connection, keys: Sequence[str], phones: Sequence[str]) -> int:

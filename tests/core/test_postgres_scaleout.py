@@ -59,7 +59,10 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
         "PHONE_S3_ACCESS_KEY": str(creds.access_key),
         "PHONE_S3_SECRET_KEY": str(creds.secret_key),
         "PHONE_LANTERN_ENABLED": "false",
-        "PHONE_WAVE_SIZE": "10",
+        # One lead a wave: a run takes seconds, not the ~0.3 s of 15 waves of 10, so while
+        # one worker holds a run (one at a time each) the other one must take the next;
+        # with fast runs the worker that launched first sometimes did all four.
+        "PHONE_WAVE_SIZE": "1",
         "PHONE_QUEUE_CONCURRENCY": "1",
     }
     workers: list[subprocess.Popen[str]] = []
@@ -98,13 +101,15 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
                     text=True,
                 )
             )
+        logs = []
         for w in workers:
             _, err = w.communicate(timeout=180)
+            logs.append(err)
             assert w.returncode == 0, err
         total_found = 0
         for run_id in run_ids:
             status = json.loads(cli("status", run_id).stdout)
-            assert status["state"] == "completed", status
+            assert status["state"] == "completed", (status, logs)
             assert status["counts"]["pending"] == 0
             total_found += status["counts"]["found"]
         # 4 runs x 150 people, ids 0..449 with overlaps: the cache serves repeats for free
@@ -122,7 +127,7 @@ def test_two_workers_share_runs_on_postgres(tmp_path: Path, pg_urls: tuple[str, 
                 )
             }
         engine.dispose()
-        assert executors == {"w1", "w2"}, executors
+        assert executors == {"w1", "w2"}, (executors, logs)
         out = cli("download", run_ids[0], "--out", str(tmp_path / "out"))
         assert out.returncode == 0, out.stderr
         assert len((tmp_path / "out" / "results.csv").read_text().splitlines()) == 151
