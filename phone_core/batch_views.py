@@ -33,7 +33,7 @@ from phone_core.models import (
     RunCounts,
     RunState,
 )
-from phone_core.run_views import counts, outcome_of, to_model
+from phone_core.run_views import counts, outcome_of, to_model, worth_rerun
 from phone_core.runs import RunRow
 
 rr = db.run_records
@@ -481,33 +481,23 @@ def outcome_tally(conn: Connection, rows: Sequence[RunRow]) -> dict[tuple[str, s
     return {(str(src or ""), st): int(n) for src, st, n in conn.execute(stmt)}
 
 
-def _failed_now(
-    rows: Sequence[RunRow], r: Any, statuses: Sequence[str], skip_detail: str
-) -> ColumnElement[bool]:
-    return sa.and_(
-        _current(rows, r, settled_only=False),
-        r.c.status.in_(list(statuses)),
-        r.c.detail != skip_detail,
-    )
+def _failed_now(rows: Sequence[RunRow], r: Any) -> ColumnElement[bool]:
+    return sa.and_(_current(rows, r, settled_only=False), worth_rerun(r))
 
 
-def count_current(
-    conn: Connection, rows: Sequence[RunRow], statuses: Sequence[str], skip_detail: str
-) -> int:
-    """Rows whose newest outcome has one of ``statuses`` (and not detail ``skip_detail``):
-    the rows a batch re-run would send."""
+def count_current_failed(conn: Connection, rows: Sequence[RunRow]) -> int:
+    """Rows whose newest outcome is worth another try (``run_views.worth_rerun``): the
+    rows a batch re-run would send."""
     r = rr.alias("r")
-    stmt = sa.select(sa.func.count()).where(_failed_now(rows, r, statuses, skip_detail))
+    stmt = sa.select(sa.func.count()).where(_failed_now(rows, r))
     return int(conn.execute(stmt).scalar() or 0)
 
 
-def current_failed(
-    conn: Connection, rows: Sequence[RunRow], statuses: Sequence[str], skip_detail: str
-) -> list[RecordOutcome]:
-    """Those rows (``count_current``), their newest outcomes in upload order: only them
-    are read, not the whole batch."""
+def current_failed(conn: Connection, rows: Sequence[RunRow]) -> list[RecordOutcome]:
+    """Those rows (``count_current_failed``), their newest outcomes in upload order: only
+    them are read, not the whole batch."""
     r = rr.alias("r")
-    stmt = sa.select(r).where(_failed_now(rows, r, statuses, skip_detail)).order_by(r.c.batch_row)
+    stmt = sa.select(r).where(_failed_now(rows, r)).order_by(r.c.batch_row)
     return [outcome_of(m, int(m["batch_row"])) for m in (x._mapping for x in conn.execute(stmt))]
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from phone_core import batch_files, batch_views, runs
 from phone_core.errors import InputError
-from phone_core.models import Batch, BatchAccepted, Detail, RecordOutcome
+from phone_core.models import Batch, BatchAccepted, RecordOutcome
 from phone_core.runtime import Runtime
-from phone_core.service import RERUN_STATUSES, rerun_items
+from phone_core.service import rerun_items
 
 
 def list_batches(
@@ -56,7 +56,7 @@ def _batch_rerunnable(
 ) -> tuple[list[runs.RunRow], list[RecordOutcome]]:
     with rt.db.connect() as conn:
         rows = batch_views.batch_rows(conn, batch_id, user)
-        items = batch_views.current_failed(conn, rows, RERUN_STATUSES, Detail.UNKNOWN_ID.value)
+        items = batch_views.current_failed(conn, rows)
     return rows, items
 
 
@@ -64,7 +64,7 @@ def batch_rerunnable_count(rt: Runtime, user: str, batch_id: str) -> int:
     """The rows a re-run of the user's batch would send, counted in the database."""
     with rt.db.connect() as conn:
         rows = batch_views.batch_rows(conn, batch_id, user)
-        return batch_views.count_current(conn, rows, RERUN_STATUSES, Detail.UNKNOWN_ID.value)
+        return batch_views.count_current_failed(conn, rows)
 
 
 def rerun_batch(rt: Runtime, user: str, batch_id: str, max_credits: int) -> list[BatchAccepted]:

@@ -12,10 +12,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from phone_core import credits, db
 from phone_core.models import (
     PERSON_FIELDS,
+    Detail,
     RecordOutcome,
     RecordStatus,
     Run,
@@ -122,6 +124,29 @@ def outcome_of(m: Any, idx: int | None = None) -> RecordOutcome:
 def outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
     rows = conn.execute(sa.select(rr).where(rr.c.run_id == run_id).order_by(rr.c.idx))
     return [outcome_of(m) for m in (r._mapping for r in rows)]
+
+
+# The re-run rule, its one home: a row is worth another try when it ended in error or was
+# not processed; an unknown id stays unknown. A run's and a batch's re-run (and the counts
+# their pages show) all select with it, in the database.
+RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
+
+
+def worth_rerun(r: Any) -> ColumnElement[bool]:
+    """The re-run rule over ``r``, the run_records table or an alias of it."""
+    return sa.and_(r.c.status.in_(RERUN_STATUSES), r.c.detail != Detail.UNKNOWN_ID.value)
+
+
+def failed_outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
+    """The run's rows worth another try (``worth_rerun``), in input order."""
+    stmt = sa.select(rr).where(rr.c.run_id == run_id, worth_rerun(rr)).order_by(rr.c.idx)
+    return [outcome_of(m) for m in (r._mapping for r in conn.execute(stmt))]
+
+
+def failed_count(conn: Connection, run_id: str) -> int:
+    """How many rows a re-run of the run would send, counted on the (run_id, status) index."""
+    stmt = sa.select(sa.func.count()).where(rr.c.run_id == run_id, worth_rerun(rr))
+    return int(conn.execute(stmt).scalar() or 0)
 
 
 def queued_ready(conn: Connection) -> list[str]:

@@ -30,7 +30,6 @@ from phone_core.models import (
     Person,
     Preflight,
     RecordOutcome,
-    RecordStatus,
     Run,
 )
 from phone_core.records import (
@@ -42,8 +41,6 @@ from phone_core.records import (
 from phone_core.runtime import Runtime
 from phone_core.sources.cache import cache_key, cached_phones
 from phone_core.storage import output_key
-
-RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
 
 
 @dataclass(frozen=True)
@@ -460,24 +457,13 @@ def cancel(rt: Runtime, user: str, run_id: str, *, admin: bool = False) -> Run:
     return get_run(rt, user, run_id, admin=admin)
 
 
-def rerunnable(items: Sequence[RecordOutcome]) -> list[RecordOutcome]:
-    """Rows worth another try: errors and not processed (an unknown id stays unknown)."""
-    return [
-        o
-        for o in items
-        if o.status is not None
-        and o.status.value in RERUN_STATUSES
-        and o.detail != Detail.UNKNOWN_ID.value
-    ]
-
-
 def rerun(rt: Runtime, user: str, run_id: str, max_credits: int) -> BatchAccepted:
     """A new run over the records of ``run_id`` that ended in error or not processed."""
     with rt.db.connect() as conn:
         row = runs.get(conn, run_id, user)
         if not row.state.finished:
             raise InputError("wait for the run to finish before re-running its failed rows")
-        items = rerunnable(run_views.outcomes(conn, run_id))
+        items = run_views.failed_outcomes(conn, run_id)
         upload_rows = batch_views.upload_rows(conn, run_id)
     if not items:
         raise InputError("this run has no failed or unprocessed rows to re-run")
@@ -527,7 +513,10 @@ def _still_there(rt: Runtime, names: Sequence[str] | None) -> list[str] | None:
 
 
 def rerunnable_count(rt: Runtime, user: str, run_id: str) -> int:
-    return len(rerunnable(run_outcomes(rt, user, run_id)))
+    """The rows a re-run of the user's run would send (``run_views.worth_rerun``)."""
+    with rt.db.connect() as conn:
+        runs.get(conn, run_id, user)
+        return run_views.failed_count(conn, run_id)
 
 
 def download(rt: Runtime, user: str, run_id: str, name: str, *, admin: bool = False) -> bytes:
