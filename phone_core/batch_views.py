@@ -51,14 +51,6 @@ STOPPED = tuple(s.value for s in STOP_SEVERITY if s != RunState.COMPLETED)
 _PART_SUFFIX = re.compile(r" \(part \d+/\d+\)$")
 
 
-@dataclass(frozen=True)
-class Current:
-    """A row's newest outcome and the run it comes from."""
-
-    run_id: str
-    outcome: RecordOutcome
-
-
 def batch_rows(conn: Connection, batch_id: str, owner: str | None = None) -> list[RunRow]:
     """The batch's runs in the order they were created (NotFound if none is visible)."""
     stmt = sa.select(rt_).where(rt_.c.batch_id == batch_id)
@@ -80,27 +72,6 @@ def submissions(rows: Sequence[RunRow]) -> list[list[RunRow]]:
     for row in _ordered(rows):
         out.setdefault(row.group_id or row.run_id, []).append(row)
     return sorted(out.values(), key=lambda sub: (sub[0].created_at, sub[0].run_id))
-
-
-def current(
-    conn: Connection, rows: Sequence[RunRow], *, settled_only: bool = False
-) -> list[Current]:
-    """Each upload row's newest outcome over ``rows`` (later runs win), in upload order;
-    ``settled_only`` skips a row's pending records (the older outcome shows until then).
-    The outcome's ``idx`` is the row in the upload."""
-    rank = {r.run_id: i for i, r in enumerate(_ordered(rows))}
-    best: dict[int, tuple[int, Current]] = {}
-    stmt = sa.select(rr).where(rr.c.run_id.in_(list(rank)))
-    if settled_only:
-        stmt = stmt.where(rr.c.status.is_not(None))
-    for m in (r._mapping for r in conn.execute(stmt)):
-        run_id = str(m["run_id"])
-        row = int(m["batch_row"] if m["batch_row"] is not None else m["idx"])
-        held = best.get(row)
-        if held is not None and held[0] > rank[run_id]:
-            continue
-        best[row] = (rank[run_id], Current(run_id, outcome_of(m, row)))
-    return [best[k][1] for k in sorted(best)]
 
 
 def tally(items: Sequence[RecordOutcome]) -> RunCounts:
@@ -368,9 +339,10 @@ def batch_overview(conn: Connection, owner: str | None = None) -> BatchOverview:
 
 
 def _current(rows: Sequence[RunRow], r: Any, *, settled_only: bool) -> ColumnElement[bool]:
-    """For records ``r`` of the batch of ``rows``: the record is its row's newest outcome
-    (as ``current``): no run of a later submission has a record for the same row (a
-    settled one, with ``settled_only``, which also skips pending records)."""
+    """For records ``r`` of the batch of ``rows``: the record is its row's newest outcome,
+    the one every page, count and file of the batch shows: no run of a later submission
+    has a record for the same row (a settled one, with ``settled_only``, which also skips
+    pending records; the older outcome shows until then)."""
     subs = submissions(rows)
     clauses: list[ColumnElement[bool]] = []
     for k, sub in enumerate(subs):
@@ -389,7 +361,7 @@ def _current(rows: Sequence[RunRow], r: Any, *, settled_only: bool) -> ColumnEle
 
 def current_counts(conn: Connection, rows: Sequence[RunRow]) -> dict[str, RunCounts]:
     """Per run of the batch, the counts of the rows whose newest outcome it holds
-    (``tally`` of ``current``, as aggregates)."""
+    (``tally`` of those outcomes, as aggregates)."""
     r = rr.alias("r")
     now = _current(rows, r, settled_only=False)
     out = {row.run_id: RunCounts() for row in rows}
@@ -434,8 +406,8 @@ def outcome_page(
     *,
     settled_only: bool = True,
 ) -> tuple[list[RecordOutcome], int]:
-    """One page of the batch's rows in upload order (each row's newest outcome, as
-    ``current``) passing ``row_filter``, and how many pass it."""
+    """One page of the batch's rows in upload order (each row's newest outcome,
+    ``_current``) passing ``row_filter``, and how many pass it."""
     r = rr.alias("r")
     where = sa.and_(_current(rows, r, settled_only=settled_only), _row_filter(r, row_filter))
     total = int(conn.execute(sa.select(sa.func.count()).where(where)).scalar() or 0)
@@ -454,8 +426,8 @@ def row_end(conn: Connection, rows: Sequence[RunRow]) -> int:
 def current_window(
     conn: Connection, rows: Sequence[RunRow], start: int, end: int
 ) -> list[RecordOutcome]:
-    """The upload rows ``start`` to ``end`` (excluded) as ``current`` has them: each row's
-    newest outcome over ``rows``, in upload order. A batch's files are written a window at
+    """The upload rows ``start`` to ``end`` (excluded) each row's newest outcome over
+    ``rows`` (``_current``), in upload order. A batch's files are written a window at
     a time (read on the ``(run_id, batch_row)`` index), never from all its rows at once."""
     r = rr.alias("r")
     stmt = (

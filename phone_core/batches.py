@@ -33,16 +33,6 @@ def batch_of_run(rt: Runtime, user: str, run_id: str, *, admin: bool = False) ->
         return batch_views.batch_of_run(conn, run_id, None if admin else user)
 
 
-def batch_outcomes(
-    rt: Runtime, user: str, batch_id: str, *, admin: bool = False, settled_only: bool = True
-) -> list[RecordOutcome]:
-    """The upload's rows in order, each row's newest outcome (while the batch runs: the
-    rows settled so far, a row being re-run keeping its older outcome until then)."""
-    with rt.db.connect() as conn:
-        rows = batch_views.batch_rows(conn, batch_id, None if admin else user)
-        return [c.outcome for c in batch_views.current(conn, rows, settled_only=settled_only)]
-
-
 def cancel_batch(rt: Runtime, user: str, batch_id: str, *, admin: bool = False) -> Batch:
     """Ask every unfinished run of the batch to stop; queued ones stop at once."""
     with rt.db.begin() as conn:

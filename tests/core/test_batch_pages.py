@@ -18,6 +18,7 @@ from phone_core.batch_views import BatchQuery
 from phone_core.models import Batch, RecordStatus, RunState
 from phone_core.runtime import Runtime
 from tests.api.backends import PG_URL, pg_database
+from tests.core import batch_oracle
 
 NOW = datetime(2026, 11, 30, 12, 0)
 
@@ -213,7 +214,7 @@ def check_row_pages(conn: Connection, batch_id: str, settled_only: bool) -> None
         "failed": lambda o: o.status in (RecordStatus.NOT_PROCESSED, RecordStatus.ERROR, None),
     }
     rows = batch_views.batch_rows(conn, batch_id)
-    now = [c.outcome for c in batch_views.current(conn, rows, settled_only=settled_only)]
+    now = batch_oracle.current(conn, rows, settled_only=settled_only)
     for key, keep in reference_filters.items():
         expected = [o for o in now if keep(o)]
         for offset in (0, 3, 6):
@@ -223,7 +224,7 @@ def check_row_pages(conn: Connection, batch_id: str, settled_only: bool) -> None
             assert total == len(expected), (key, offset)
             assert got == expected[offset : offset + 3], (key, offset)
     # The counts and the chart are those rows too (the page's numbers reconcile).
-    every = [c.outcome for c in batch_views.current(conn, rows)]
+    every = batch_oracle.current(conn, rows)
     assert batch_views.load_batch(conn, batch_id).counts == batch_views.tally(every)
     tally: dict[tuple[str, str | None], int] = {}
     for o in every:

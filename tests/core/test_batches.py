@@ -21,6 +21,7 @@ from phone_core.errors import InputError, NotFound
 from phone_core.models import OUTPUT_FILES, RESULT_COLUMNS, RecordOutcome, RunState
 from phone_core.runtime import Runtime
 from tests.conftest import drain, grant
+from tests.core import batch_oracle
 from tests.fakes.sources import ScriptedSource
 
 PART_ROWS = 4  # the split threshold for these tests (MAX_BATCH is 1,000)
@@ -82,13 +83,13 @@ def test_combined_counts_state_and_spend(mem: Runtime) -> None:
 def test_partial_results_while_the_batch_runs(mem: Runtime) -> None:
     run_ids = upload(mem)
     batch_id = batches.batch_of_run(mem, "ann", run_ids[0])
-    assert batches.batch_outcomes(mem, "ann", batch_id) == []
+    assert batch_oracle.batch_outcomes(mem, "ann", batch_id) == []
     asyncio.run(engine.process_run(mem, run_ids[0]))  # the first part only
     batch = batches.get_batch(mem, "ann", batch_id)
     assert batch.state is RunState.RUNNING  # the next part waits its turn
     assert (batch.counts.found, batch.counts.pending) == (4, 6)
     assert batch.versions == []  # files come when the whole upload is done
-    settled = batches.batch_outcomes(mem, "ann", batch_id)
+    settled = batch_oracle.batch_outcomes(mem, "ann", batch_id)
     assert [o.person.id for o in settled] == ["p0", "p1", "p2", "p3"]
     with pytest.raises(NotFound):
         batches.download_batch(mem, "ann", batch_id, "results.csv", 1)
@@ -185,7 +186,6 @@ def test_batches_are_their_owners(mem: Runtime) -> None:
     for call in (
         lambda: batches.get_batch(mem, "bob", batch_id),
         lambda: batches.batch_of_run(mem, "bob", run_ids[0]),
-        lambda: batches.batch_outcomes(mem, "bob", batch_id),
         lambda: batches.cancel_batch(mem, "bob", batch_id),
         lambda: batches.download_batch(mem, "bob", batch_id, "results.csv", 1),
     ):
@@ -311,24 +311,19 @@ def test_merged_files_are_written_a_window_at_a_time(
         biggest.append(len(got))
         return got
 
-    def whole(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a batch file was built from every outcome at once")
-
     monkeypatch.setattr(batch_views, "current_window", window)
-    monkeypatch.setattr(batch_views, "current", whole)
     drain(mem)
     batch_id = batches.batch_of_run(mem, "ann", accepted[0].run_id)
     assert len(batches.rerun_batch(mem, "ann", batch_id, 10)) == 1
     drain(mem)
     assert biggest and max(biggest) <= 3
-    monkeypatch.setattr(batch_views, "current", real_current)
 
     rows_ = batches.get_batch(mem, "ann", batch_id)
     with mem.db.connect() as conn:
         runs_ = batch_views.batch_rows(conn, batch_id)
         for version in (1, 2):
             parts = batch_views.version_rows(runs_, version)
-            items = [c.outcome for c in real_current(conn, parts)]
+            items = batch_oracle.current(conn, parts)
             for name in OUTPUT_FILES:
                 stored = batches.download_batch(mem, "ann", batch_id, name, version)
                 assert stored == outputs.build(name, items), (version, name)
@@ -341,6 +336,3 @@ def test_merged_files_are_written_a_window_at_a_time(
     assert sheet is not None
     codes = [c.value for c in sheet["D"]]  # Name, Site, Note, Code
     assert codes[0] == "Code" and codes[1] == "100" and codes[-1] == "0042"
-
-
-real_current = batch_views.current
