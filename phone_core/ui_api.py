@@ -41,7 +41,8 @@ from phone_core import (
     webhooks,
 )
 from phone_core import mapping as mapping_rules
-from phone_core.batch_views import BatchOverview, BatchPage, BatchQuery
+from phone_core.batch_views import BatchOverview, BatchPage
+from phone_core.batch_views import BatchQuery as BatchQuery  # the Runs page's filter
 from phone_core.bootstrap import get_runtime
 from phone_core.credits import worst_case
 from phone_core.ingest import ParsedFile, Purpose
@@ -61,7 +62,7 @@ from phone_core.sessions import Session
 from phone_core.settings import Settings
 from phone_core.sources import directory
 from phone_core.users import UserInfo
-from phone_core.vendor_config import VendorView  # the Sources page's type
+from phone_core.vendor_config import VendorView as VendorView  # the Sources page's type
 
 BATCH = ingest.BATCH  # what an upload is for: a batch of leads ...
 DIRECTORY = ingest.DIRECTORY  # ... or the reference directory

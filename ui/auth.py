@@ -88,7 +88,7 @@ def _authenticator(credentials: dict[str, dict[str, Any]]) -> stauth.Authenticat
         st.session_state[common.SIGNED_IN_AT] = session.signed_in_at  # the login moment
         return session.user.username in model.credentials["usernames"]
 
-    model.check_credentials = check_credentials  # type: ignore[method-assign]
+    model.check_credentials = check_credentials
     return authenticator
 
 
@@ -123,7 +123,7 @@ def _drop_cookie(authenticator: stauth.Authenticate) -> None:
     """
     if getattr(authenticator, "_phone_cookie_drawn", False):
         return  # once a run (a second element with the same key is an error)
-    authenticator._phone_cookie_drawn = True  # type: ignore[attr-defined]
+    authenticator._phone_cookie_drawn = True
     manager = authenticator.cookie_controller.cookie_model.cookie_manager
     done = manager.cookie_manager(method="delete", cookie=COOKIE_NAME, key=DELETE_KEY, default=None)
     if done is True:

@@ -56,7 +56,7 @@ def usage(usernames: list[str]) -> list[UsageRow]:
         st.bar_chart(per_day, x="Day", y="Credits", color="User", height=280)
     with by_run:
         named = ui_api.run_names([r for r in frame["run_id"] if r])
-        per_run = frame.groupby(["run_id", "User"], as_index=False)["Credits"].sum()
+        per_run = frame.groupby(["run_id", "User"], as_index=False).agg(Credits=("Credits", "sum"))
         per_run.insert(
             0, "Batch", [named.get(r, ("", None))[0] or "Untitled" for r in per_run["run_id"]]
         )
