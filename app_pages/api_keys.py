@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin, ui_api
 from phone_core.keys import ApiKey
 from ui import common, labels
 
@@ -91,8 +91,8 @@ def _everyone() -> None:
     """Admins: every user's keys, and revoke any of them."""
     st.divider()
     st.markdown("#### Everyone's keys (admin)")
-    owners = {u.username: u.status for u in ui_api.list_users(include_removed=True)}
-    keys = ui_api.list_all_keys()
+    owners = {u.username: u.status for u in ui_admin.list_users(include_removed=True)}
+    keys = ui_admin.list_all_keys()
     if not keys:
         st.info("Nobody has an API key yet.")
         return
@@ -113,7 +113,7 @@ def _everyone() -> None:
     )
     right.write("")
     if right.button("Revoke", key=ALL_REVOKE):
-        revoked = ui_api.revoke_any_key(str(key_id))
+        revoked = ui_admin.revoke_any_key(str(key_id))
         st.toast(f"The key {revoked.key_id} of {revoked.user} is revoked.")
         st.rerun()
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from phone_core import audit, ui_api
+from phone_core import audit, ui_admin
 from ui import common, labels
 
 ACTOR = "audit_actor"
@@ -24,7 +24,7 @@ SHOWN = 500
 
 def _filters() -> tuple[str | None, str | None, datetime | None, datetime | None]:
     cols = st.columns(3)
-    actors = [ANY, *ui_api.audit_actors()]
+    actors = [ANY, *ui_admin.audit_actors()]
     actor = cols[0].selectbox("Who", actors, key=ACTOR)
     action = cols[1].selectbox("Action", [ANY, *audit.ACTIONS], key=ACTION)
     today = date.today()
@@ -69,7 +69,7 @@ def _table(entries: list[audit.Entry]) -> None:
 
 def _body() -> None:
     actor, action, since, until = _filters()
-    entries = ui_api.audit_entries(
+    entries = ui_admin.audit_entries(
         actor=actor, action=action, since=since, until=until, limit=audit.MAX_ROWS
     )
     _table(entries)
@@ -80,7 +80,7 @@ def _body() -> None:
         "until": (until - timedelta(days=1)).date().isoformat() if until else "",
     }
     if st.button("Export these entries (CSV)", key=EXPORT):
-        st.session_state[EXPORTED] = (filters, ui_api.audit_csv(entries, filters))
+        st.session_state[EXPORTED] = (filters, ui_admin.audit_csv(entries, filters))
     done = st.session_state.get(EXPORTED)
     if done and done[0] == filters:
         st.download_button("Download audit-log.csv", done[1], "audit-log.csv", "text/csv")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin
 from phone_core.models import CreditSummary
 from ui import common, labels, usage_view
 
@@ -45,7 +45,7 @@ def _balances(summaries: list[CreditSummary]) -> None:
         "Available = balance minus what running batches hold, and within the monthly limit "
         "when one is set."
     )
-    st.info(ui_api.cache_policy(), icon=":material/cached:")
+    st.info(ui_admin.cache_policy(), icon=":material/cached:")
 
 
 def _grant_form(admin: str, usernames: list[str]) -> None:
@@ -63,7 +63,7 @@ def _grant_form(admin: str, usernames: list[str]) -> None:
         )
         note = st.text_input("Note (optional)", key=GRANT_NOTE, max_chars=200)
         if st.form_submit_button("Grant", type="primary", key=GRANT) and user:
-            summary = ui_api.grant_credits(str(user), int(amount), note, by=admin)
+            summary = ui_admin.grant_credits(str(user), int(amount), note, by=admin)
             common.flash(
                 f"Granted {labels.count(int(amount), 'credit')} to {common.plain(user)}: "
                 f"{summary.available:,} available."
@@ -84,7 +84,7 @@ def _limit_form(usernames: list[str], summaries: dict[str, CreditSummary]) -> No
             key=LIMIT_VALUE,
         )
         if st.form_submit_button("Save limit", key=LIMIT_SAVE) and user:
-            summary = ui_api.set_monthly_limit(str(user), None if no_limit else int(limit))
+            summary = ui_admin.set_monthly_limit(str(user), None if no_limit else int(limit))
             shown = "no limit" if summary.monthly_limit is None else f"{summary.monthly_limit:,}"
             common.flash(f"Monthly limit of {user}: {shown}.")
             st.rerun()
@@ -98,7 +98,7 @@ def main() -> None:
     admin = common.require_admin()
     st.title("Credits")
     common.show_flash()
-    summaries = ui_api.credit_summaries([u.username for u in ui_api.list_users()])
+    summaries = ui_admin.credit_summaries([u.username for u in ui_admin.list_users()])
     usernames = [s.user for s in summaries]  # people who can sign in, and any API-only account
     by_user = {s.user: s for s in summaries}
     _balances(summaries)
@@ -108,7 +108,7 @@ def main() -> None:
     with right:
         _limit_form(usernames, by_user)
     with st.expander("Recent grants"):
-        grants = ui_api.grants(limit=50)
+        grants = ui_admin.grants(limit=50)
         if grants:
             st.dataframe(
                 pd.DataFrame(grants).rename(columns=GRANT_COLUMNS),

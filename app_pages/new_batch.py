@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.ingest import ParsedFile
 from phone_core.records import ENRICHABLE_RULE
 from ui import batch_view, columns, common, labels, upload
@@ -52,14 +52,14 @@ def _columns(parsed: ParsedFile) -> columns.Choice:
         f"Choose what each column holds. {how} A row can be looked up when it has "
         f"{ENRICHABLE_RULE}."
     )
-    choice = columns.table(parsed, STATE_PREFIX, ui_api.BATCH.targets)
-    columns.field_legend(ui_api.BATCH.targets)
+    choice = columns.table(parsed, STATE_PREFIX, ui_batches.BATCH.targets)
+    columns.field_legend(ui_batches.BATCH.targets)
     return choice
 
 
 def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | None]) -> None:
     sources, none_chosen = batch_view.source_picker(SOURCES)
-    pf = ui_api.preflight(user, parsed, mapping, token, sources)
+    pf = ui_batches.preflight(user, parsed, mapping, token, sources)
     batch_view.show_preflight(pf)
     plan = batch_view.plan_token(token, mapping) + "|" + ",".join(sources or [])
     keys = {"max_credits": MAX_CREDITS, "label": LABEL, "set_for": CREDITS_SET_FOR}
@@ -68,7 +68,7 @@ def _submit(user: str, token: str, parsed: ParsedFile, mapping: dict[str, str | 
     label = batch_view.submit_label(pf, max_credits)
     if st.button(label, key=SUBMIT, type="primary", disabled=blocked):
         name = str(st.session_state.get(LABEL) or "").strip()
-        accepted = ui_api.submit_upload(user, parsed, mapping, max_credits, name, sources)
+        accepted = ui_batches.submit_upload(user, parsed, mapping, max_credits, name, sources)
         run_ids = [a.run_id for a in accepted]
         st.session_state[SUBMITTED_FOR] = token
         st.session_state[SUBMITTED_RUNS] = run_ids
@@ -83,7 +83,7 @@ def _page(user: str) -> int:
         "Lead list (CSV or Excel)",
         type=upload.UPLOAD_TYPES,
         key=UPLOAD,
-        max_upload_size=ui_api.max_upload_mb(ui_api.BATCH),  # the one limit, said up front
+        max_upload_size=ui_batches.max_upload_mb(ui_batches.BATCH),  # the one limit, said up front
         help="CSV separated by commas, semicolons, tabs or pipes, or an Excel .xlsx "
         "workbook. Title rows above the column names are skipped.",
     )
@@ -93,27 +93,27 @@ def _page(user: str) -> int:
             "LinkedIn profiles or emails, then drop the file here."
         )
         return 0
-    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.BATCH, sheet_key=SHEET)
+    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_batches.BATCH, sheet_key=SHEET)
     parsed = opened.parsed
     if parsed is None:
         st.error(opened.error)  # already explained (escaped)
         return 0
     if opened.fresh:
         st.session_state[LABEL] = uploaded.name[:200]
-    columns.ensure_seeded(user, opened.token, parsed, STATE_PREFIX, ui_api.BATCH)
+    columns.ensure_seeded(user, opened.token, parsed, STATE_PREFIX, ui_batches.BATCH)
     _show_file(uploaded.name, opened, parsed)
     choice = _columns(parsed)
     for message in columns.clash_messages(choice):
         st.error(message)
     if choice.clashes:
         return 1
-    problem = ui_api.mapping_problem(choice.mapping)
+    problem = ui_batches.mapping_problem(choice.mapping)
     if problem:
         st.error(common.plain(problem))
         return 1
-    for warning in ui_api.column_warnings(parsed, choice.mapping):
+    for warning in ui_batches.column_warnings(parsed, choice.mapping):
         st.warning(common.plain(warning))
-    if not ui_api.can_enrich(choice.mapping):
+    if not ui_batches.can_enrich(choice.mapping):
         return 1
     if st.session_state.get(SUBMITTED_FOR) == opened.token:
         # Not the pre-flight again: recomputed now it would count this batch's own

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin
 from phone_core.errors import InputError
 from ui import common, labels, privacy_view
 
@@ -20,12 +20,12 @@ RECEIPT = "privacy_receipt"  # the last erasure's receipt, shown on this run onl
 
 
 def _purge_now(admin: str) -> None:
-    st.session_state[PURGE_DONE] = ui_api.purge_now(admin)
+    st.session_state[PURGE_DONE] = ui_admin.purge_now(admin)
 
 
 def _retention(admin: str) -> None:
     st.subheader("Retention")
-    overview = ui_api.retention_overview()
+    overview = ui_admin.retention_overview()
     policy = overview["policy"]
     st.dataframe(privacy_view.policy_frame(policy), hide_index=True, width="stretch", key="policy")
     st.caption(
@@ -79,7 +79,7 @@ def _erase(admin: str) -> None:
                 st.error("Tick the box to confirm first.")
             else:
                 try:
-                    st.session_state[RECEIPT] = ui_api.erase_person(admin, kind, value)
+                    st.session_state[RECEIPT] = ui_admin.erase_person(admin, kind, value)
                 except InputError as exc:
                     st.error(f"Not erased: {common.plain(str(exc))}.")
     shown = st.session_state.pop(RECEIPT, None)
@@ -90,7 +90,7 @@ def _erase(admin: str) -> None:
         else:
             st.info("The erasure is under way on the worker; its receipt appears below.")
         st.json(receipt, expanded=False)
-    rows = ui_api.recent_erasures()
+    rows = ui_admin.recent_erasures()
     if rows:
         st.markdown("#### Erasures")
         st.dataframe(

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin, ui_batches
 from phone_core.errors import FileFormatError
 from phone_core.records import ENRICHABLE_RULE
 from ui import common, labels, upload
@@ -26,7 +26,7 @@ PREVIEW_ROWS = 10
 
 
 def _stats() -> None:
-    stats = ui_api.directory_stats()
+    stats = ui_admin.directory_stats()
     last: Any = stats.get("last_load")
     cols = st.columns(3)
     cols[0].metric("Contacts in the directory", f"{int(str(stats.get('contacts', 0))):,}")
@@ -54,7 +54,7 @@ def _load(user: str, uploaded: Any, parsed: Any, mapping: dict[str, str | None])
         bar.progress(min(max(share, 0.0), 1.0), text=f"{labels.count(rows, 'row')} read")
 
     try:
-        read, loaded = ui_api.load_directory(
+        read, loaded = ui_batches.load_directory(
             user, parsed, mapping, uploaded, replace=replace, progress=progress
         )
     except FileFormatError as exc:
@@ -84,11 +84,11 @@ def main() -> None:
         "Directory file (CSV or Excel) with a phone column",
         type=upload.UPLOAD_TYPES,
         key=UPLOAD,
-        max_upload_size=ui_api.max_upload_mb(ui_api.DIRECTORY),
+        max_upload_size=ui_batches.max_upload_mb(ui_batches.DIRECTORY),
     )
     if uploaded is None:
         return
-    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_api.DIRECTORY)
+    opened = upload.open_upload(uploaded, STATE_PREFIX, ui_batches.DIRECTORY)
     if opened.parsed is None:
         st.error(opened.error)  # already explained (escaped)
         return
@@ -99,13 +99,13 @@ def main() -> None:
         return
     parsed, table = opened.parsed, opened.parsed.table
     if opened.fresh:
-        upload.seed_mapping(user, parsed, MAP_PREFIX, ui_api.DIRECTORY)
+        upload.seed_mapping(user, parsed, MAP_PREFIX, ui_batches.DIRECTORY)
     rows = ("more than " if table.partial else "") + labels.count(table.row_count, "row")
     size = f"{rows}, {labels.count(len(table.headers), 'column')}"
     st.markdown(f"**{common.plain(uploaded.name)}**: {size}.")
     upload.preview(table, PREVIEW_ROWS, "ref_preview")
-    mapping = upload.mapping_form(table, ui_api.DIRECTORY.targets, MAP_PREFIX, 3)
-    problem = ui_api.mapping_problem(mapping, ui_api.DIRECTORY)
+    mapping = upload.mapping_form(table, ui_batches.DIRECTORY.targets, MAP_PREFIX, 3)
+    problem = ui_batches.mapping_problem(mapping, ui_batches.DIRECTORY)
     if problem:
         st.error(common.plain(problem))
         return

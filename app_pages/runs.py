@@ -7,10 +7,10 @@ import contextlib
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin, ui_batches
 from phone_core.errors import NotFound
 from phone_core.models import Batch
-from phone_core.ui_api import BatchQuery
+from phone_core.ui_batches import BatchQuery
 from ui import batch_panel, common, run_results, run_view
 
 # Widget keys.
@@ -34,7 +34,7 @@ def _focus(user: str, admin: bool) -> None:
     if not run_id:
         return
     with contextlib.suppress(NotFound):  # not this user's: nothing opens
-        run_view.open_batch(ui_api.batch_of_run(user, str(run_id), admin=admin))
+        run_view.open_batch(ui_batches.batch_of_run(user, str(run_id), admin=admin))
 
 
 def _opened(user: str, admin: bool, owner: str | None, newest: str) -> Batch | None:
@@ -42,7 +42,7 @@ def _opened(user: str, admin: bool, owner: str | None, newest: str) -> Batch | N
     wanted = run_view.opened() or newest
     for batch_id in dict.fromkeys((wanted, newest)):
         with contextlib.suppress(NotFound):  # not this user's, or gone
-            batch = ui_api.get_batch(user, batch_id, admin=admin)
+            batch = ui_batches.get_batch(user, batch_id, admin=admin)
             if owner is None or batch.owner == owner:
                 run_view.open_batch(batch.batch_id)
                 return batch
@@ -54,13 +54,13 @@ def main() -> None:
     admin = common.is_admin()
     st.title("Runs")
     owner: str | None = None
-    overview = ui_api.batch_overview(user, admin=admin)  # aggregates: no batch is read
+    overview = ui_batches.batch_overview(user, admin=admin)  # aggregates: no batch is read
     if admin:
-        owners = {u.username for u in ui_api.list_users()} | set(overview.owners)
+        owners = {u.username for u in ui_admin.list_users()} | set(overview.owners)
         choice = st.selectbox("Show the batches of", [EVERYONE, *sorted(owners)], key=OWNER_FILTER)
         if choice != EVERYONE:
             owner = str(choice)
-            overview = ui_api.batch_overview(user, admin=admin, owner=owner)
+            overview = ui_batches.batch_overview(user, admin=admin, owner=owner)
     if not overview.batches or overview.newest is None:
         st.info("No batches yet. Upload a lead list on the New batch page to start one.")
         st.page_link(

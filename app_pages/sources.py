@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin
 from ui import common, sources_view
 
 PICK = "src_pick"
@@ -27,18 +27,18 @@ def _order_buttons(names: list[str], name: str, admin: str) -> None:
     left, right, _ = st.columns([1, 1, 4])
     if left.button("Move up", key="src_up", disabled=i == 0):
         names[i - 1], names[i] = names[i], names[i - 1]
-        ui_api.set_source_order(names, by=admin)
+        ui_admin.set_source_order(names, by=admin)
         st.rerun()
     if right.button("Move down", key="src_down", disabled=i == len(names) - 1):
         names[i + 1], names[i] = names[i], names[i + 1]
-        ui_api.set_source_order(names, by=admin)
+        ui_admin.set_source_order(names, by=admin)
         st.rerun()
 
 
 def _test(name: str) -> None:
     if st.button("Test connection", key="src_test"):
         with st.spinner("Calling the vendor once..."):
-            worked, message = ui_api.test_source(name)
+            worked, message = ui_admin.test_source(name)
         st.session_state[RESULT] = (name, worked, message)
     result = st.session_state.get(RESULT)
     if result and result[0] == name:
@@ -53,14 +53,14 @@ def main() -> None:
         "then the enabled vendors below, each with your own API key and prices."
     )
     common.show_flash()
-    env_order = ui_api.waterfall_order_from_env()
+    env_order = ui_admin.waterfall_order_from_env()
     if env_order:
         st.info(
             "PHONE_WATERFALL is set in the environment: it decides which sources run and "
             "in which order; the switches and order here do not apply until it is removed."
         )
-    views = ui_api.source_views()
-    st.caption(ui_api.directory_line())
+    views = ui_admin.source_views()
+    st.caption(ui_admin.directory_line())
     sources_view.adapters_table(views)
     labels = {v.name: v.label for v in views}
     name = st.selectbox("Vendor", list(labels), format_func=lambda n: labels[n], key=PICK)
@@ -78,7 +78,7 @@ def main() -> None:
     if not isinstance(chosen, tuple) or len(chosen) != 2:
         st.info("Choose the last day of the period too.")
         return
-    report = ui_api.sources_report(chosen[0], chosen[1])
+    report = ui_admin.sources_report(chosen[0], chosen[1])
     sources_view.figures(report)
 
     st.subheader("Suggested order")
@@ -88,9 +88,9 @@ def main() -> None:
         "also been sent 20 lookups and found 6), so a new vendor is not ranked on a handful "
         "of lookups."
     )
-    order = sources_view.suggested(ui_api.sources_report(today - timedelta(days=89), today))
+    order = sources_view.suggested(ui_admin.sources_report(today - timedelta(days=89), today))
     if st.button("Apply suggested order", key="src_apply", disabled=env_order or not order):
-        applied = ui_api.apply_suggested_order(by=admin)
+        applied = ui_admin.apply_suggested_order(by=admin)
         common.flash(f"Order applied: {', '.join(applied)}.")
         st.rerun()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin, ui_api
 from phone_core.errors import PhoneError
 from ui import common, labels
 
@@ -27,7 +27,7 @@ MODES = {
 
 
 def _lists() -> None:
-    lists = ui_api.suppression_lists()
+    lists = ui_admin.suppression_lists()
     if not lists:
         st.info("No do-not-call list is loaded: every phone found is returned unmarked.")
         return
@@ -50,7 +50,7 @@ def _lists() -> None:
     pick = cols[0].selectbox("List to remove", [i.name for i in lists], key=REMOVE_PICK)
     if cols[1].button("Remove list", key=REMOVE, type="secondary") and pick:
         try:
-            ui_api.remove_suppression(str(pick))
+            ui_admin.remove_suppression(str(pick))
         except PhoneError as exc:
             st.error(common.explain(exc))
             return
@@ -71,7 +71,7 @@ def _load(user: str) -> None:
         return
     with st.spinner("Loading the list…"):
         try:
-            info = ui_api.load_suppression(uploaded, uploaded.name, name.strip(), loaded_by=user)
+            info = ui_admin.load_suppression(uploaded, uploaded.name, name.strip(), loaded_by=user)
         except PhoneError as exc:
             st.error(f"Nothing was loaded. {common.explain(exc)}")
             return
@@ -94,7 +94,7 @@ def _recheck() -> None:
     )
     if st.button("Re-check past runs", key=RECHECK):
         with st.spinner("Checking past runs…"):
-            report = ui_api.recheck_past_runs()
+            report = ui_admin.recheck_past_runs()
         st.session_state[REPORT] = (report.runs_checked, report.newly_marked, report.to_csv())
     done = st.session_state.get(REPORT)
     if done:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin
 from phone_core.users import MIN_PASSWORD_LENGTH, ROLES, UserInfo, generate_password
 from ui import common, labels, user_admin
 
@@ -66,7 +66,7 @@ def _add_user() -> None:
         )
         if st.form_submit_button("Add user", type="primary", key=ADD):
             chosen = password or generate_password()
-            info = ui_api.add_user(username, name, email, chosen, str(role))
+            info = ui_admin.add_user(username, name, email, chosen, str(role))
             st.session_state[user_admin.SHOW_ONCE] = (info.username, "" if password else chosen)
             st.session_state[CLEAR_ADD] = True
             st.rerun()
@@ -82,7 +82,7 @@ def main() -> None:
     user_admin.show_once()
     common.show_flash()
     show_removed = st.toggle("Show removed users", key=SHOW_REMOVED)
-    users = ui_api.list_users(include_removed=show_removed)
+    users = ui_admin.list_users(include_removed=show_removed)
     _table(users)
     user_admin.manage(admin, users)
     _add_user()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.models import Batch, BatchPart
 from ui import common, labels, privacy_view, run_results, run_view
 
@@ -102,14 +102,14 @@ def _results(user: str, admin: bool, batch: Batch) -> None:
     choice = st.selectbox("Show", list(run_results.ROW_FILTERS), key=run_results.ROW_FILTER)
     row_filter = run_results.ROW_FILTERS.get(str(choice), "all")
     page = max(1, int(st.session_state.get(ROW_PAGE, 1) or 1))
-    items, shown = ui_api.batch_rows_page(
+    items, shown = ui_batches.batch_rows_page(
         user, batch.batch_id, row_filter, page, ROWS_PER_PAGE, admin=admin
     )
     n_pages = max(1, -(-shown // ROWS_PER_PAGE))
     if page > n_pages:  # fewer rows pass a new filter: its last page
         page = n_pages
         st.session_state[ROW_PAGE] = page
-        items, shown = ui_api.batch_rows_page(
+        items, shown = ui_batches.batch_rows_page(
             user, batch.batch_id, row_filter, page, ROWS_PER_PAGE, admin=admin
         )
     first = (page - 1) * ROWS_PER_PAGE
@@ -129,7 +129,7 @@ def status(user: str, admin: bool, batch: Batch, was_active: bool) -> None:
     poll reads the batch's counts again: aggregates over its own runs only)."""
     batch_id = batch.batch_id
     if common.fragment_rerun():
-        batch = ui_api.get_batch(user, batch_id, admin=admin)
+        batch = ui_batches.get_batch(user, batch_id, admin=admin)
     c = batch.counts
     st.markdown(f"### {common.plain(run_view.name(batch))}")
     st.caption(
@@ -152,7 +152,7 @@ def status(user: str, admin: bool, batch: Batch, was_active: bool) -> None:
         st.warning(f"Note on this batch: {common.plain(batch.notice)}")
     if not batch.state.finished:
         if not batch.cancel_requested and st.button("Cancel this batch", key=CANCEL):
-            batch = ui_api.cancel_batch(user, batch_id, admin=admin)
+            batch = ui_batches.cancel_batch(user, batch_id, admin=admin)
         if batch.cancel_requested:
             st.info("Cancel requested: the batch stops after the rows in progress.")
         st.caption("This updates by itself. Downloads appear when the batch ends.")

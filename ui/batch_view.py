@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.models import MAX_BATCH, Preflight
 from ui import common, labels
 
@@ -42,7 +42,7 @@ def show_preflight(pf: Preflight) -> None:
     top[2].metric("Skipped (missing fields)", f"{sum(pf.skipped.values()):,}")
     top[3].metric("Duplicates in the file", f"{pf.duplicates:,}", help="Charged once.")
     bottom = st.columns(5)
-    bottom[0].metric("Already known (free)", f"{pf.cache_hits:,}", help=ui_api.cache_source())
+    bottom[0].metric("Already known (free)", f"{pf.cache_hits:,}", help=ui_batches.cache_source())
     bottom[1].metric("To look up", f"{pf.to_look_up:,}")
     bottom[2].metric(
         "Expected cost",
@@ -54,7 +54,7 @@ def show_preflight(pf: Preflight) -> None:
     bottom[4].metric("Your available credits", f"{pf.available_credits:,}")
     per = pf.per_record_worst_case
     credits_word = labels.count(per, "credit")
-    if ui_api.pays_only_for_found():
+    if ui_batches.pays_only_for_found():
         how = (
             f"You pay only when a phone is found, at most {credits_word} per row, so the "
             "worst case assumes every looked-up row finds a phone."
@@ -78,7 +78,7 @@ def show_preflight(pf: Preflight) -> None:
 
 def submit_label(pf: Preflight, max_credits: int) -> str:
     """The submit button counts what will be looked up (and paid for), not file rows."""
-    if ui_api.is_free(pf):
+    if ui_batches.is_free(pf):
         return f"Submit {labels.count(pf.rows, 'row')} (free: nothing to pay for)"
     return (
         f"Submit: look up {labels.count(pf.to_look_up, 'person', 'people')} "
@@ -93,12 +93,12 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
     max-credits default was set for).
     """
     st.markdown("**Budget**")
-    blocker = ui_api.budget_blocker(pf)
+    blocker = ui_batches.budget_blocker(pf)
     if blocker:
         st.error(blocker)
     # Set once per plan; again when the input was gone from the page (its value with it).
     if st.session_state.get(keys["set_for"]) != plan or keys["max_credits"] not in st.session_state:
-        st.session_state[keys["max_credits"]] = ui_api.default_max_credits(pf)
+        st.session_state[keys["max_credits"]] = ui_batches.default_max_credits(pf)
         st.session_state[keys["set_for"]] = plan
     left, right = st.columns([1, 2])
     with left:
@@ -114,12 +114,12 @@ def budget_form(pf: Preflight, plan: str, keys: Mapping[str, str]) -> tuple[int,
         )
     with right:
         st.text_input("Batch name (shown on the Runs page)", key=keys["label"], max_chars=200)
-    if ui_api.is_free(pf) and pf.enrichable > 0:
+    if ui_batches.is_free(pf) and pf.enrichable > 0:
         st.success(
             "Every row is skipped, a duplicate or already known: this batch costs nothing "
             "and needs no credits."
         )
-    warning, note = ("", "") if blocker else ui_api.budget_advice(pf, max_credits)
+    warning, note = ("", "") if blocker else ui_batches.budget_advice(pf, max_credits)
     if warning:
         st.warning(warning)
     elif note:
@@ -154,7 +154,7 @@ def show_submitted(run_ids: list[str]) -> None:
 def source_picker(key: str) -> tuple[list[str] | None, bool]:
     """The sources this batch uses (default: the whole waterfall, in its order); returns
     (None for the whole waterfall or the names chosen, whether nothing is chosen)."""
-    choices = ui_api.batch_source_choices()
+    choices = ui_batches.batch_source_choices()
     if not choices:
         return None, False
     chosen = st.multiselect(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.ingest import ParsedFile, Purpose
 from phone_core.mapping import FIELD_LABELS
 from phone_core.models import ColumnRow, Confidence
@@ -64,7 +64,7 @@ def ensure_seeded(user: str, token: str, parsed: ParsedFile, prefix: str, purpos
     seeded_for = f"{token}\n{parsed.table.sheet}"
     if st.session_state.get(prefix + _SEEDED_FOR) == seeded_for:
         return
-    mapping, recalled = ui_api.initial_mapping(user, parsed, purpose)
+    mapping, recalled = ui_batches.initial_mapping(user, parsed, purpose)
     by_column = {column: field for field, column in mapping.items() if column}
     for column in parsed.table.headers:
         st.session_state[key(prefix, column)] = by_column.get(column, DONT_USE)
@@ -100,7 +100,7 @@ def current(parsed: ParsedFile, prefix: str, targets: Sequence[str]) -> Choice:
 def table(parsed: ParsedFile, prefix: str, targets: Sequence[str]) -> Choice:
     """The column table; returns the choices it shows."""
     choice = current(parsed, prefix, targets)
-    rows = ui_api.column_rows(parsed, choice.mapping)
+    rows = ui_batches.column_rows(parsed, choice.mapping)
     options = [DONT_USE, *targets]
     twice = {c for columns in choice.clashes.values() for c in columns}
     head = st.columns(_WIDTHS)

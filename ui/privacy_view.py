@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from ui import labels
 
 KIND_LABELS = {"email": "Email", "linkedin": "LinkedIn profile", "phone": "Phone number"}
@@ -95,7 +95,7 @@ def erasures_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def deliveries(user: str, admin: bool, batch_id: str) -> None:
     """The batch's notifications and each delivery attempt (shown when there are any)."""
-    found = ui_api.batch_deliveries(user, batch_id, admin=admin)
+    found = ui_batches.batch_deliveries(user, batch_id, admin=admin)
     if not found:
         return
     rows = []

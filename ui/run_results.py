@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from phone_core import ui_api
+from phone_core import ui_api, ui_batches
 from phone_core.errors import ExportError, PhoneError
 from phone_core.models import OUTPUT_FILES, Batch, OutputFile, RecordOutcome, RecordStatus
 from ui import common, labels
@@ -43,7 +43,7 @@ def _phone(o: RecordOutcome) -> str:
     return o.phone if o.status and o.status.carries_phone else ""
 
 
-ROW_FILTERS = {  # label -> ui_api.ROW_FILTERS (applied in the DB, page by page)
+ROW_FILTERS = {  # label -> ui_batches.ROW_FILTERS (applied in the DB, page by page)
     "All rows": "all",
     "With a phone": "phone",
     "Without a phone": "no_phone",
@@ -109,7 +109,7 @@ def _chart(tally: dict[tuple[str, str | None], int]) -> None:
 def _fetcher(user: str, batch_id: str, name: str, version: int, admin: bool) -> Callable[[], bytes]:
     def fetch() -> bytes:  # runs when the button is clicked, outside the script thread
         try:
-            return ui_api.download_batch(user, batch_id, name, version, admin=admin)
+            return ui_batches.download_batch(user, batch_id, name, version, admin=admin)
         except PhoneError as exc:
             raise RuntimeError(common.explain(exc)) from None
         except Exception as exc:
@@ -204,7 +204,7 @@ def export_problem(user: str, batch_id: str, name: str, version: int, admin: boo
     once per user, batch, version and file: a version's files never change once written,
     so a rerun does not read the file again (the button fetches it when clicked)."""
     try:
-        ui_api.download_batch(user, batch_id, name, version, admin=admin)
+        ui_batches.download_batch(user, batch_id, name, version, admin=admin)
     except ExportError as exc:
         return common.explain(exc)
     return ""
@@ -213,11 +213,11 @@ def export_problem(user: str, batch_id: str, name: str, version: int, admin: boo
 def _rerun(user: str, batch: Batch) -> None:
     if batch.owner != user:
         return
-    count = ui_api.batch_rerunnable_count(user, batch.batch_id)
+    count = ui_batches.batch_rerunnable_count(user, batch.batch_id)
     if count == 0:
         return
     st.markdown("#### Re-run failed / not processed rows")
-    worst = count * ui_api.per_record_worst_case()
+    worst = count * ui_batches.per_record_worst_case()
     available = ui_api.credit_summary(user).available
     set_for = f"{batch.batch_id}/{len(batch.versions)}"
     if st.session_state.get(RERUN_FOR) != set_for:
@@ -236,7 +236,7 @@ def _rerun(user: str, batch: Batch) -> None:
     )
     right.write("")
     if right.button(f"Re-run {labels.count(count, 'row')}", key=RERUN, disabled=available < 1):
-        ui_api.rerun_batch(user, batch.batch_id, budget)
+        ui_batches.rerun_batch(user, batch.batch_id, budget)
         st.rerun()
     if available < 1:
         st.caption("You have no credits available: ask an administrator for more.")
@@ -262,6 +262,6 @@ def details(user: str, admin: bool, batch: Batch) -> None:
     """What is shown once a batch has finished, below its rows: outcomes by source,
     downloads and the re-run."""
     st.markdown("#### Outcomes by source")
-    _chart(ui_api.batch_source_tally(user, batch.batch_id, admin=admin))
+    _chart(ui_batches.batch_source_tally(user, batch.batch_id, admin=admin))
     _downloads(user, batch, admin)
     _rerun(user, batch)

@@ -9,9 +9,9 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.models import Batch
-from phone_core.ui_api import BatchQuery
+from phone_core.ui_batches import BatchQuery
 from ui import labels
 
 # Widget keys.
@@ -27,7 +27,7 @@ QUERY_BATCH = "batch"
 
 PAGE_SIZE = 25
 SMALL_COLUMNS = ("Rows", "Parts")
-STATE_FILTERS = {  # label -> ui_api.BATCH_STATES
+STATE_FILTERS = {  # label -> ui_batches.BATCH_STATES
     "All states": "all",
     "In progress": "active",
     "Completed": "completed",
@@ -102,12 +102,12 @@ def batches_table(user: str, admin: bool, query: BatchQuery, was_active: bool) -
     """One page of the batches, read from the DB page by page; polled while one is
     active. Clicking a row opens it."""
     page = max(1, int(st.session_state.get(PAGE, 1) or 1))
-    found = ui_api.batch_page(user, query, page, PAGE_SIZE, admin=admin)
+    found = ui_batches.batch_page(user, query, page, PAGE_SIZE, admin=admin)
     n_pages = pages(found.total)
     if page > n_pages:  # fewer pages since (a filter): the last one
         page = n_pages
         st.session_state[PAGE] = page
-        found = ui_api.batch_page(user, query, page, PAGE_SIZE, admin=admin)
+        found = ui_batches.batch_page(user, query, page, PAGE_SIZE, admin=admin)
     rows = found.batches
     key = f"{query.state}_{query.search}_{query.since}_{query.until}_{page}"
     if not rows:
@@ -139,7 +139,7 @@ def batches_table(user: str, admin: bool, query: BatchQuery, was_active: bool) -
     )
     if n_pages > 1:
         st.number_input("Page", min_value=1, max_value=n_pages, step=1, key=PAGE)
-    if was_active and not ui_api.batch_overview(user, admin=admin, owner=query.owner).active:
+    if was_active and not ui_batches.batch_overview(user, admin=admin, owner=query.owner).active:
         st.rerun(scope="app")  # everything finished: redraw the page once, stop polling
 
 

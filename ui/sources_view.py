@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
-from phone_core.ui_api import VendorView
+from phone_core import ui_admin, ui_api
+from phone_core.ui_admin import VendorView
 from ui import common
 
 CLEAR_KEY = "src_clear_key"  # page state: empty this vendor's key field on the next run
@@ -138,7 +138,7 @@ def edit_form(v: VendorView, admin: str) -> None:
                 "concurrency": int(conc),
                 "base_url": str(base_url),
             }
-            ui_api.save_source(
+            ui_admin.save_source(
                 v.name,
                 by=admin,
                 **{k: None if k in env else value for k, value in typed.items()},

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_batches
 from phone_core.errors import FileFormatError
 from phone_core.ingest import ParsedFile, Purpose
 from phone_core.mapping import FIELD_LABELS
@@ -58,13 +58,13 @@ def open_upload(
     try:
         # A directory (up to millions of rows) is read from the upload itself, a chunk at a
         # time, never copied: Streamlit already holds its bytes.
-        data = uploaded if purpose is ui_api.DIRECTORY else uploaded.getvalue
-        parsed = ui_api.read_upload(uploaded.name, data, purpose, digest=digest, sheet=sheet)
+        data = uploaded if purpose is ui_batches.DIRECTORY else uploaded.getvalue
+        parsed = ui_batches.read_upload(uploaded.name, data, purpose, digest=digest, sheet=sheet)
     except FileFormatError as exc:
         error = common.explain(exc)
     if parsed is None and sheet is not None:
         try:  # the picked sheet holds no table: back to the one read by default
-            parsed = ui_api.read_upload(uploaded.name, uploaded.getvalue, purpose)
+            parsed = ui_batches.read_upload(uploaded.name, uploaded.getvalue, purpose)
             error = f'The sheet "{common.plain(sheet)}" could not be read: {error}'
         except FileFormatError:
             pass
@@ -77,7 +77,7 @@ def open_upload(
 
 def seed_mapping(user: str, parsed: ParsedFile, prefix: str, purpose: Purpose) -> None:
     """Set the mapping widgets of a new file: the user's last mapping, else the suggestion."""
-    mapping, recalled = ui_api.initial_mapping(user, parsed, purpose)
+    mapping, recalled = ui_batches.initial_mapping(user, parsed, purpose)
     for field in purpose.targets:
         st.session_state[prefix + field] = mapping.get(field) or NOT_MAPPED
     st.session_state[prefix + _RECALLED] = recalled

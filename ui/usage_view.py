@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_api, ui_batches
 from phone_core.models import CREDITS_FILE, UsageRow
 from ui import labels
 
@@ -94,7 +94,7 @@ def credit_report(admin: str, rows: list[UsageRow]) -> None:
     right.write("")
     right.download_button(
         f"Download {CREDITS_FILE.name}",
-        data=lambda: ui_api.download(admin, str(run_id), CREDITS_FILE.name, admin=True),
+        data=lambda: ui_batches.download(admin, str(run_id), CREDITS_FILE.name, admin=True),
         file_name=f"credits-{str(run_id)[:8]}.csv",
         mime=CREDITS_FILE.mime,
         key=CSV_DOWNLOAD,

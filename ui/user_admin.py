@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from phone_core import ui_api
+from phone_core import ui_admin
 from phone_core.users import ROLES, UserInfo
 from ui import common
 
@@ -50,9 +50,9 @@ def _confirm(admin: str) -> bool:
     if left.button(yes, key=CONFIRM_YES, type="primary"):
         st.session_state.pop(CONFIRM, None)
         if action == "reset":
-            st.session_state[SHOW_ONCE] = (username, ui_api.reset_password(username, by=admin))
+            st.session_state[SHOW_ONCE] = (username, ui_admin.reset_password(username, by=admin))
         else:
-            ui_api.remove_user(username, by=admin)
+            ui_admin.remove_user(username, by=admin)
             common.flash(f"Removed {username}.")
         st.rerun()
     if right.button("Cancel", key=CONFIRM_NO):
@@ -67,18 +67,18 @@ def _actions(admin: str, user: UserInfo) -> None:
     with role_col:
         role = st.selectbox("Role", ROLES, index=ROLES.index(user.role), key=ROLE_PICK)
         if st.button("Save role", key=ROLE_SAVE, disabled=role == user.role):
-            ui_api.set_role(name, str(role), by=admin)
+            ui_admin.set_role(name, str(role), by=admin)
             common.flash(f"{name} is now {'an' if role == 'admin' else 'a'} {role}.")
             st.rerun()
     with state_col:
         st.caption(f"Status: {user.status}")
         if user.disabled:
             if st.button("Enable", key=ENABLE):
-                ui_api.enable_user(name)
+                ui_admin.enable_user(name)
                 common.flash(f"{name} can sign in again.")
                 st.rerun()
         elif st.button("Disable", key=DISABLE, help="Signs them out; their API keys stop."):
-            ui_api.disable_user(name, by=admin)
+            ui_admin.disable_user(name, by=admin)
             common.flash(f"{name} is disabled: signed out, and their API keys are refused.")
             st.rerun()
     with reset_col:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy.engine import Connection
 
-from phone_core import batch_views, bootstrap, db, ui_api
+from phone_core import batch_views, bootstrap, db, ui_batches
 from phone_core.batch_views import BatchQuery
 from phone_core.models import Batch, RecordStatus, RunState
 from phone_core.runtime import Runtime
@@ -235,30 +235,30 @@ def check_row_pages(conn: Connection, batch_id: str, settled_only: bool) -> None
 
 def test_ui_api_scopes_pages_to_the_user(history: Runtime) -> None:
     # A user's query for someone else's batches still gets only their own.
-    mine = ui_api.batch_page("bob", BatchQuery(owner="ann"), 1, 25)
+    mine = ui_batches.batch_page("bob", BatchQuery(owner="ann"), 1, 25)
     assert [b.batch_id for b in mine.batches] == ["bobs"] and mine.total == 1
     # Page 2 shows the next rows; the total stays.
-    first = ui_api.batch_page("ann", BatchQuery(), 1, 25)
-    second = ui_api.batch_page("ann", BatchQuery(), 2, 25)
+    first = ui_batches.batch_page("ann", BatchQuery(), 1, 25)
+    second = ui_batches.batch_page("ann", BatchQuery(), 2, 25)
     assert (first.total, second.total) == (36, 36)
     assert len(first.batches) == 25 and len(second.batches) == 11
     assert not {b.batch_id for b in first.batches} & {b.batch_id for b in second.batches}
-    admin = ui_api.batch_page("root", BatchQuery(owner="bob"), 1, 25, admin=True)
+    admin = ui_batches.batch_page("root", BatchQuery(owner="bob"), 1, 25, admin=True)
     assert [b.batch_id for b in admin.batches] == ["bobs"]
     # Filters combine: ann's completed batches named like "leads" from the last 2 weeks.
     q = BatchQuery(state="completed", search="leads", since=NOW - timedelta(days=14))
-    combined = ui_api.batch_page("ann", q, 1, 100)
+    combined = ui_batches.batch_page("ann", q, 1, 100)
     assert combined.total == len(combined.batches) > 0
     assert all(
         "leads" in b.label and b.created_at >= q.since and b.state == RunState.COMPLETED
         for b in combined.batches
         if q.since is not None
     )
-    items, total = ui_api.batch_rows_page("ann", "parts", "all", 2, 5)
+    items, total = ui_batches.batch_rows_page("ann", "parts", "all", 2, 5)
     assert total == 12 and [o.idx for o in items] == [5, 6, 7, 8, 9]
-    assert ui_api.batch_rerunnable_count("ann", "capped") == 1  # the re-run took 2 of 3
+    assert ui_batches.batch_rerunnable_count("ann", "capped") == 1  # the re-run took 2 of 3
     with pytest.raises(Exception, match="not found"):
-        ui_api.batch_rows_page("bob", "parts", "all", 1, 5)
+        ui_batches.batch_rows_page("bob", "parts", "all", 1, 5)
 
 
 @pytest.mark.postgres

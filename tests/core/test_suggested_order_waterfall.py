@@ -2,9 +2,9 @@
 
 Three fake vendors (Prospeo single-record, Lusha bulk, FullEnrich async job) each know a
 different, overlapping ~40% of 2000 people. An admin configures them the way the Sources
-page does (``ui_api.save_source``: enabled, base URL, key, prices, rate, concurrency), in
+page does (``ui_admin.save_source``: enabled, base URL, key, prices, rate, concurrency), in
 the wrong order (dearest first); batch 1 (records 0..999) measures them; "apply suggested
-order" (``ui_api.apply_suggested_order``) puts the cheapest per phone first; batch 2
+order" (``ui_admin.apply_suggested_order``) puts the cheapest per phone first; batch 2
 (records 1000..1999) then finds every record any vendor knows, each at the cheapest vendor
 that knows it, and spends exactly the sum of the found prices.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from phone_core import db, service, source_stats, ui_api
+from phone_core import db, service, source_stats, ui_admin, ui_api, ui_batches
 from phone_core.inline import memory_runtime
 from phone_core.models import BatchCreate, PersonRecord
 from phone_core.runtime import Runtime
@@ -67,7 +67,8 @@ def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
         data_dir=tmp_path / "data", s3_port=free_port(), vendor_keys={}, vendor_values={}
     )
     runtime = memory_runtime(settings)
-    monkeypatch.setattr(ui_api, "runtime", lambda: runtime)  # the page's process runtime
+    for module in (ui_api, ui_batches, ui_admin):  # the pages' process runtime
+        monkeypatch.setattr(module, "runtime", lambda: runtime)
     yield runtime
     runtime.close()
 
@@ -83,7 +84,7 @@ def _submit(rt: Runtime, first: int) -> str:
 def _configure(fakes: dict[str, FakeVendor]) -> None:
     """What an admin does on the Sources page, vendor by vendor, then the order."""
     for name, fake in fakes.items():
-        ui_api.save_source(
+        ui_admin.save_source(
             name,
             by="admin",
             enabled=True,
@@ -95,7 +96,7 @@ def _configure(fakes: dict[str, FakeVendor]) -> None:
             rate_per_sec=2000.0,
             concurrency=8,
         )
-    ui_api.set_source_order(WRONG, by="admin")
+    ui_admin.set_source_order(WRONG, by="admin")
 
 
 def test_suggested_order_finds_each_record_at_the_cheapest_vendor_that_knows_it(
@@ -111,9 +112,9 @@ def test_suggested_order_finds_each_record_at_the_cheapest_vendor_that_knows_it(
     ):
         ff.polls_needed = 0  # the job is done at its first poll (the 5 s interval is fixed)
         fakes: dict[str, FakeVendor] = {"prospeo": fp, "lusha": fl, "fullenrich": ff}
-        assert not ui_api.waterfall_order_from_env()
+        assert not ui_admin.waterfall_order_from_env()
         _configure(fakes)
-        assert ui_api.batch_source_choices() == ["directory", *WRONG]
+        assert ui_batches.batch_source_choices() == ["directory", *WRONG]
         fund(rt, 200_000)
 
         # batch 1, dearest first: what each vendor finds is measured
@@ -134,14 +135,14 @@ def test_suggested_order_finds_each_record_at_the_cheapest_vendor_that_knows_it(
         # one click: the suggested order, cheapest per phone found first
         suggested = [
             s["source"]
-            for s in ui_api.sources_report(None, None)["suggested_order"]
+            for s in ui_admin.sources_report(None, None)["suggested_order"]
             if s["source"] in VENDORS
         ]
         assert suggested == CHEAPEST_FIRST == ["fullenrich", "lusha", "prospeo"]
-        applied = ui_api.apply_suggested_order(by="admin")
+        applied = ui_admin.apply_suggested_order(by="admin")
         assert applied == CHEAPEST_FIRST  # only sources that can run (lantern has no URL)
-        assert ui_api.batch_source_choices() == ["directory", *CHEAPEST_FIRST]
-        assert [v.name for v in ui_api.source_views() if v.usable] == CHEAPEST_FIRST
+        assert ui_batches.batch_source_choices() == ["directory", *CHEAPEST_FIRST]
+        assert [v.name for v in ui_admin.source_views() if v.usable] == CHEAPEST_FIRST
 
         # batch 2, in the suggested order
         run_2 = _submit(rt, HALF)

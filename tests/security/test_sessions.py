@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from phone_core import keys, sessions, ui_api, users
+from phone_core import keys, sessions, ui_admin, ui_api, users
 from phone_core.inline import memory_runtime
 from phone_core.runtime import Runtime
 from phone_core.settings import Settings
@@ -357,7 +357,7 @@ def test_users_page_disable_ends_the_users_session(
     assert shows_sign_in(bob)
     at.selectbox(key="users_pick").set_value("bob").run()
     at.button(key="users_enable").click().run()
-    assert ui_api.list_users()[1].status == "active"
+    assert ui_admin.list_users()[1].status == "active"
 
 
 def test_users_page_removes_only_after_a_confirmation(
@@ -368,15 +368,15 @@ def test_users_page_removes_only_after_a_confirmation(
     at.switch_page("app_pages/users.py").run()
     at.selectbox(key="users_pick").set_value("bob").run()
     at.button(key="users_remove").click().run()
-    assert [u.username for u in ui_api.list_users()] == ["admin", "bob"]  # not yet
+    assert [u.username for u in ui_admin.list_users()] == ["admin", "bob"]  # not yet
     at.button(key="users_confirm_no").click().run()
-    assert [u.username for u in ui_api.list_users()] == ["admin", "bob"]
+    assert [u.username for u in ui_admin.list_users()] == ["admin", "bob"]
     at.selectbox(key="users_pick").set_value("bob").run()
     at.button(key="users_remove").click().run()
     at.button(key="users_confirm_yes").click().run()
     assert not at.exception
-    assert [u.username for u in ui_api.list_users()] == ["admin"]
-    assert [u.status for u in ui_api.list_users(include_removed=True)] == ["active", "removed"]
+    assert [u.username for u in ui_admin.list_users()] == ["admin"]
+    assert [u.status for u in ui_admin.list_users(include_removed=True)] == ["active", "removed"]
 
 
 def test_users_page_offers_nothing_against_yourself(

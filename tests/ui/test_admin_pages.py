@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from phone_core import service, ui_api, users
+from phone_core import service, ui_admin, ui_api, users
 from phone_core.runtime import Runtime
 from tests.conftest import grant, wait_finished
 from tests.ui.conftest import ensure_user
@@ -39,7 +39,7 @@ def test_grant_credits_and_set_a_monthly_limit(rt: Runtime, app: Callable[..., A
     assert messages(at, "success") == ["Granted 250 credits to alice: 250 available."]
     balances = at.dataframe[0].value.set_index("User")
     assert balances.loc["alice", "Balance"] == 250 and balances.loc["alice", "Available"] == 250
-    assert ui_api.grants("alice")[0]["note"] == "Q4 budget"
+    assert ui_admin.grants("alice")[0]["note"] == "Q4 budget"
     grants_table = next(d.value for d in at.dataframe if "Note" in d.value.columns)
     assert grants_table.columns.tolist() == ["User", "Credits", "Note", "When (UTC)"]
 
@@ -103,7 +103,7 @@ def test_add_users_and_reset_a_password(rt: Runtime, app: Callable[..., AppTest]
     button(at, "Add user").click().run()  # type: ignore[attr-defined]
     generated = messages(at, "code")
     assert len(generated) == 1 and users.verify(rt.db, "dave", generated[0])
-    assert {u.username: u.role for u in ui_api.list_users()}["dave"] == "admin"
+    assert {u.username: u.role for u in ui_admin.list_users()}["dave"] == "admin"
     at.run()
     assert messages(at, "code") == []  # shown once
 
@@ -143,7 +143,7 @@ def test_a_refused_password_keeps_the_form_and_a_success_clears_it(
     assert len(messages(at, "error")) == 1
     assert at.text_input(key="users_new_username").value == "erin"
     assert at.text_input(key="users_new_name").value == "Erin Stone"
-    assert "erin" not in {u.username for u in ui_api.list_users()}
+    assert "erin" not in {u.username for u in ui_admin.list_users()}
     at.text_input(key="users_new_password").set_value("erin-password-1")
     button(at, "Add user").click().run()  # type: ignore[attr-defined]
     assert messages(at, "success") == ["User erin added with the password you chose."]
@@ -176,7 +176,7 @@ def test_load_a_directory(rt: Runtime, app: Callable[..., AppTest]) -> None:
     assert metrics(at)["Contacts in the directory"] == "2"
     assert len(at.get("button")) == 0 or not any(b.key == "ref_load" for b in at.button)
     assert any("This file is loaded" in m for m in messages(at, "info"))  # no second load
-    assert ui_api.directory_stats()["contacts"] == 2
+    assert ui_admin.directory_stats()["contacts"] == 2
 
 
 def test_a_directory_needs_a_phone_column(rt: Runtime, app: Callable[..., AppTest]) -> None:

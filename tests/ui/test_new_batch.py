@@ -322,12 +322,12 @@ def test_a_too_large_file_names_the_limit(
 def test_an_unexpected_error_shows_no_stack_trace(
     rt: Runtime, new_batch: Callable[[str], AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from phone_core import ui_api
+    from phone_core import ui_batches
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret@example.com boom")
 
-    monkeypatch.setattr(ui_api, "preflight", broken)
+    monkeypatch.setattr(ui_batches, "preflight", broken)
     grant(rt, "alice", 10)
     at = upload(new_batch("alice"), "ten.csv", csv_bytes(PREFLIGHT_HEADER, PREFLIGHT_ROWS))
     assert not at.exception

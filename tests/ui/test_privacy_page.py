@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from phone_core import service, ui_api
+from phone_core import service, ui_batches
 from phone_core.models import BatchCreate, PersonRecord
 from phone_core.runtime import Runtime
 from tests.conftest import grant, wait_finished
@@ -74,7 +74,7 @@ def test_policy_purge_and_erasure(rt: Runtime, app: Callable[..., AppTest]) -> N
     erasures = at.dataframe[-1].value
     assert list(erasures["State"]) == ["done"] and list(erasures["By"]) == ["admin"]
     assert "annika" not in erasures.to_csv().lower()
-    first, second = ui_api.run_outcomes("ann", run_id)
+    first, second = ui_batches.run_outcomes("ann", run_id)
     assert first.person.email == "" and first.detail == "erased" and first.person.id == "p1"
     assert second.person.email == "bob@ok.example"
 

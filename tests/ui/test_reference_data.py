@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from phone_core import ingest, ui_api
+from phone_core import ingest, ui_admin, ui_batches
 from phone_core.runtime import Runtime
 from tests.ui.helpers import messages, metrics, upload
 from tests.ui.test_admin_pages import open_page
@@ -30,7 +30,7 @@ def test_a_large_file_streams_with_progress_and_shows_the_last_load(
     rt: Runtime, app: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     told: list[tuple[int, float]] = []
-    real = ui_api.load_directory
+    real = ui_batches.load_directory
 
     def spy(*args: Any, **kwargs: Any) -> tuple[int, int]:
         given = kwargs["progress"]
@@ -42,7 +42,7 @@ def test_a_large_file_streams_with_progress_and_shows_the_last_load(
 
         return real(*args, **{**kwargs, "progress": progress})
 
-    monkeypatch.setattr(ui_api, "load_directory", spy)
+    monkeypatch.setattr(ui_batches, "load_directory", spy)
     at = open_page(app, PAGE, "admin", "admin")
     n = ingest.DIRECTORY_SAMPLE_ROWS * 12
     at = upload(at, "big.csv", _csv(n), key="ref_upload")
@@ -92,4 +92,4 @@ def test_a_file_broken_midway_leaves_the_directory_unchanged(
     assert not at.exception
     [error] = messages(at, "error")
     assert error.startswith("Nothing was loaded and the directory is unchanged.")
-    assert ui_api.directory_stats()["contacts"] == 3
+    assert ui_admin.directory_stats()["contacts"] == 3

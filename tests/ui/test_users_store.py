@@ -169,7 +169,8 @@ def test_app_modules_of_phone_core_never_import_streamlit() -> None:
     import sys
 
     code = (
-        "import sys; import phone_core.ui_api, phone_core.users, phone_core.preferences, "
+        "import sys; import phone_core.ui_api, phone_core.ui_batches, phone_core.ui_admin, "
+        "phone_core.users, phone_core.preferences, "
         "phone_core.sessions; "
         "print('streamlit' in sys.modules)"
     )
