@@ -12,45 +12,33 @@ answer in well under a second.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from sqlalchemy.engine import Engine
-
 from phone_core import (
     audit,
+    cli_accounts,
     cli_compliance,
     cli_privacy,
     cli_sources,
-    credits,
-    db,
-    keys,
-    passwords,
     run_views,
-    users,
 )
+from phone_core.cli_common import get_runtime, out, shutdown, state_db
 from phone_core.errors import InsufficientCredits, PhoneError, redacted_trace
-from phone_core.keys import ApiKey
 from phone_core.models import OUTPUT_FILES, Run
-from phone_core.settings import PRIVATE_UMASK, Settings, get_settings
-from phone_core.users import UserInfo
+from phone_core.settings import PRIVATE_UMASK, get_settings
 
 if TYPE_CHECKING:
     from phone_core.runtime import Runtime
 
 log = logging.getLogger("phone_core.cli")
-
-
-def _out(obj: object) -> None:
-    print(json.dumps(obj, default=str), flush=True)
 
 
 def _run_summary(run: Run) -> dict[str, object]:
@@ -74,20 +62,6 @@ def _parse_map(pairs: Sequence[str]) -> dict[str, str]:
             raise PhoneError(f"--map takes field=Column, got {pair!r}")
         out[field.strip()] = column.strip()
     return out
-
-
-def get_runtime(settings: Settings | None = None, *, worker: bool) -> Runtime:
-    """The full runtime (state DB, S3, DBOS), for the commands that need it; imported
-    here so the others start fast (see the module docstring)."""
-    from phone_core import bootstrap
-
-    return bootstrap.get_runtime(settings, worker=worker)
-
-
-def shutdown() -> None:
-    bootstrap = sys.modules.get("phone_core.bootstrap")
-    if bootstrap is not None:  # only a command that built a runtime has one to close
-        bootstrap.shutdown()
 
 
 def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) -> list[Run]:
@@ -120,7 +94,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if args.dry_run:  # the pre-flight only: nothing is held, stored or queued
         report = ingest.dry_run(get_runtime(worker=False), args.user, upload, args.max_credits)
-        _out({"file": path.name, **report})
+        out({"file": path.name, **report})
         return 0
     rt = get_runtime(worker=args.wait)
     accepted = service.submit_upload(
@@ -133,10 +107,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         source_delimiter=upload.table.delimiter,
     )
     for acc in accepted:
-        _out(acc.model_dump())
+        out(acc.model_dump())
     if args.wait:
         for run in wait_runs(rt, args.user, [a.run_id for a in accepted], args.timeout):
-            _out(_run_summary(run))
+            out(_run_summary(run))
     return 0
 
 
@@ -145,9 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         rt = get_runtime(worker=True)
         run = wait_runs(rt, "", [args.run_id], args.timeout)[0]
     else:
-        with _state_db() as engine, engine.connect() as conn:
+        with state_db() as engine, engine.connect() as conn:
             run = run_views.load_run(conn, args.run_id, None)
-    _out(_run_summary(run))
+    out(_run_summary(run))
     return 0
 
 
@@ -164,22 +138,11 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_credits(args: argparse.Namespace) -> int:
-    with _state_db() as engine, engine.begin() as conn:
-        if args.action == "grant":
-            credits.grant(conn, args.user, args.amount, note="cli")
-        elif args.action == "limit":
-            credits.set_monthly_limit(conn, args.user, None if args.amount < 0 else args.amount)
-        summary = credits.summarize(conn, args.user)
-    _out(summary.model_dump())
-    return 0
-
-
 def cmd_directory(args: argparse.Namespace) -> int:
     from phone_core import directory_upload
 
     meter = _LoadMeter(sys.stderr)
-    with _state_db() as engine:  # a load needs neither the S3 server nor DBOS
+    with state_db() as engine:  # a load needs neither the S3 server nor DBOS
         read, loaded = directory_upload.load_path(
             directory_upload.StateDb(engine, get_settings()),
             Path(args.file),
@@ -189,7 +152,7 @@ def cmd_directory(args: argparse.Namespace) -> int:
             workers=args.workers or max(1, min(4, os.cpu_count() or 1)),
         )
     meter.done(read, loaded)
-    _out({"rows_read": read, "rows_loaded": loaded})
+    out({"rows_read": read, "rows_loaded": loaded})
     return 0
 
 
@@ -220,102 +183,6 @@ class _LoadMeter:
             f"{end}directory: {read:,} rows read, {loaded:,} loaded in {took:.1f} s\n"
         )
         self._stream.flush()
-
-
-def _user_out(user: UserInfo, **extra: object) -> None:
-    _out(
-        {
-            "username": user.username,
-            "name": user.name,
-            "email": user.email,
-            "role": user.role,
-            "status": user.status,
-            "created_at": user.created_at,
-            **extra,
-        }
-    )
-
-
-@contextlib.contextmanager
-def _state_db() -> Iterator[Engine]:
-    """The state DB alone (migrated, version 1's auth.yaml imported): administering users
-    and keys needs neither the S3 server nor DBOS."""
-    settings = get_settings()
-    settings.ensure_data_dir()
-    engine = db.make_engine(settings.state_db_url)
-    try:
-        db.migrate(engine)
-        users.import_legacy_file(engine, settings.data_dir)
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def cmd_users(args: argparse.Namespace) -> int:
-    """Administer web-app users headless. A new password is printed once, to stdout."""
-    with _state_db() as engine:
-        return _users(args, engine)
-
-
-def _users(args: argparse.Namespace, engine: Engine) -> int:
-    if args.action == "list":
-        with engine.connect() as conn:
-            for user in users.list_users(conn, include_removed=args.all):
-                _user_out(user)
-        return 0
-    if args.action == "add":
-        password = passwords.generate_password()
-        hashed = passwords.hash_password(password)
-        role = users.ADMIN_ROLE if args.admin else "user"
-        with engine.begin() as conn:
-            user = users.add(
-                conn, args.username, args.name or args.username, args.email, role,
-                password_hash=hashed,
-            )  # fmt: skip
-        _user_out(user, password=password)
-        return 0
-    if args.action == "reset-password":
-        password = users.reset_password(engine, args.username)
-        with engine.connect() as conn:
-            _user_out(users.require(conn, args.username), password=password)
-        return 0
-    with engine.begin() as conn:
-        if args.action == "disable":
-            user = users.disable(conn, args.username)
-        elif args.action == "enable":
-            user = users.enable(conn, args.username)
-        elif args.action == "set-role":
-            user = users.set_role(conn, args.username, args.role)
-        else:  # remove
-            user = users.remove(conn, args.username)
-    _user_out(user)
-    return 0
-
-
-def _key_out(record: ApiKey, **extra: object) -> None:
-    _out({**record.model_dump(), "active": record.active, **extra})
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    """API keys of any user. A new key is printed once, to stdout."""
-    with _state_db() as engine:
-        return _keys(args, engine)
-
-
-def _keys(args: argparse.Namespace, engine: Engine) -> int:
-    if args.action == "create":
-        with engine.begin() as conn:
-            record, secret = keys.create(conn, users.normalize(args.username), args.label)
-        _key_out(record, key=secret)
-    elif args.action == "list":
-        with engine.connect() as conn:
-            user = users.normalize(args.username) if args.username else None
-            for record in keys.list_keys(conn, user):
-                _key_out(record)
-    else:  # revoke
-        with engine.begin() as conn:
-            _key_out(keys.revoke_any(conn, args.key_id))
-    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -420,20 +287,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_download)
 
-    c = sub.add_parser("credits", help="credit accounts").add_subparsers(
-        dest="action", required=True
-    )
-    g = c.add_parser("grant")
-    g.add_argument("user")
-    g.add_argument("amount", type=int)
-    g = c.add_parser("limit", help="monthly limit (negative: none)")
-    g.add_argument("user")
-    g.add_argument("amount", type=int)
-    g = c.add_parser("show")
-    g.add_argument("user")
-    for parser in c.choices.values():
-        parser.set_defaults(func=cmd_credits)
-
     d = sub.add_parser("directory", help="reference directory").add_subparsers(
         dest="action", required=True
     )
@@ -460,7 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--exit-when-idle", type=float, metavar="SECONDS")
     s.set_defaults(func=cmd_worker)
 
-    _add_account_commands(sub)
+    cli_accounts.register(sub)  # credits, users, keys
+    cli_compliance.register(sub)  # suppress, audit
+    cli_sources.register(sub)
     cli_privacy.register(sub)  # erase, erase-receipt, retention (issue 13)
 
     sub.add_parser("serve", help="the whole product (make run)").set_defaults(func=cmd_serve)
@@ -476,41 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="examples")
     s.set_defaults(func=cmd_demo)
     return p
-
-
-def _add_account_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
-    u = sub.add_parser("users", help="web-app users").add_subparsers(dest="action", required=True)
-    g = u.add_parser("add", help="add a user; prints the generated password once")
-    g.add_argument("username")
-    g.add_argument("--admin", action="store_true", help="an administrator (default: a user)")
-    g.add_argument("--name", default="", help="full name (default: the username)")
-    g.add_argument("--email", default="")
-    for action, text in (
-        ("disable", "stop a user signing in and using API keys (sessions end now)"),
-        ("enable", "let a disabled user in again"),
-        ("remove", "remove for good: keys revoked, runs and ledger kept, name not reused"),
-        ("reset-password", "a new random password, printed once (sessions end now)"),
-    ):
-        u.add_parser(action, help=text).add_argument("username")
-    g = u.add_parser("set-role", help="admin or user (sessions end now)")
-    g.add_argument("username")
-    g.add_argument("role", choices=users.ROLES)
-    g = u.add_parser("list", help="one JSON line per user")
-    g.add_argument("--all", action="store_true", help="removed users too")
-    for parser in u.choices.values():
-        parser.set_defaults(func=cmd_users)
-
-    k = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
-    g = k.add_parser("create", help="a new key for a user; printed once")
-    g.add_argument("username")
-    g.add_argument("--label", default="")
-    g = k.add_parser("list", help="one JSON line per key (never the secret)")
-    g.add_argument("username", nargs="?")
-    k.add_parser("revoke", help="revoke any key by its id").add_argument("key_id")
-    for parser in k.choices.values():
-        parser.set_defaults(func=cmd_keys)
-    cli_compliance.register(sub)  # suppress, audit
-    cli_sources.register(sub)
 
 
 def _terminate(signum: int, _frame: object) -> None:

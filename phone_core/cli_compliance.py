@@ -11,34 +11,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
-
-from phone_core import audit, db
+from phone_core import audit
+from phone_core.cli_common import get_runtime, out, state_db
 from phone_core.errors import InputError
 from phone_core.settings import get_settings
 
 if TYPE_CHECKING:
     from phone_core.suppression import ListInfo
-
-
-@contextmanager
-def _state_db() -> Iterator[Engine]:
-    settings = get_settings()
-    settings.ensure_data_dir()
-    engine = db.make_engine(settings.state_db_url)
-    try:
-        db.migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _list_out(info: ListInfo) -> None:
@@ -51,13 +35,13 @@ def _list_out(info: ListInfo) -> None:
         "loaded_by": info.loaded_by,
         "loaded_at": info.loaded_at.isoformat(timespec="seconds"),
     }
-    print(json.dumps(row), flush=True)
+    out(row)
 
 
 def cmd_recheck(args: argparse.Namespace) -> int:
-    from phone_core import bootstrap, dnc  # the runtime: only for this command
+    from phone_core import dnc  # only for this command
 
-    rt = bootstrap.get_runtime(get_settings(), worker=False)
+    rt = get_runtime(get_settings(), worker=False)
     report = dnc.recheck_past_runs(rt)
     if args.report:
         Path(args.report).write_bytes(report.to_csv())
@@ -70,14 +54,14 @@ def cmd_recheck(args: argparse.Namespace) -> int:
         "files_rewritten": report.files_rewritten,
         "files_failed": report.files_failed,
     }
-    print(json.dumps(summary), flush=True)
+    out(summary)
     return 0 if report.files_failed == 0 else 1
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
     from phone_core import suppression  # the file readers: only for this command
 
-    with _state_db() as engine:
+    with state_db() as engine:
         if args.action == "load":
             info = suppression.load_path(
                 engine,
@@ -107,7 +91,7 @@ def _day(text: str) -> datetime:
 def cmd_audit(args: argparse.Namespace) -> int:
     since = _day(args.since) if args.since else None
     until = _day(args.until) + timedelta(days=1) if args.until else None
-    with _state_db() as engine:
+    with state_db() as engine:
         with engine.connect() as conn:
             entries = audit.query(
                 conn,

@@ -11,27 +11,21 @@ applies the policy now (the worker also does it daily).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
+from phone_core.cli_common import get_runtime, out
 from phone_core.errors import PhoneError
 from phone_core.settings import get_settings
 
 if TYPE_CHECKING:
-    from phone_core.runtime import Runtime
+    pass
 
 CLI_ACTOR = "cli"
 KINDS = ("email", "linkedin", "phone")  # erasure.KINDS (imported late: short commands)
-
-
-def get_runtime(*, worker: bool) -> Runtime:
-    from phone_core import bootstrap
-
-    return bootstrap.get_runtime(None, worker=worker)
 
 
 def erasures_running(conn: Connection) -> bool:
@@ -41,25 +35,21 @@ def erasures_running(conn: Connection) -> bool:
     return erasure.unfinished(conn) > 0
 
 
-def _out(obj: Any) -> None:
-    print(json.dumps(obj, default=str, sort_keys=True))
-
-
 def cmd_erase(args: argparse.Namespace) -> int:
     from phone_core import erasure
 
     kind, value = next((k, getattr(args, k)) for k in KINDS if getattr(args, k))
-    rt = get_runtime(worker=not args.no_wait)
+    rt = get_runtime(None, worker=not args.no_wait)
     erasure_id = erasure.start(rt, kind, value, args.by or CLI_ACTOR)
     if args.no_wait:
-        _out({"erasure_id": erasure_id, "state": "queued"})
+        out({"erasure_id": erasure_id, "state": "queued"}, sort_keys=True)
         return 0
     deadline = time.monotonic() + args.timeout
     while True:
         with rt.db.connect() as conn:
             state, receipt = erasure.status(conn, erasure_id)
         if state == erasure.DONE:
-            _out(receipt)
+            out(receipt, sort_keys=True)
             return 0
         if time.monotonic() > deadline:
             print(
@@ -74,10 +64,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
 def cmd_erase_receipt(args: argparse.Namespace) -> int:
     from phone_core import erasure
 
-    rt = get_runtime(worker=False)
+    rt = get_runtime(None, worker=False)
     with rt.db.connect() as conn:
         state, receipt = erasure.status(conn, args.erasure_id)
-    _out({"state": state, **receipt} if state != erasure.DONE else receipt)
+    out({"state": state, **receipt} if state != erasure.DONE else receipt, sort_keys=True)
     return 0
 
 
@@ -86,13 +76,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     if args.action == "purge":
-        rt = get_runtime(worker=False)
-        _out(retention.purge(rt, trigger="cli", actor=args.by or CLI_ACTOR))
+        rt = get_runtime(None, worker=False)
+        out(retention.purge(rt, trigger="cli", actor=args.by or CLI_ACTOR), sort_keys=True)
         return 0
-    rt = get_runtime(worker=False)
+    rt = get_runtime(None, worker=False)
     with rt.db.connect() as conn:
         last = retention.last_purges(conn, 1)
-    _out(
+    out(
         {
             "policy": retention.Policy.of(settings).as_dict(),
             "schedule": settings.retention_cron,
@@ -104,7 +94,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 "finished_at": last[0].finished_at,
                 "counts": last[0].counts,
             },
-        }
+        },
+        sort_keys=True,
     )
     return 0
 
@@ -113,10 +104,10 @@ def cmd_webhook_secret(args: argparse.Namespace) -> int:
     """A new signing secret for the user's webhooks, printed once (the old one stops)."""
     from phone_core import preferences, users
 
-    rt = get_runtime(worker=False)
+    rt = get_runtime(None, worker=False)
     with rt.db.begin() as conn:
         secret = preferences.new_notify_secret(conn, users.normalize(args.username))
-    _out({"user": args.username, "signing_secret": secret})
+    out({"user": args.username, "signing_secret": secret}, sort_keys=True)
     return 0
 
 

@@ -12,20 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
-from phone_core import db, source_report, vendor_config
-from phone_core.settings import Settings, get_settings
-
-
-def _out(obj: object) -> None:
-    print(json.dumps(obj, default=str), flush=True)
+from phone_core import source_report, vendor_config
+from phone_core.cli_common import out, state_db
+from phone_core.settings import get_settings
 
 
 def _date(text: str) -> date:
@@ -35,36 +27,24 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
-@contextlib.contextmanager
-def _state_db(settings: Settings) -> Iterator[Engine]:
-    """The state DB alone (migrated), as ``cli`` opens it: no S3 server, no DBOS."""
-    settings.ensure_data_dir()
-    engine = db.make_engine(settings.state_db_url)
-    try:
-        db.migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-
-
 def cmd_sources(args: argparse.Namespace) -> int:
     settings = get_settings()
-    with _state_db(settings) as engine:
+    with state_db(settings) as engine:
         if args.action == "list":
             for line in source_report.listing(engine, settings):
-                _out(line)
+                out(line)
         elif args.action == "stats":
             start, end = source_report.period(args.start, args.end)
             report: dict[str, Any] = source_report.report(engine, settings, start, end)
             for line in report["sources"]:
-                _out(line)
-            _out({"suggested_order": report["suggested_order"]})
+                out(line)
+            out({"suggested_order": report["suggested_order"]})
         elif args.action == "apply-suggested":
-            _out({"order": source_report.apply_suggested(engine, settings, by="cli")})
+            out({"order": source_report.apply_suggested(engine, settings, by="cli")})
         elif args.action == "order":
             with engine.begin() as conn:
                 vendor_config.set_order(conn, args.names, by="cli")
-            _out({"order": args.names})
+            out({"order": args.names})
     return 0
 
 
