@@ -53,7 +53,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from phone_core.credits import Price
-from phone_core.errors import FatalSourceError, RetryableSourceError, SourceError
+from phone_core.errors import FatalSourceError
 from phone_core.models import Detail, SourceResult
 from phone_core.ranking import Candidate
 from phone_core.sources import vendor_jobs
@@ -74,7 +74,7 @@ from phone_core.sources.vendor_http import (
     NoMatch,
     VendorCallError,
     VendorHttp,
-    retry_after_of,
+    standard_check,
 )
 
 log = logging.getLogger(__name__)
@@ -95,27 +95,15 @@ class _UnknownJob(Exception):
 
 
 def check(status: int, headers: Mapping[str, str], payload: Any) -> None:
+    """FullEnrich's own answers first (a job it does not know, one still in progress),
+    then the common meaning of the status."""
     body = payload if isinstance(payload, Mapping) else {}
     code = str(body.get("code") or "").lower()
-    if 200 <= status < 300:
-        return
-    if status == 429:
-        raise RetryableSourceError(
-            Detail.UPSTREAM_RATE_LIMITED.value,
-            "HTTP 429",
-            retry_after=retry_after_of(headers, body),
-        )
-    if status >= 500:
-        raise RetryableSourceError(Detail.UPSTREAM_5XX.value, f"HTTP {status}")
-    if status in (401, 403):
-        raise FatalSourceError(Detail.UPSTREAM_AUTH.value, f"HTTP {status} {code}")
-    if status == 402:
-        raise FatalSourceError(Detail.UPSTREAM_CREDITS.value, f"HTTP 402 {code}")
     if status == 404:
         raise NoMatch(Detail.UPSTREAM_JOB_UNKNOWN.value)
     if status == 400 and "progress" in (code + " " + str(body.get("message") or "")).lower():
         raise NoMatch("in_progress")
-    raise SourceError(Detail.UPSTREAM_REJECTED.value, f"HTTP {status} {code}".strip())
+    standard_check(status, headers, body, code)
 
 
 def contact_of(lookup: Lookup) -> dict[str, Any]:

@@ -43,7 +43,7 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from phone_core.credits import Price
-from phone_core.errors import FatalSourceError, RetryableSourceError, SourceError
+from phone_core.errors import FatalSourceError
 from phone_core.models import Detail, SourceResult
 from phone_core.ranking import Candidate
 from phone_core.sources.base import Lookup
@@ -62,7 +62,7 @@ from phone_core.sources.vendor_http import (
     HttpClientOwner,
     VendorCallError,
     VendorHttp,
-    retry_after_of,
+    standard_check,
 )
 
 log = logging.getLogger(__name__)
@@ -101,22 +101,7 @@ def request_body(lookups: Sequence[Lookup]) -> dict[str, Any]:
     }
 
 
-def check(status: int, headers: Mapping[str, str], payload: Any) -> None:
-    if 200 <= status < 300:
-        return
-    if status == 429:
-        raise RetryableSourceError(
-            Detail.UPSTREAM_RATE_LIMITED.value,
-            "HTTP 429",
-            retry_after=retry_after_of(headers, payload),
-        )
-    if status >= 500:
-        raise RetryableSourceError(Detail.UPSTREAM_5XX.value, f"HTTP {status}")
-    if status in (401, 403):
-        raise FatalSourceError(Detail.UPSTREAM_AUTH.value, f"HTTP {status}")
-    if status == 402:
-        raise FatalSourceError(Detail.UPSTREAM_CREDITS.value, "HTTP 402")
-    raise SourceError(Detail.UPSTREAM_REJECTED.value, f"HTTP {status}")
+check = standard_check  # Lusha's errors are plain HTTP statuses
 
 
 def _entries(payload: Any) -> dict[str, Any]:

@@ -78,8 +78,11 @@ def retry_after_of(headers: Mapping[str, str], payload: Any, *keys: str) -> floa
     return parse_retry_after(headers.get("retry-after"))
 
 
-def standard_check(status: int, headers: Mapping[str, str], payload: Any) -> None:
-    """The common HTTP meaning of a status (vendors refine it in their own ``check``)."""
+def standard_check(status: int, headers: Mapping[str, str], payload: Any, code: str = "") -> None:
+    """The common HTTP meaning of a status: 2xx fine, 429 and 5xx retried (429 after its
+    Retry-After), 401/403 and 402 stop the source, anything else rejects the record.
+    A vendor's ``check`` handles its own codes first, then calls this; ``code`` (the
+    vendor's error code, never a message) goes into the logged reason."""
     if 200 <= status < 300:
         return
     if status == 429:
@@ -88,11 +91,12 @@ def standard_check(status: int, headers: Mapping[str, str], payload: Any) -> Non
         )
     if status >= 500:
         raise RetryableSourceError(Detail.UPSTREAM_5XX.value, f"HTTP {status}")
+    reason = f"HTTP {status} {code}".strip()
     if status in (401, 403):
-        raise FatalSourceError(Detail.UPSTREAM_AUTH.value, f"HTTP {status}")
+        raise FatalSourceError(Detail.UPSTREAM_AUTH.value, reason)
     if status == 402:
-        raise FatalSourceError(Detail.UPSTREAM_CREDITS.value, "HTTP 402")
-    raise SourceError(Detail.UPSTREAM_REJECTED.value, f"HTTP {status}")
+        raise FatalSourceError(Detail.UPSTREAM_CREDITS.value, reason)
+    raise SourceError(Detail.UPSTREAM_REJECTED.value, reason)
 
 
 class NoMatch(Exception):
