@@ -426,8 +426,8 @@ def row_end(conn: Connection, rows: Sequence[RunRow]) -> int:
 def current_window(
     conn: Connection, rows: Sequence[RunRow], start: int, end: int
 ) -> list[RecordOutcome]:
-    """The upload rows ``start`` to ``end`` (excluded) each row's newest outcome over
-    ``rows`` (``_current``), in upload order. A batch's files are written a window at
+    """The newest outcome (``_current``) of each upload row from ``start`` to ``end``
+    (excluded) over ``rows``, in upload order. A batch's files are written a window at
     a time (read on the ``(run_id, batch_row)`` index), never from all its rows at once."""
     r = rr.alias("r")
     stmt = (

@@ -55,13 +55,13 @@ def _run_summary(run: Run) -> dict[str, object]:
 
 
 def _parse_map(pairs: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+    mapping: dict[str, str] = {}
     for pair in pairs:
         field, sep, column = pair.partition("=")
         if not sep or not field.strip() or not column.strip():
             raise PhoneError(f"--map takes field=Column, got {pair!r}")
-        out[field.strip()] = column.strip()
-    return out
+        mapping[field.strip()] = column.strip()
+    return mapping
 
 
 def wait_runs(rt: Runtime, user: str, run_ids: Sequence[str], timeout: float) -> list[Run]:
@@ -129,12 +129,12 @@ def cmd_download(args: argparse.Namespace) -> int:
     from phone_core import service
 
     rt = get_runtime(worker=False)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
     for name in (n for n, spec in OUTPUT_FILES.items() if spec.contract):
         data = service.download(rt, "", args.run_id, name, admin=True)
-        (out / name).write_bytes(data)
-        print(out / name)
+        (folder / name).write_bytes(data)
+        print(folder / name)
     return 0
 
 

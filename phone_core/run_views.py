@@ -17,7 +17,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from phone_core import credits, db
 from phone_core.models import (
     PERSON_FIELDS,
-    Detail,
     RecordOutcome,
     RecordStatus,
     Run,
@@ -127,14 +126,15 @@ def outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:
 
 
 # The re-run rule, its one home: a row is worth another try when it ended in error or was
-# not processed; an unknown id stays unknown. A run's and a batch's re-run (and the counts
-# their pages show) all select with it, in the database.
+# not processed (an id with no stored person is ``skipped``, so it is never re-run). A
+# run's and a batch's re-run, and the counts their pages show, all select with it.
 RERUN_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NOT_PROCESSED.value)
 
 
 def worth_rerun(r: Any) -> ColumnElement[bool]:
     """The re-run rule over ``r``, the run_records table or an alias of it."""
-    return sa.and_(r.c.status.in_(RERUN_STATUSES), r.c.detail != Detail.UNKNOWN_ID.value)
+    status: sa.ColumnElement[str] = r.c.status
+    return status.in_(RERUN_STATUSES)
 
 
 def failed_outcomes(conn: Connection, run_id: str) -> list[RecordOutcome]:

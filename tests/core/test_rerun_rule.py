@@ -1,7 +1,7 @@
 """The re-run rule (``run_views.worth_rerun``) is one rule for a run and for a batch: the
-rows that ended in error or were not processed, never found, not found, duplicates, skipped
-(an unknown id stays unknown) or still pending; the counts the pages show are the rows a
-re-run sends."""
+rows that ended in error or were not processed; never found, not found, duplicates,
+skipped (an id with no stored person, detail ``unknown_id``) or still pending. The counts
+the pages show are the rows a re-run sends."""
 
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ ENDED = {
     1: (RecordStatus.NOT_FOUND.value, ""),
     2: (RecordStatus.ERROR.value, "upstream_error"),
     3: (RecordStatus.NOT_PROCESSED.value, Detail.CREDIT_LIMIT.value),
-    4: (RecordStatus.SKIPPED.value, Detail.UNKNOWN_ID.value),
-    5: (RecordStatus.ERROR.value, Detail.UNKNOWN_ID.value),  # an older row's form
-    6: (RecordStatus.NOT_PROCESSED.value, Detail.CANCELLED.value),
-    7: (None, ""),  # pending
+    4: (RecordStatus.SKIPPED.value, Detail.UNKNOWN_ID.value),  # as the engine marks it
+    5: (RecordStatus.NOT_PROCESSED.value, Detail.CANCELLED.value),
+    6: (None, ""),  # pending
 }
 
 
@@ -46,7 +45,7 @@ def test_one_rule_for_a_run_and_its_batch(tmp_path: Path) -> None:
                 )
         with engine.connect() as conn:
             got = [o.idx for o in run_views.failed_outcomes(conn, "r1")]
-            assert got == [2, 3, 6]
+            assert got == [2, 3, 5]
             assert run_views.failed_count(conn, "r1") == 3
             rows = batch_views.batch_rows(conn, runs.get(conn, "r1").batch_id, "ann")
             assert [o.idx for o in batch_views.current_failed(conn, rows)] == got
