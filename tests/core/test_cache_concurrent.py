@@ -9,6 +9,7 @@ Needs PHONE_TEST_POSTGRES_URL; the test makes and drops its own database.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -36,9 +37,15 @@ def test_two_transactions_remembering_one_person_both_commit() -> None:
                 with engine.begin() as conn:
                     remember(conn, {"li:ann": ("+14155550101", "lantern"), "li:bob": ("+1", "x")})
                     first_wrote.set()
-                    # hold the transaction open while the second one writes the same keys
+                    # hold the transaction open until the second one waits on the same key
                     assert second_started.wait(10)
-                    conn.execute(sa.text("SELECT pg_sleep(0.3)"))
+                    waiting = sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    for _ in range(200):  # at most ~10 s
+                        if conn.execute(waiting).scalar():
+                            break
+                        time.sleep(0.05)
+                    else:
+                        raise AssertionError("the second writer never waited on the key")
 
             def second() -> None:
                 assert first_wrote.wait(10)
