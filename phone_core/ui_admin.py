@@ -26,9 +26,7 @@ from phone_core import (
     vendor_config,
 )
 from phone_core.keys import ApiKey
-from phone_core.models import (
-    CreditSummary,
-)
+from phone_core.models import CreditSummary
 from phone_core.sources import directory
 from phone_core.ui_api import runtime, settings
 from phone_core.ui_batches import batch_source_choices
