@@ -16,6 +16,9 @@ from tests.fakes.upstream import FakeUpstream, max_in_window, phone_for_hash
 # These tests count upstream calls exactly: a loaded CI machine must not turn a 50 ms
 # answer into a client timeout and a retry (the fault tests keep the short timeout).
 COUNTING_TIMEOUT = {"lantern_read_timeout_sec": 5.0}
+# Arrival times at the fake carry client-side jitter (event loop, a connection's set-up)
+# on top of the limiter's slots: a request sent in its slot may arrive up to this late.
+ARRIVAL_JITTER_SEC = 0.2
 
 
 @pytest.fixture
@@ -45,10 +48,11 @@ def test_rate_limit_holds_across_concurrent_runs(
     started = min(d.run.started_at for d in runs if d.run.started_at)
     ended = max(d.run.finished_at for d in runs if d.run.finished_at)
     assert (ended - started).total_seconds() >= (n - 1) / rate
-    # arrival times at the server also carry client-side jitter (event loop, connection
-    # set-up of the first request): the span may be a little shorter than the slot span
-    assert max(stamps) - min(stamps) >= (n - 1) / rate - 0.2
-    assert max_in_window(stamps, 1.0) <= rate + 1
+    # arrivals are slots plus jitter: their span may be a little shorter than the slots'
+    # and a late request can land beside the next one, so the limit (rate + 1 slots in
+    # any second) is checked over arrival windows one jitter shorter than a second
+    assert max(stamps) - min(stamps) >= (n - 1) / rate - ARRIVAL_JITTER_SEC
+    assert max_in_window(stamps, 1.0 - ARRIVAL_JITTER_SEC) <= rate + 1
     # the two runs really ran at the same time, sharing the one limit
     firsts = [c.body["last_name"][3] for c in sorted(fake.requests, key=lambda c: c.ts)]
     assert "b" in firsts[: len(firsts) // 2] and "a" in firsts[: len(firsts) // 2]
